@@ -1,0 +1,98 @@
+package dev.contextmemory.server.config;
+
+import com.zaxxer.hikari.HikariConfig;
+import com.zaxxer.hikari.HikariDataSource;
+import java.time.Duration;
+import java.util.Map;
+import javax.sql.DataSource;
+import org.flywaydb.core.Flyway;
+import org.flywaydb.core.api.output.MigrateResult;
+import org.jdbi.v3.core.Jdbi;
+import org.jdbi.v3.postgres.PostgresPlugin;
+
+/** The connection pool, the schema migrations and Jdbi: how the server reaches PostgreSQL. */
+public final class Database {
+  private Database() {}
+
+  /**
+   * A small, fixed-size HikariCP pool. Sizing follows HikariCP's "About Pool Sizing": throughput
+   * peaks near 2 x database cores connections, and more only adds contention, so the pool is
+   * sized from the database host's cores (Settings.dbPoolSize) and requests beyond it wait briefly
+   * for a connection rather than piling onto PostgreSQL.
+   */
+  public static HikariDataSource pool(Settings s) {
+    HikariConfig c = new HikariConfig();
+    c.setPoolName("context-memory");
+    c.setJdbcUrl(s.dbUrl());
+    if (!s.dbUser().isEmpty()) {
+      c.setUsername(s.dbUser());
+    }
+    if (!s.dbPassword().isEmpty()) {
+      c.setPassword(s.dbPassword());
+    }
+    c.setMaximumPoolSize(s.dbPoolSize());
+    // Fixed size (minimumIdle = maximum), as HikariCP recommends: no connection storms when load
+    // arrives, and connection set-up never lands on a request's latency.
+    c.setMinimumIdle(s.dbPoolSize());
+    // A request that can't get a connection this fast answers RESOURCE_EXHAUSTED instead of
+    // queueing invisibly; callers retry with backoff.
+    c.setConnectionTimeout(s.dbConnectionTimeout().toMillis());
+    // Recycle connections well before any proxy or server-side limit kills them mid-query;
+    // HikariCP staggers the retirements.
+    c.setMaxLifetime(Duration.ofMinutes(30).toMillis());
+    // Keep idle connections alive through NATs and firewalls that drop quiet TCP flows.
+    c.setKeepaliveTime(Duration.ofMinutes(2).toMillis());
+    // Start-up fails, naming the cause, if the database can't be reached within this time.
+    c.setInitializationFailTimeout(Duration.ofSeconds(10).toMillis());
+
+    Map<String, String> pg = Map.of(
+        // Shows up in pg_stat_activity, so an operator can tell our sessions apart.
+        "ApplicationName", s.applicationName(),
+        // Set on every connection at start-up: no runaway statement, and no transaction left
+        // open by a bug can hold locks for longer than these.
+        "options", "-c statement_timeout=" + s.statementTimeout().toMillis()
+            + " -c idle_in_transaction_session_timeout=" + s.idleInTransactionTimeout().toMillis(),
+        // Server-side prepared statements from the first use: our hot statements are few and run
+        // millions of times, so parse/plan once per connection, and cache enough of them that
+        // the variants of list queries never evict the hot ones.
+        "prepareThreshold", "1",
+        "preparedStatementCacheQueries", "512",
+        "preparedStatementCacheSizeMiB", "8",
+        // Fail fast when the database host is unreachable instead of hanging on TCP defaults.
+        "connectTimeout", "5",
+        "tcpKeepAlive", "true",
+        "reWriteBatchedInserts", "true");
+    pg.forEach(c::addDataSourceProperty);
+    return new HikariDataSource(c);
+  }
+
+  /** Applies pending migrations; a second run against a migrated database applies none. */
+  public static MigrateResult migrate(DataSource ds, Settings s) {
+    return Flyway.configure()
+        .dataSource(ds)
+        .locations("classpath:db/migration")
+        .placeholders(Map.of("embedding_dimension", Integer.toString(s.embeddingDimension())))
+        .validateMigrationNaming(true)
+        .load()
+        .migrate();
+  }
+
+  /**
+   * The embedding dimension is baked into the vector columns by the first migration; a server
+   * configured for another one would reject or mis-store every vector, so it refuses to start.
+   */
+  public static void checkEmbeddingDimension(Jdbi jdbi, Settings s) {
+    Integer stored = jdbi.withHandle(h -> h.createQuery("""
+            SELECT atttypmod FROM pg_attribute
+            WHERE attrelid = 'memories'::regclass AND attname = 'embedding'""")
+        .mapTo(Integer.class).findOne().orElse(null));
+    if (stored != null && stored != s.embeddingDimension()) {
+      throw new IllegalStateException("the database stores " + stored + "-dimensional embeddings but "
+          + Settings.PREFIX + "EMBEDDING_DIMENSION is " + s.embeddingDimension());
+    }
+  }
+
+  public static Jdbi jdbi(DataSource ds) {
+    return Jdbi.create(ds).installPlugin(new PostgresPlugin());
+  }
+}

@@ -1,0 +1,141 @@
+package dev.contextmemory.server.config;
+
+import java.time.Duration;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * Everything the server reads from its environment, read once at start-up. Each variable is
+ * documented in README.md with its default; a value that does not parse stops the server before it
+ * binds a port, naming the variable.
+ */
+public record Settings(
+    String host,
+    int port,
+    String dbUrl,
+    String dbUser,
+    String dbPassword,
+    int dbPoolSize,
+    Duration dbConnectionTimeout,
+    Duration statementTimeout,
+    Duration idleInTransactionTimeout,
+    boolean migrateOnStart,
+    int embeddingDimension,
+    int requestThreads,
+    int maxInboundMessageBytes,
+    Duration shutdownGrace,
+    Duration healthCheckInterval,
+    String defaultPhoneRegion,
+    String defaultTenant,
+    String applicationName) {
+
+  public static final String PREFIX = "CONTEXT_MEMORY_";
+
+  public Settings {
+    Objects.requireNonNull(dbUrl, "dbUrl");
+    if (!dbUrl.startsWith("jdbc:postgresql:")) {
+      throw new IllegalArgumentException(PREFIX + "DB_URL must be a jdbc:postgresql: URL, got " + dbUrl);
+    }
+    if (embeddingDimension < 1 || embeddingDimension > 16000) {
+      throw new IllegalArgumentException(PREFIX + "EMBEDDING_DIMENSION must be within 1..16000");
+    }
+  }
+
+  /** Reads the settings from {@code System.getenv()}. */
+  public static Settings fromEnvironment() {
+    return from(System.getenv());
+  }
+
+  /** Reads the settings from an environment map; unknown CONTEXT_MEMORY_* names are ignored. */
+  public static Settings from(Map<String, String> env) {
+    Reader r = new Reader(env);
+    String dbUrl = r.string("DB_URL", null);
+    if (dbUrl == null || dbUrl.isBlank()) {
+      throw new IllegalArgumentException(
+          PREFIX + "DB_URL is not set: give a jdbc:postgresql:// URL, or start through scripts/run,"
+              + " which provisions a local database");
+    }
+    int cores = Runtime.getRuntime().availableProcessors();
+    // HikariCP's pool-sizing rule of thumb: connections = 2 x database cores + effective spindles.
+    // The default assumes the database runs on a host like this one (scripts/dev-db); set
+    // CONTEXT_MEMORY_DB_POOL_SIZE from the real database host's cores in production.
+    int poolSize = r.integer("DB_POOL_SIZE", cores * 2 + 1, 1, 1000);
+    return new Settings(
+        r.string("HOST", "0.0.0.0"),
+        r.integer("PORT", 50051, 0, 65535),
+        dbUrl,
+        r.string("DB_USER", ""),
+        r.string("DB_PASSWORD", ""),
+        poolSize,
+        Duration.ofMillis(r.integer("DB_CONNECTION_TIMEOUT_MS", 2000, 250, 600_000)),
+        Duration.ofMillis(r.integer("DB_STATEMENT_TIMEOUT_MS", 15_000, 0, 3_600_000)),
+        Duration.ofMillis(r.integer("DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", 15_000, 0, 3_600_000)),
+        r.bool("MIGRATE_ON_START", true),
+        r.integer("EMBEDDING_DIMENSION", 768, 1, 16000),
+        // Threads beyond the pool only queue on it; twice the pool keeps every connection busy
+        // while other threads decode, validate and encode.
+        r.integer("REQUEST_THREADS", Math.max(8, poolSize * 2), 1, 10_000),
+        r.integer("MAX_INBOUND_MESSAGE_BYTES", 16 * 1024 * 1024, 1024, 256 * 1024 * 1024),
+        Duration.ofSeconds(r.integer("SHUTDOWN_GRACE_SECONDS", 20, 0, 3600)),
+        Duration.ofMillis(r.integer("HEALTH_CHECK_INTERVAL_MS", 2000, 100, 600_000)),
+        r.string("DEFAULT_PHONE_REGION", "US").toUpperCase(java.util.Locale.ROOT),
+        r.string("DEFAULT_TENANT", "default"),
+        r.string("APPLICATION_NAME", "context-memory"));
+  }
+
+  /** A copy pointing at another database (tests make one database per run). */
+  public Settings withDbUrl(String url) {
+    return new Settings(host, port, url, dbUser, dbPassword, dbPoolSize, dbConnectionTimeout,
+        statementTimeout, idleInTransactionTimeout, migrateOnStart, embeddingDimension,
+        requestThreads, maxInboundMessageBytes, shutdownGrace, healthCheckInterval,
+        defaultPhoneRegion, defaultTenant, applicationName);
+  }
+
+  @Override
+  public String toString() {
+    // Never print the password.
+    return "Settings[host=" + host + ", port=" + port + ", dbUrl=" + redact(dbUrl)
+        + ", dbPoolSize=" + dbPoolSize + ", requestThreads=" + requestThreads
+        + ", statementTimeout=" + statementTimeout + ", migrateOnStart=" + migrateOnStart
+        + ", embeddingDimension=" + embeddingDimension + "]";
+  }
+
+  private static String redact(String url) {
+    return url.replaceAll("(?i)(password=)[^&]*", "$1***");
+  }
+
+  private record Reader(Map<String, String> env) {
+    String string(String name, String fallback) {
+      String v = env.get(PREFIX + name);
+      return v == null || v.isEmpty() ? fallback : v.trim();
+    }
+
+    int integer(String name, int fallback, int min, int max) {
+      String v = string(name, null);
+      if (v == null) {
+        return fallback;
+      }
+      try {
+        int i = Integer.parseInt(v);
+        if (i < min || i > max) {
+          throw new IllegalArgumentException(PREFIX + name + " must be within " + min + ".." + max + ", got " + v);
+        }
+        return i;
+      } catch (NumberFormatException e) {
+        throw new IllegalArgumentException(PREFIX + name + " must be an integer, got '" + v + "'", e);
+      }
+    }
+
+    boolean bool(String name, boolean fallback) {
+      String v = string(name, null);
+      if (v == null) {
+        return fallback;
+      }
+      return switch (v.toLowerCase(java.util.Locale.ROOT)) {
+        case "true", "1", "yes", "on" -> true;
+        case "false", "0", "no", "off" -> false;
+        default -> throw new IllegalArgumentException(PREFIX + name + " must be true or false, got '" + v + "'");
+      };
+    }
+  }
+}

@@ -1,0 +1,51 @@
+package dev.contextmemory.server.grpc;
+
+import io.grpc.Context;
+import java.sql.PreparedStatement;
+import java.sql.SQLException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import org.jdbi.v3.core.statement.StatementContext;
+import org.jdbi.v3.core.statement.StatementCustomizer;
+
+/**
+ * Ties every SQL statement to the gRPC call it runs for: when the call's deadline passes or the
+ * client cancels, the running statement is cancelled in PostgreSQL, so a caller that gave up stops
+ * costing a connection and a backend. A statement about to start for an already-dead call fails
+ * at once with SQLSTATE 57014 (query_canceled), which the error mapper reports as
+ * DEADLINE_EXCEEDED or CANCELLED. Outside a call (start-up, background jobs) it does nothing.
+ */
+public final class CancelStatementOnCallEnd implements StatementCustomizer, AutoCloseable {
+  // pgjdbc's cancel opens a fresh connection to send the cancel request; keep that off gRPC's
+  // deadline timer thread.
+  private final ExecutorService cancels = Executors.newSingleThreadExecutor(r -> {
+    Thread t = new Thread(r, "sql-cancel");
+    t.setDaemon(true);
+    return t;
+  });
+
+  @Override
+  public void beforeExecution(PreparedStatement stmt, StatementContext ctx) throws SQLException {
+    Context call = Context.current();
+    if (call == Context.ROOT) {
+      return;
+    }
+    if (call.isCancelled()) {
+      throw new SQLException("the gRPC call ended before the statement started", "57014");
+    }
+    Context.CancellationListener listener = c -> {
+      try {
+        stmt.cancel(); // a no-op once the statement has finished
+      } catch (SQLException ignored) {
+        // The statement or connection is already gone: nothing left to cancel.
+      }
+    };
+    call.addListener(listener, cancels);
+    ctx.addCleanable(() -> call.removeListener(listener));
+  }
+
+  @Override
+  public void close() {
+    cancels.shutdownNow();
+  }
+}

@@ -1,0 +1,155 @@
+package dev.contextmemory.server.grpc;
+
+import com.google.protobuf.Any;
+import com.google.protobuf.Duration;
+import com.google.rpc.BadRequest;
+import com.google.rpc.Code;
+import com.google.rpc.ErrorInfo;
+import com.google.rpc.PreconditionFailure;
+import com.google.rpc.ResourceInfo;
+import com.google.rpc.RetryInfo;
+import com.google.rpc.Status;
+import dev.contextmemory.server.domain.AlreadyExistsException;
+import dev.contextmemory.server.domain.DomainException;
+import dev.contextmemory.server.domain.FailedPreconditionException;
+import dev.contextmemory.server.domain.FieldViolation;
+import dev.contextmemory.server.domain.InvalidArgumentException;
+import dev.contextmemory.server.domain.NotFoundException;
+import io.grpc.Context;
+import io.grpc.StatusRuntimeException;
+import io.grpc.protobuf.StatusProto;
+import java.sql.SQLException;
+import java.sql.SQLTransientConnectionException;
+import java.util.Map;
+import java.util.UUID;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The one place where failures become gRPC statuses: a google.rpc.Status with an ErrorInfo (reason
+ * in UPPER_SNAKE, domain {@value #DOMAIN}) and, where it helps the caller, BadRequest,
+ * ResourceInfo, PreconditionFailure or RetryInfo. A caller's mistake is never INTERNAL; an
+ * unexpected failure is INTERNAL with an error id that is also logged, never a stack trace.
+ */
+public final class ErrorMapper {
+  public static final String DOMAIN = "contextmemory.dev";
+  private static final Logger log = LoggerFactory.getLogger(ErrorMapper.class);
+
+  private ErrorMapper() {}
+
+  public static StatusRuntimeException toException(Throwable t) {
+    if (t instanceof StatusRuntimeException sre) {
+      return sre;
+    }
+    return StatusProto.toStatusRuntimeException(toStatus(t));
+  }
+
+  static Status toStatus(Throwable t) {
+    if (t instanceof DomainException d) {
+      return domain(d);
+    }
+    SQLException sql = findSqlException(t);
+    if (sql != null) {
+      Status s = database(sql);
+      if (s != null) {
+        return s;
+      }
+    }
+    String errorId = UUID.randomUUID().toString();
+    log.error("internal error {}", errorId, t);
+    return status(Code.INTERNAL, "internal error; quote error id " + errorId + " when reporting it",
+        errorInfo("INTERNAL", Map.of("error_id", errorId)));
+  }
+
+  private static Status domain(DomainException d) {
+    ErrorInfo info = errorInfo(d.reason(), d.metadata());
+    return switch (d) {
+      case InvalidArgumentException e -> {
+        BadRequest.Builder br = BadRequest.newBuilder();
+        for (FieldViolation v : e.violations()) {
+          br.addFieldViolations(BadRequest.FieldViolation.newBuilder()
+              .setField(v.field()).setDescription(v.description()));
+        }
+        yield status(Code.INVALID_ARGUMENT, e.getMessage(), info, br.build());
+      }
+      case NotFoundException e -> status(Code.NOT_FOUND, e.getMessage(), info,
+          ResourceInfo.newBuilder().setResourceType(e.resourceType()).setResourceName(e.resourceName())
+              .setDescription(e.getMessage()).build());
+      case AlreadyExistsException e -> status(Code.ALREADY_EXISTS, e.getMessage(), info,
+          BadRequest.newBuilder().addFieldViolations(BadRequest.FieldViolation.newBuilder()
+              .setField(e.field()).setDescription(e.getMessage())).build());
+      case FailedPreconditionException e -> status(Code.FAILED_PRECONDITION, e.getMessage(), info,
+          PreconditionFailure.newBuilder().addViolations(PreconditionFailure.Violation.newBuilder()
+              .setType(e.reason()).setDescription(e.getMessage())).build());
+    };
+  }
+
+  /** SQL failures that are not bugs of ours: the database's state, load, or the call's deadline. */
+  private static Status database(SQLException e) {
+    if (e instanceof SQLTransientConnectionException) {
+      // HikariCP's "connection is not available": with a cause, connecting failed (database down);
+      // without one, every connection was busy for the whole connection timeout (saturated).
+      return e.getCause() != null
+          ? retryable(Code.UNAVAILABLE, "the database is unavailable; retry with backoff", "DATABASE_UNAVAILABLE")
+          : retryable(Code.RESOURCE_EXHAUSTED, "all database connections are busy; retry with backoff",
+              "DATABASE_POOL_EXHAUSTED");
+    }
+    String state = e.getSQLState() == null ? "" : e.getSQLState();
+    if (state.equals("57014")) { // query_canceled: our deadline listener, or statement_timeout
+      Context ctx = Context.current();
+      if (ctx.getDeadline() != null && ctx.getDeadline().isExpired()) {
+        return status(Code.DEADLINE_EXCEEDED, "the call's deadline passed; its SQL statement was cancelled",
+            errorInfo("DEADLINE_EXCEEDED", Map.of()));
+      }
+      if (ctx.isCancelled()) {
+        return status(Code.CANCELLED, "the call was cancelled; its SQL statement was cancelled",
+            errorInfo("CANCELLED", Map.of()));
+      }
+      return status(Code.DEADLINE_EXCEEDED, "the statement ran past the server's statement timeout",
+          errorInfo("STATEMENT_TIMEOUT", Map.of()));
+    }
+    if (state.startsWith("08") || state.equals("57P01") || state.equals("57P02") || state.equals("57P03")
+        || state.equals("3D000")) {
+      return retryable(Code.UNAVAILABLE, "the database is unavailable; retry with backoff", "DATABASE_UNAVAILABLE");
+    }
+    if (state.startsWith("53")) {
+      return retryable(Code.RESOURCE_EXHAUSTED, "the database is out of resources; retry with backoff",
+          "DATABASE_RESOURCE_EXHAUSTED");
+    }
+    if (state.equals("40001") || state.equals("40P01")) {
+      return retryable(Code.ABORTED, "the transaction conflicted with another; retry", "TRANSACTION_CONFLICT");
+    }
+    if (state.startsWith("22") || state.equals("23514")) {
+      // Input validation should have caught it; if the database did, it is still the input.
+      return status(Code.INVALID_ARGUMENT, "the database rejected a value of the request",
+          errorInfo("INVALID_VALUE", Map.of("sqlstate", state)));
+    }
+    return null;
+  }
+
+  private static SQLException findSqlException(Throwable t) {
+    for (Throwable c = t; c != null; c = c.getCause()) {
+      if (c instanceof SQLException s) {
+        return s;
+      }
+    }
+    return null;
+  }
+
+  private static Status retryable(Code code, String message, String reason) {
+    return status(code, message, errorInfo(reason, Map.of()),
+        RetryInfo.newBuilder().setRetryDelay(Duration.newBuilder().setNanos(200_000_000)).build());
+  }
+
+  private static ErrorInfo errorInfo(String reason, Map<String, String> metadata) {
+    return ErrorInfo.newBuilder().setReason(reason).setDomain(DOMAIN).putAllMetadata(metadata).build();
+  }
+
+  private static Status status(Code code, String message, com.google.protobuf.Message... details) {
+    Status.Builder s = Status.newBuilder().setCode(code.getNumber()).setMessage(message);
+    for (com.google.protobuf.Message d : details) {
+      s.addDetails(Any.pack(d));
+    }
+    return s.build();
+  }
+}

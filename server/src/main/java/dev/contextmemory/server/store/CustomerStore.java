@@ -1,0 +1,432 @@
+package dev.contextmemory.server.store;
+
+import dev.contextmemory.server.domain.Address;
+import dev.contextmemory.server.domain.AddressDraft;
+import dev.contextmemory.server.domain.AddressField;
+import dev.contextmemory.server.domain.ContactKey;
+import dev.contextmemory.server.domain.Customer;
+import dev.contextmemory.server.domain.CustomerDraft;
+import dev.contextmemory.server.domain.CustomerField;
+import dev.contextmemory.server.domain.CustomerFilter;
+import dev.contextmemory.server.domain.CustomerPage;
+import dev.contextmemory.server.domain.ErasedCounts;
+import dev.contextmemory.server.domain.FailedPreconditionException;
+import dev.contextmemory.server.domain.Ids;
+import dev.contextmemory.server.domain.NotFoundException;
+import dev.contextmemory.server.domain.UpsertResult;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.UUID;
+import org.jdbi.v3.core.Handle;
+import org.jdbi.v3.core.Jdbi;
+import org.jdbi.v3.core.mapper.RowMapper;
+import org.jdbi.v3.core.statement.Query;
+
+/** The customer aggregate: customers and their addresses. */
+public final class CustomerStore extends Store {
+  /** A customer has at most this many addresses. */
+  public static final int MAX_ADDRESSES = 100;
+
+  private static final String CUSTOMER_COLUMNS =
+      "id, display_name, phone, email, external_ref, metadata::text AS metadata, created_at, updated_at";
+
+  private static final RowMapper<Customer> CUSTOMER = (rs, ctx) -> new Customer(
+      rs.getObject("id", UUID.class),
+      rs.getString("display_name"),
+      rs.getString("phone"),
+      rs.getString("email"),
+      rs.getString("external_ref"),
+      rs.getString("metadata"),
+      rs.getTimestamp("created_at").toInstant(),
+      rs.getTimestamp("updated_at").toInstant());
+
+  private static final String ADDRESS_COLUMNS =
+      "id, customer_id, label, line1, line2, city, region, postal_code, country_code, is_primary,"
+          + " metadata::text AS metadata, created_at, updated_at";
+
+  private static final RowMapper<Address> ADDRESS = (rs, ctx) -> new Address(
+      rs.getObject("id", UUID.class),
+      rs.getObject("customer_id", UUID.class),
+      rs.getString("label"),
+      rs.getString("line1"),
+      rs.getString("line2"),
+      rs.getString("city"),
+      rs.getString("region"),
+      rs.getString("postal_code"),
+      rs.getString("country_code"),
+      rs.getBoolean("is_primary"),
+      rs.getString("metadata"),
+      rs.getTimestamp("created_at").toInstant(),
+      rs.getTimestamp("updated_at").toInstant());
+
+  public CustomerStore(Jdbi jdbi) {
+    super(jdbi);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Customers
+
+  /**
+   * Inserts a customer. With a request id, a repeat of the same create returns the first row: the
+   * request-id index is the ON CONFLICT arbiter, checked before the contact-key indexes, so a retry
+   * is never mistaken for a phone or email conflict.
+   */
+  public Customer create(String tenant, CustomerDraft d, String requestId) {
+    return write(h -> {
+      Optional<Customer> inserted = h.createQuery("""
+              INSERT INTO customers (tenant_id, id, display_name, phone, email, external_ref, metadata, create_request_id)
+              VALUES (:tenant, :id, :display_name, :phone, :email, :external_ref, CAST(:metadata AS jsonb), :request_id)
+              ON CONFLICT (tenant_id, create_request_id) DO NOTHING
+              RETURNING\s""" + CUSTOMER_COLUMNS)
+          .bind("tenant", tenant)
+          .bind("id", Ids.newId())
+          .bind("display_name", nullToEmpty(d.displayName()))
+          .bind("phone", d.phone())
+          .bind("email", d.email())
+          .bind("external_ref", d.externalRef())
+          .bind("metadata", d.metadataJson() == null ? "{}" : d.metadataJson())
+          .bind("request_id", requestId)
+          .map(CUSTOMER)
+          .findOne();
+      if (inserted.isPresent()) {
+        return inserted.get();
+      }
+      return h.createQuery("SELECT " + CUSTOMER_COLUMNS
+              + " FROM customers WHERE tenant_id = :tenant AND create_request_id = :request_id")
+          .bind("tenant", tenant)
+          .bind("request_id", requestId)
+          .map(CUSTOMER)
+          .one();
+    });
+  }
+
+  public Customer get(String tenant, UUID id) {
+    return read(h -> findCustomer(h, tenant, id))
+        .orElseThrow(() -> new NotFoundException("customer", id.toString()));
+  }
+
+  public Customer lookup(String tenant, ContactKey key) {
+    return read(h -> h.createQuery("SELECT " + CUSTOMER_COLUMNS + " FROM customers WHERE tenant_id = :tenant AND "
+                + column(key.field()) + " = :value")
+            .bind("tenant", tenant)
+            .bind("value", key.value())
+            .map(CUSTOMER)
+            .findOne())
+        .orElseThrow(() -> new NotFoundException("customer", key.field().path() + " " + key.value()));
+  }
+
+  /**
+   * Creates the customer owning {@code key}, or updates the one that does, in one statement: the
+   * key's unique index is the ON CONFLICT arbiter, so concurrent upserts of one new key serialize
+   * on that index entry and exactly one inserts. {@code xmax = 0} holds only for a freshly inserted
+   * row version, which tells the caller which of the two happened.
+   */
+  public UpsertResult upsert(String tenant, ContactKey key, CustomerDraft d) {
+    List<String> sets = new ArrayList<>();
+    for (CustomerField f : d.fields()) {
+      if (f == key.field()) {
+        continue; // the key's own column already equals the conflicting value
+      }
+      String col = column(f);
+      if (f == CustomerField.METADATA && d.mergeMetadata()) {
+        sets.add("metadata = customers.metadata || EXCLUDED.metadata");
+      } else if (f == CustomerField.DISPLAY_NAME) {
+        sets.add("display_name = EXCLUDED.display_name");
+      } else {
+        sets.add(col + " = EXCLUDED." + col);
+      }
+    }
+    if (sets.isEmpty()) {
+      // Nothing to change, but DO UPDATE (not DO NOTHING) so RETURNING yields the existing row.
+      sets.add("display_name = customers.display_name");
+    }
+    String keyColumn = column(key.field());
+    return write(h -> h.createQuery("""
+            INSERT INTO customers (tenant_id, id, display_name, phone, email, external_ref, metadata)
+            VALUES (:tenant, :id, :display_name, :phone, :email, :external_ref, CAST(:metadata AS jsonb))
+            ON CONFLICT (tenant_id, %s) DO UPDATE SET %s
+            RETURNING %s, (xmax = 0) AS created""".formatted(keyColumn, String.join(", ", sets), CUSTOMER_COLUMNS))
+        .bind("tenant", tenant)
+        .bind("id", Ids.newId())
+        .bind("display_name", nullToEmpty(d.displayName()))
+        .bind("phone", d.phone())
+        .bind("email", d.email())
+        .bind("external_ref", d.externalRef())
+        .bind("metadata", d.metadataJson() == null ? "{}" : d.metadataJson())
+        .map((rs, ctx) -> new UpsertResult(CUSTOMER.map(rs, ctx), rs.getBoolean("created")))
+        .one());
+  }
+
+  public Customer update(String tenant, UUID id, CustomerDraft d) {
+    if (d.fields().isEmpty()) {
+      return get(tenant, id);
+    }
+    List<String> sets = new ArrayList<>();
+    for (CustomerField f : d.fields()) {
+      sets.add(switch (f) {
+        case DISPLAY_NAME -> "display_name = :display_name";
+        case PHONE -> "phone = :phone";
+        case EMAIL -> "email = :email";
+        case EXTERNAL_REF -> "external_ref = :external_ref";
+        case METADATA -> d.mergeMetadata()
+            ? "metadata = metadata || CAST(:metadata AS jsonb)"
+            : "metadata = CAST(:metadata AS jsonb)";
+      });
+    }
+    return write(h -> h.createQuery("UPDATE customers SET " + String.join(", ", sets)
+                + " WHERE tenant_id = :tenant AND id = :id RETURNING " + CUSTOMER_COLUMNS)
+            .bind("tenant", tenant)
+            .bind("id", id)
+            .bind("display_name", nullToEmpty(d.displayName()))
+            .bind("phone", d.phone())
+            .bind("email", d.email())
+            .bind("external_ref", d.externalRef())
+            .bind("metadata", d.metadataJson() == null ? "{}" : d.metadataJson())
+            .map(CUSTOMER)
+            .findOne())
+        .orElseThrow(() -> new NotFoundException("customer", id.toString()));
+  }
+
+  /** Newest first; keyset pagination on (created_at, id), which the recency index serves. */
+  public CustomerPage list(String tenant, CustomerFilter filter, CustomerPage.Cursor after, int limit) {
+    StringBuilder sql = new StringBuilder("SELECT " + CUSTOMER_COLUMNS + " FROM customers WHERE tenant_id = :tenant");
+    if (filter.displayNamePrefix() != null) {
+      sql.append(" AND lower(display_name) COLLATE \"C\" LIKE :name_prefix");
+    }
+    if (filter.phonePrefix() != null) {
+      sql.append(" AND phone LIKE :phone_prefix");
+    }
+    if (filter.emailPrefix() != null) {
+      sql.append(" AND email LIKE :email_prefix");
+    }
+    if (after != null) {
+      sql.append(" AND (created_at, id) < (:after_created_at, :after_id)");
+    }
+    sql.append(" ORDER BY created_at DESC, id DESC LIMIT :limit");
+    List<Customer> rows = read(h -> {
+      Query q = h.createQuery(sql.toString()).bind("tenant", tenant).bind("limit", limit + 1);
+      if (filter.displayNamePrefix() != null) {
+        q.bind("name_prefix", likePrefix(filter.displayNamePrefix().toLowerCase(java.util.Locale.ROOT)));
+      }
+      if (filter.phonePrefix() != null) {
+        q.bind("phone_prefix", likePrefix(filter.phonePrefix()));
+      }
+      if (filter.emailPrefix() != null) {
+        q.bind("email_prefix", likePrefix(filter.emailPrefix()));
+      }
+      if (after != null) {
+        q.bind("after_created_at", java.sql.Timestamp.from(after.createdAt())).bind("after_id", after.id());
+      }
+      return q.map(CUSTOMER).list();
+    });
+    if (rows.size() <= limit) {
+      return new CustomerPage(rows, null);
+    }
+    List<Customer> page = rows.subList(0, limit);
+    Customer last = page.get(limit - 1);
+    return new CustomerPage(List.copyOf(page), new CustomerPage.Cursor(last.createdAt(), last.id()));
+  }
+
+  /**
+   * Deletes a customer; with {@code erase}, everything of theirs first. The customer row is locked
+   * FOR UPDATE up front, which conflicts with the KEY SHARE lock every foreign-key check takes, so
+   * no conversation or memory can be added for this customer while the delete runs.
+   */
+  public ErasedCounts delete(String tenant, UUID id, boolean erase) {
+    return write(h -> {
+      boolean exists = h.createQuery("SELECT true FROM customers WHERE tenant_id = :tenant AND id = :id FOR UPDATE")
+          .bind("tenant", tenant).bind("id", id).mapTo(Boolean.class).findOne().isPresent();
+      if (!exists) {
+        throw new NotFoundException("customer", id.toString());
+      }
+      long memories;
+      long messages;
+      long conversations;
+      if (erase) {
+        memories = count(h, "DELETE FROM memories WHERE tenant_id = :tenant AND customer_id = :id", tenant, id);
+        messages = count(h, """
+            DELETE FROM messages WHERE tenant_id = :tenant AND conversation_id IN
+              (SELECT c.id FROM conversations c WHERE c.tenant_id = :tenant AND c.customer_id = :id)""", tenant, id);
+        conversations = count(h, "DELETE FROM conversations WHERE tenant_id = :tenant AND customer_id = :id", tenant, id);
+      } else {
+        Map<String, Object> deps = h.createQuery("""
+                SELECT (SELECT count(*) FROM conversations WHERE tenant_id = :tenant AND customer_id = :id) AS conversations,
+                       (SELECT count(*) FROM memories WHERE tenant_id = :tenant AND customer_id = :id) AS memories""")
+            .bind("tenant", tenant).bind("id", id).mapToMap().one();
+        long convs = ((Number) deps.get("conversations")).longValue();
+        long mems = ((Number) deps.get("memories")).longValue();
+        if (convs > 0 || mems > 0) {
+          throw new FailedPreconditionException("CUSTOMER_HAS_DEPENDENTS",
+              "customer " + id + " still has " + convs + " conversation(s) and " + mems
+                  + " memory(ies); delete them first or pass erase=true",
+              Map.of("conversations", Long.toString(convs), "memories", Long.toString(mems)));
+        }
+        memories = 0;
+        messages = 0;
+        conversations = 0;
+      }
+      long addresses = count(h, "DELETE FROM customer_addresses WHERE tenant_id = :tenant AND customer_id = :id", tenant, id);
+      count(h, "DELETE FROM customers WHERE tenant_id = :tenant AND id = :id", tenant, id);
+      return new ErasedCounts(addresses, conversations, messages, memories);
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Addresses
+
+  /**
+   * Adds an address. The customer row is locked FOR NO KEY UPDATE, which serializes address
+   * changes of one customer (so "at most one primary" and the address limit hold under
+   * concurrency) without blocking foreign-key checks of other writers.
+   */
+  public Address addAddress(String tenant, UUID customerId, AddressDraft d, String requestId) {
+    return write(h -> {
+      lockCustomer(h, tenant, customerId);
+      if (requestId != null) {
+        Optional<Address> first = h.createQuery("SELECT " + ADDRESS_COLUMNS + " FROM customer_addresses"
+                + " WHERE tenant_id = :tenant AND customer_id = :customer AND create_request_id = :request_id")
+            .bind("tenant", tenant).bind("customer", customerId).bind("request_id", requestId)
+            .map(ADDRESS).findOne();
+        if (first.isPresent()) {
+          return first.get();
+        }
+      }
+      long existing = h.createQuery("SELECT count(*) FROM customer_addresses WHERE tenant_id = :tenant AND customer_id = :customer")
+          .bind("tenant", tenant).bind("customer", customerId).mapTo(Long.class).one();
+      if (existing >= MAX_ADDRESSES) {
+        throw new FailedPreconditionException("ADDRESS_LIMIT_REACHED",
+            "customer " + customerId + " already has " + MAX_ADDRESSES + " addresses",
+            Map.of("limit", Integer.toString(MAX_ADDRESSES)));
+      }
+      if (d.primary()) {
+        demotePrimary(h, tenant, customerId);
+      }
+      return h.createQuery("""
+              INSERT INTO customer_addresses (tenant_id, id, customer_id, label, line1, line2, city, region,
+                                              postal_code, country_code, is_primary, metadata, create_request_id)
+              VALUES (:tenant, :id, :customer, :label, :line1, :line2, :city, :region,
+                      :postal_code, :country_code, :primary, CAST(:metadata AS jsonb), :request_id)
+              RETURNING\s""" + ADDRESS_COLUMNS)
+          .bind("tenant", tenant)
+          .bind("id", Ids.newId())
+          .bind("customer", customerId)
+          .bind("label", nullToEmpty(d.label()))
+          .bind("line1", nullToEmpty(d.line1()))
+          .bind("line2", nullToEmpty(d.line2()))
+          .bind("city", nullToEmpty(d.city()))
+          .bind("region", nullToEmpty(d.region()))
+          .bind("postal_code", nullToEmpty(d.postalCode()))
+          .bind("country_code", nullToEmpty(d.countryCode()))
+          .bind("primary", d.primary())
+          .bind("metadata", d.metadataJson() == null ? "{}" : d.metadataJson())
+          .bind("request_id", requestId)
+          .map(ADDRESS)
+          .one();
+    });
+  }
+
+  public List<Address> listAddresses(String tenant, UUID customerId) {
+    return read(h -> {
+      if (findCustomer(h, tenant, customerId).isEmpty()) {
+        throw new NotFoundException("customer", customerId.toString());
+      }
+      return h.createQuery("SELECT " + ADDRESS_COLUMNS + " FROM customer_addresses"
+              + " WHERE tenant_id = :tenant AND customer_id = :customer ORDER BY is_primary DESC, created_at, id")
+          .bind("tenant", tenant).bind("customer", customerId).map(ADDRESS).list();
+    });
+  }
+
+  public Address updateAddress(String tenant, UUID addressId, AddressDraft d) {
+    return write(h -> {
+      UUID customerId = h.createQuery("SELECT customer_id FROM customer_addresses WHERE tenant_id = :tenant AND id = :id")
+          .bind("tenant", tenant).bind("id", addressId).mapTo(UUID.class).findOne()
+          .orElseThrow(() -> new NotFoundException("address", addressId.toString()));
+      lockCustomer(h, tenant, customerId);
+      if (d.writes(AddressField.PRIMARY) && d.primary()) {
+        demotePrimary(h, tenant, customerId);
+      }
+      List<String> sets = new ArrayList<>();
+      for (AddressField f : d.fields()) {
+        sets.add(switch (f) {
+          case LABEL -> "label = :label";
+          case LINE1 -> "line1 = :line1";
+          case LINE2 -> "line2 = :line2";
+          case CITY -> "city = :city";
+          case REGION -> "region = :region";
+          case POSTAL_CODE -> "postal_code = :postal_code";
+          case COUNTRY_CODE -> "country_code = :country_code";
+          case PRIMARY -> "is_primary = :primary";
+          case METADATA -> "metadata = CAST(:metadata AS jsonb)";
+        });
+      }
+      if (sets.isEmpty()) {
+        sets.add("label = label");
+      }
+      return h.createQuery("UPDATE customer_addresses SET " + String.join(", ", sets)
+              + " WHERE tenant_id = :tenant AND id = :id RETURNING " + ADDRESS_COLUMNS)
+          .bind("tenant", tenant)
+          .bind("id", addressId)
+          .bind("label", nullToEmpty(d.label()))
+          .bind("line1", nullToEmpty(d.line1()))
+          .bind("line2", nullToEmpty(d.line2()))
+          .bind("city", nullToEmpty(d.city()))
+          .bind("region", nullToEmpty(d.region()))
+          .bind("postal_code", nullToEmpty(d.postalCode()))
+          .bind("country_code", nullToEmpty(d.countryCode()))
+          .bind("primary", d.primary())
+          .bind("metadata", d.metadataJson() == null ? "{}" : d.metadataJson())
+          .map(ADDRESS)
+          .one();
+    });
+  }
+
+  public void removeAddress(String tenant, UUID addressId) {
+    int deleted = write(h -> h.createUpdate("DELETE FROM customer_addresses WHERE tenant_id = :tenant AND id = :id")
+        .bind("tenant", tenant).bind("id", addressId).execute());
+    if (deleted == 0) {
+      throw new NotFoundException("address", addressId.toString());
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  private static Optional<Customer> findCustomer(Handle h, String tenant, UUID id) {
+    return h.createQuery("SELECT " + CUSTOMER_COLUMNS + " FROM customers WHERE tenant_id = :tenant AND id = :id")
+        .bind("tenant", tenant)
+        .bind("id", id)
+        .map(CUSTOMER)
+        .findOne();
+  }
+
+  private static void lockCustomer(Handle h, String tenant, UUID customerId) {
+    h.createQuery("SELECT true FROM customers WHERE tenant_id = :tenant AND id = :id FOR NO KEY UPDATE")
+        .bind("tenant", tenant).bind("id", customerId).mapTo(Boolean.class).findOne()
+        .orElseThrow(() -> new NotFoundException("customer", customerId.toString()));
+  }
+
+  private static void demotePrimary(Handle h, String tenant, UUID customerId) {
+    h.createUpdate("UPDATE customer_addresses SET is_primary = false"
+            + " WHERE tenant_id = :tenant AND customer_id = :customer AND is_primary")
+        .bind("tenant", tenant).bind("customer", customerId).execute();
+  }
+
+  private static long count(Handle h, String sql, String tenant, UUID id) {
+    return h.createUpdate(sql).bind("tenant", tenant).bind("id", id).execute();
+  }
+
+  private static String column(CustomerField f) {
+    return switch (f) {
+      case DISPLAY_NAME -> "display_name";
+      case PHONE -> "phone";
+      case EMAIL -> "email";
+      case EXTERNAL_REF -> "external_ref";
+      case METADATA -> "metadata";
+    };
+  }
+
+  private static String nullToEmpty(String s) {
+    return s == null ? "" : s;
+  }
+}

@@ -1,0 +1,46 @@
+package dev.contextmemory.server.store;
+
+import dev.contextmemory.server.domain.AlreadyExistsException;
+import java.sql.SQLException;
+import java.util.Map;
+import org.postgresql.util.PSQLException;
+import org.postgresql.util.ServerErrorMessage;
+
+/**
+ * Translates PostgreSQL unique violations (SQLSTATE 23505) into {@link AlreadyExistsException}s
+ * naming the request field whose value is taken. Constraints not listed here are ours to avoid
+ * (ON CONFLICT arbiters), so they pass through untranslated and surface as server errors.
+ */
+final class UniqueViolations {
+  static final String UNIQUE_VIOLATION = "23505";
+
+  private record Conflict(String reason, String field, String message) {}
+
+  private static final Map<String, Conflict> BY_CONSTRAINT = Map.of(
+      "customers_phone_key",
+      new Conflict("PHONE_ALREADY_IN_USE", "customer.phone", "another customer already has this phone number"),
+      "customers_email_key",
+      new Conflict("EMAIL_ALREADY_IN_USE", "customer.email", "another customer already has this email address"),
+      "customers_external_ref_key",
+      new Conflict("EXTERNAL_REF_ALREADY_IN_USE", "customer.external_ref",
+          "another customer already has this external reference"));
+
+  private UniqueViolations() {}
+
+  static RuntimeException translate(RuntimeException e) {
+    String constraint = violatedUniqueConstraint(e);
+    Conflict c = constraint == null ? null : BY_CONSTRAINT.get(constraint);
+    return c == null ? e : new AlreadyExistsException(c.reason(), c.field(), c.message());
+  }
+
+  /** The name of the unique constraint {@code e} violated, or null if it is no unique violation. */
+  static String violatedUniqueConstraint(Throwable e) {
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t instanceof SQLException sql && UNIQUE_VIOLATION.equals(sql.getSQLState())) {
+        ServerErrorMessage m = sql instanceof PSQLException p ? p.getServerErrorMessage() : null;
+        return m == null ? "" : m.getConstraint();
+      }
+    }
+    return null;
+  }
+}
