@@ -59,7 +59,7 @@ public final class ContextMemoryServer implements AutoCloseable {
     HikariDataSource pool = Database.pool(s);
     try {
       if (s.migrateOnStart()) {
-        var result = Database.migrate(pool, s);
+        var result = Database.migrate(s);
         log.info("schema at version {} ({} migration(s) applied)", result.targetSchemaVersion,
             result.migrationsExecuted);
       }

@@ -46,10 +46,8 @@ public final class Main {
   }
 
   private static void migrate(Settings s) {
-    try (var pool = Database.pool(s)) {
-      var result = Database.migrate(pool, s);
-      System.out.println("schema at version " + result.targetSchemaVersion + "; "
-          + result.migrationsExecuted + " migration(s) applied");
-    }
+    var result = Database.migrate(s);
+    System.out.println("schema at version " + result.targetSchemaVersion + "; "
+        + result.migrationsExecuted + " migration(s) applied");
   }
 }

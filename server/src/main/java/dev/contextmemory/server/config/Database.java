@@ -66,10 +66,14 @@ public final class Database {
     return new HikariDataSource(c);
   }
 
-  /** Applies pending migrations; a second run against a migrated database applies none. */
-  public static MigrateResult migrate(DataSource ds, Settings s) {
+  /**
+   * Applies pending migrations; a second run against a migrated database applies none. Flyway
+   * connects on its own rather than through the request pool: it holds more than one connection at
+   * a time (its lock and the migration), which a small pool may not have to spare.
+   */
+  public static MigrateResult migrate(Settings s) {
     return Flyway.configure()
-        .dataSource(ds)
+        .dataSource(s.dbUrl(), s.dbUser().isEmpty() ? null : s.dbUser(), s.dbPassword().isEmpty() ? null : s.dbPassword())
         .locations("classpath:db/migration")
         .placeholders(Map.of("embedding_dimension", Integer.toString(s.embeddingDimension())))
         .validateMigrationNaming(true)
