@@ -8,6 +8,7 @@ import dev.contextmemory.server.grpc.CancelStatementOnCallEnd;
 import dev.contextmemory.server.grpc.CustomerGrpcService;
 import dev.contextmemory.server.grpc.DatabaseHealth;
 import dev.contextmemory.server.grpc.ExceptionInterceptor;
+import dev.contextmemory.server.grpc.MalformedRequests;
 import dev.contextmemory.server.grpc.Tenants;
 import dev.contextmemory.server.store.CustomerStore;
 import dev.contextmemory.v1.ConversationServiceGrpc;
@@ -79,7 +80,7 @@ public final class ContextMemoryServer implements AutoCloseable {
       // A bounded pool, not grpc-java's unbounded cached executor: threads beyond what the
       // connection pool can feed would only wait on it.
       ExecutorService executor = Executors.newFixedThreadPool(s.requestThreads(), named("grpc-request"));
-      services.forEach(transport::addService);
+      services.forEach(service -> transport.addService(MalformedRequests.wrap(service.bindService())));
       transport.addService(health.manager().getHealthService())
           .addService(ProtoReflectionServiceV1.newInstance())
           .addService(legacyReflection())

@@ -1,6 +1,7 @@
 package dev.contextmemory.server;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.contextmemory.server.testing.TestDatabase;
@@ -9,7 +10,11 @@ import dev.contextmemory.v1.CreateCustomerRequest;
 import dev.contextmemory.v1.Customer;
 import dev.contextmemory.v1.CustomerServiceGrpc;
 import dev.contextmemory.v1.LookupCustomerRequest;
+import com.google.protobuf.Struct;
+import com.google.protobuf.Value;
 import io.grpc.ManagedChannel;
+import io.grpc.Status.Code;
+import io.grpc.StatusRuntimeException;
 import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.health.v1.HealthGrpc;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
@@ -51,6 +56,12 @@ class MainProcessTest {
           .setCustomer(Customer.newBuilder().setDisplayName("Over TCP").setEmail("tcp@example.com")).build()).getCustomer();
       assertEquals(c, customers.lookupCustomer(LookupCustomerRequest.newBuilder()
           .setContactKey(ContactKey.newBuilder().setEmail("TCP@example.com")).build()).getCustomer());
+
+      // The inbound size limit (set to 64 KiB for this process) is enforced by the Netty transport.
+      StatusRuntimeException tooBig = assertThrows(StatusRuntimeException.class, () -> customers.createCustomer(
+          CreateCustomerRequest.newBuilder().setCustomer(Customer.newBuilder().setMetadata(Struct.newBuilder()
+              .putFields("blob", Value.newBuilder().setStringValue("x".repeat(70_000)).build()))).build()));
+      assertEquals(Code.RESOURCE_EXHAUSTED, tooBig.getStatus().getCode(), tooBig::toString);
 
       p.destroy(); // SIGTERM
       assertTrue(p.waitFor(30, TimeUnit.SECONDS), "exits after SIGTERM");
@@ -96,6 +107,7 @@ class MainProcessTest {
     pb.environment().put("CONTEXT_MEMORY_HOST", "127.0.0.1");
     pb.environment().put("CONTEXT_MEMORY_PORT", Integer.toString(port));
     pb.environment().put("CONTEXT_MEMORY_DB_POOL_SIZE", "2");
+    pb.environment().put("CONTEXT_MEMORY_MAX_INBOUND_MESSAGE_BYTES", Integer.toString(64 * 1024));
     return pb.redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
   }
 

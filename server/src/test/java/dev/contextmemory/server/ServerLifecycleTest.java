@@ -13,7 +13,9 @@ import dev.contextmemory.v1.CustomerServiceGrpc;
 import dev.contextmemory.v1.DeleteCustomerRequest;
 import dev.contextmemory.v1.DeleteCustomerResponse;
 import dev.contextmemory.v1.GetCustomerRequest;
+import io.grpc.CallOptions;
 import io.grpc.Channel;
+import io.grpc.MethodDescriptor;
 import io.grpc.Status.Code;
 import io.grpc.StatusRuntimeException;
 import io.grpc.health.v1.HealthCheckRequest;
@@ -23,6 +25,7 @@ import io.grpc.reflection.v1.ServerReflectionGrpc;
 import io.grpc.reflection.v1.ServerReflectionRequest;
 import io.grpc.reflection.v1.ServerReflectionResponse;
 import io.grpc.reflection.v1.ServiceResponse;
+import io.grpc.stub.ClientCalls;
 import io.grpc.stub.StreamObserver;
 import java.sql.Connection;
 import java.sql.DriverManager;
@@ -62,6 +65,34 @@ class ServerLifecycleTest {
         () -> conversations.getConversation(dev.contextmemory.v1.GetConversationRequest.getDefaultInstance()));
     assertEquals(Code.UNIMPLEMENTED, e.getStatus().getCode());
   }
+
+  @Test
+  void malformedRequestBytesAreInvalidArgumentNotInternal() {
+    // GetCustomerRequest.customer_id (field 1, length-delimited) holding bytes that are not UTF-8.
+    byte[] notUtf8 = {0x0a, 0x02, (byte) 0xc3, 0x28};
+    MethodDescriptor<byte[], byte[]> raw = MethodDescriptor.<byte[], byte[]>newBuilder()
+        .setType(MethodDescriptor.MethodType.UNARY)
+        .setFullMethodName(CustomerServiceGrpc.getGetCustomerMethod().getFullMethodName())
+        .setRequestMarshaller(BYTES).setResponseMarshaller(BYTES).build();
+    assertError(Code.INVALID_ARGUMENT, "MALFORMED_REQUEST", () -> ClientCalls.blockingUnaryCall(
+        TestServer.shared().channel(), raw, CallOptions.DEFAULT, notUtf8));
+  }
+
+  private static final MethodDescriptor.Marshaller<byte[]> BYTES = new MethodDescriptor.Marshaller<>() {
+    @Override
+    public java.io.InputStream stream(byte[] value) {
+      return new java.io.ByteArrayInputStream(value);
+    }
+
+    @Override
+    public byte[] parse(java.io.InputStream stream) {
+      try {
+        return stream.readAllBytes();
+      } catch (java.io.IOException e) {
+        throw new java.io.UncheckedIOException(e);
+      }
+    }
+  };
 
   @Test
   void healthFollowsTheDatabaseAndCallsAnswerUnavailableWhenItIsGone() {

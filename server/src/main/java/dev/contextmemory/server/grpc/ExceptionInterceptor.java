@@ -6,12 +6,23 @@ import io.grpc.ServerCall;
 import io.grpc.ServerCallHandler;
 import io.grpc.ServerInterceptor;
 import io.grpc.StatusRuntimeException;
+import io.grpc.protobuf.StatusProto;
 
 /**
  * Lets service methods simply throw: whatever escapes a handler is turned into a status by
- * {@link ErrorMapper} and closes the call, instead of grpc-java's bare UNKNOWN.
+ * {@link ErrorMapper} and closes the call, instead of grpc-java's bare UNKNOWN. Also answers the
+ * requests {@link MalformedRequests} could not parse.
  */
 public final class ExceptionInterceptor implements ServerInterceptor {
+  private static final StatusRuntimeException MALFORMED = StatusProto.toStatusRuntimeException(
+      com.google.rpc.Status.newBuilder()
+          .setCode(com.google.rpc.Code.INVALID_ARGUMENT.getNumber())
+          .setMessage("the request bytes are not a valid protobuf message of this method's request type"
+              + " (truncated, wrong wire types, or a string field that is not UTF-8)")
+          .addDetails(com.google.protobuf.Any.pack(com.google.rpc.ErrorInfo.newBuilder()
+              .setReason("MALFORMED_REQUEST").setDomain(ErrorMapper.DOMAIN).build()))
+          .build());
+
   @Override
   public <Q, R> ServerCall.Listener<Q> interceptCall(
       ServerCall<Q, R> call, Metadata headers, ServerCallHandler<Q, R> next) {
@@ -23,29 +34,49 @@ public final class ExceptionInterceptor implements ServerInterceptor {
       return new ServerCall.Listener<>() {};
     }
     return new SimpleForwardingServerCallListener<>(delegate) {
+      // Set once the call has been answered with an error: the handler hears nothing more.
+      private boolean failed;
+
       @Override
       public void onMessage(Q message) {
+        if (failed) {
+          return;
+        }
+        if (message == null) { // bytes that are no valid message: see MalformedRequests
+          failed = true;
+          close(call, MALFORMED);
+          return;
+        }
         try {
           super.onMessage(message);
         } catch (RuntimeException e) {
+          failed = true;
           close(call, e);
         }
       }
 
       @Override
       public void onHalfClose() {
+        if (failed) {
+          return;
+        }
         try {
           super.onHalfClose();
         } catch (RuntimeException e) {
+          failed = true;
           close(call, e);
         }
       }
 
       @Override
       public void onReady() {
+        if (failed) {
+          return;
+        }
         try {
           super.onReady();
         } catch (RuntimeException e) {
+          failed = true;
           close(call, e);
         }
       }
