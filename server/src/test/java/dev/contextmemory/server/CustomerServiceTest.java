@@ -549,6 +549,57 @@ class CustomerServiceTest {
   }
 
   // -----------------------------------------------------------------------------------------------
+  // Hostile input
+
+  /**
+   * Whatever a caller sends, the answer is a success or a caller's-mistake status, never UNKNOWN or
+   * INTERNAL: strings from a fixed-seed generator (quotes, backslashes, LIKE and regex
+   * metacharacters, SQL fragments, non-Latin scripts, emoji, huge values) in every field.
+   */
+  @Test
+  void hostileInputNeverYieldsAServerError() {
+    java.util.Random random = new java.util.Random(20261123);
+    String[] nasty = {"", " ", "'", "\"", "\\", "%", "_", "%_\\", "'; DROP TABLE customers; --", "\\x00",
+        "Müller", "Зоя", "李小龍", "محمد", "🙂🙃", "a".repeat(10_000), "+", "+0", "+999999999999999999",
+        "(555) 010-2030 ext. 4", "@", "a@b", "*", "display_name", "\u202e", "null", "{}", "[]"};
+    java.util.function.Supplier<String> any = () -> random.nextInt(4) == 0
+        ? nasty[random.nextInt(nasty.length)] + nasty[random.nextInt(nasty.length)]
+        : nasty[random.nextInt(nasty.length)];
+    Set<Code> allowed = Set.of(Code.OK, Code.INVALID_ARGUMENT, Code.NOT_FOUND, Code.ALREADY_EXISTS,
+        Code.FAILED_PRECONDITION);
+    List<Runnable> calls = List.of(
+        () -> create(Customer.newBuilder().setDisplayName(any.get()).setPhone(any.get()).setEmail(any.get())
+            .setExternalRef(any.get()).setMetadata(struct(any.get(), any.get())).build()),
+        () -> customers.createCustomer(CreateCustomerRequest.newBuilder()
+            .setCustomer(Customer.newBuilder().setDisplayName(any.get())).setRequestId(any.get()).build()),
+        () -> customers.getCustomer(GetCustomerRequest.newBuilder().setCustomerId(any.get()).build()),
+        () -> lookup(ContactKey.newBuilder().setEmail(any.get()).build()),
+        () -> lookup(ContactKey.newBuilder().setPhone(any.get()).build()),
+        () -> lookup(ContactKey.newBuilder().setExternalRef(any.get()).build()),
+        () -> customers.upsertCustomer(UpsertCustomerRequest.newBuilder()
+            .setContactKey(ContactKey.newBuilder().setExternalRef(any.get()))
+            .setCustomer(Customer.newBuilder().setDisplayName(any.get()).setEmail(any.get()))
+            .setUpdateMask(FieldMask.newBuilder().addPaths(any.get())).build()),
+        () -> customers.listCustomers(ListCustomersRequest.newBuilder().setDisplayNamePrefix(any.get())
+            .setPhonePrefix(any.get()).setEmailPrefix(any.get()).setPageToken(any.get())
+            .setPageSize(random.nextInt(3000) - 1000).build()),
+        () -> customers.updateCustomer(UpdateCustomerRequest.newBuilder()
+            .setCustomer(Customer.newBuilder().setId(any.get()).setDisplayName(any.get())).build()),
+        () -> customers.deleteCustomer(DeleteCustomerRequest.newBuilder().setCustomerId(any.get()).build()),
+        () -> addAddress(any.get(), Address.newBuilder().setLine1(any.get()).setCountryCode(any.get())
+            .setPostalCode(any.get()).build()),
+        () -> customers.removeAddress(RemoveAddressRequest.newBuilder().setAddressId(any.get()).build()));
+    for (int i = 0; i < 600; i++) {
+      Runnable call = calls.get(i % calls.size());
+      try {
+        call.run();
+      } catch (io.grpc.StatusRuntimeException e) {
+        assertTrue(allowed.contains(e.getStatus().getCode()), () -> "call " + calls.indexOf(call) + ": " + e.getStatus());
+      }
+    }
+  }
+
+  // -----------------------------------------------------------------------------------------------
 
   private static Address addAddress(String customerId, Address a) {
     return customers.addAddress(AddAddressRequest.newBuilder().setCustomerId(customerId).setAddress(a).build()).getAddress();

@@ -15,6 +15,7 @@ import dev.contextmemory.server.domain.Ids;
 import dev.contextmemory.server.domain.NotFoundException;
 import dev.contextmemory.server.domain.UpsertResult;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -82,11 +83,7 @@ public final class CustomerStore extends Store {
               RETURNING\s""" + CUSTOMER_COLUMNS)
           .bind("tenant", tenant)
           .bind("id", Ids.newId())
-          .bind("display_name", nullToEmpty(d.displayName()))
-          .bind("phone", d.phone())
-          .bind("email", d.email())
-          .bind("external_ref", d.externalRef())
-          .bind("metadata", d.metadataJson() == null ? "{}" : d.metadataJson())
+          .bindMap(customerValues(d))
           .bind("request_id", requestId)
           .map(CUSTOMER)
           .findOne();
@@ -150,11 +147,7 @@ public final class CustomerStore extends Store {
             RETURNING %s, (xmax = 0) AS created""".formatted(keyColumn, String.join(", ", sets), CUSTOMER_COLUMNS))
         .bind("tenant", tenant)
         .bind("id", Ids.newId())
-        .bind("display_name", nullToEmpty(d.displayName()))
-        .bind("phone", d.phone())
-        .bind("email", d.email())
-        .bind("external_ref", d.externalRef())
-        .bind("metadata", d.metadataJson() == null ? "{}" : d.metadataJson())
+        .bindMap(customerValues(d))
         .map((rs, ctx) -> new UpsertResult(CUSTOMER.map(rs, ctx), rs.getBoolean("created")))
         .one());
   }
@@ -179,11 +172,7 @@ public final class CustomerStore extends Store {
                 + " WHERE tenant_id = :tenant AND id = :id RETURNING " + CUSTOMER_COLUMNS)
             .bind("tenant", tenant)
             .bind("id", id)
-            .bind("display_name", nullToEmpty(d.displayName()))
-            .bind("phone", d.phone())
-            .bind("email", d.email())
-            .bind("external_ref", d.externalRef())
-            .bind("metadata", d.metadataJson() == null ? "{}" : d.metadataJson())
+            .bindMap(customerValues(d))
             .map(CUSTOMER)
             .findOne())
         .orElseThrow(() -> new NotFoundException("customer", id.toString()));
@@ -312,15 +301,7 @@ public final class CustomerStore extends Store {
           .bind("tenant", tenant)
           .bind("id", Ids.newId())
           .bind("customer", customerId)
-          .bind("label", nullToEmpty(d.label()))
-          .bind("line1", nullToEmpty(d.line1()))
-          .bind("line2", nullToEmpty(d.line2()))
-          .bind("city", nullToEmpty(d.city()))
-          .bind("region", nullToEmpty(d.region()))
-          .bind("postal_code", nullToEmpty(d.postalCode()))
-          .bind("country_code", nullToEmpty(d.countryCode()))
-          .bind("primary", d.primary())
-          .bind("metadata", d.metadataJson() == null ? "{}" : d.metadataJson())
+          .bindMap(addressValues(d))
           .bind("request_id", requestId)
           .map(ADDRESS)
           .one();
@@ -368,15 +349,7 @@ public final class CustomerStore extends Store {
               + " WHERE tenant_id = :tenant AND id = :id RETURNING " + ADDRESS_COLUMNS)
           .bind("tenant", tenant)
           .bind("id", addressId)
-          .bind("label", nullToEmpty(d.label()))
-          .bind("line1", nullToEmpty(d.line1()))
-          .bind("line2", nullToEmpty(d.line2()))
-          .bind("city", nullToEmpty(d.city()))
-          .bind("region", nullToEmpty(d.region()))
-          .bind("postal_code", nullToEmpty(d.postalCode()))
-          .bind("country_code", nullToEmpty(d.countryCode()))
-          .bind("primary", d.primary())
-          .bind("metadata", d.metadataJson() == null ? "{}" : d.metadataJson())
+          .bindMap(addressValues(d))
           .map(ADDRESS)
           .one();
     });
@@ -424,6 +397,32 @@ public final class CustomerStore extends Store {
       case EXTERNAL_REF -> "external_ref";
       case METADATA -> "metadata";
     };
+  }
+
+  /** The bind values of a customer's writable columns, by parameter name. */
+  private static Map<String, Object> customerValues(CustomerDraft d) {
+    Map<String, Object> v = new HashMap<>();
+    v.put("display_name", nullToEmpty(d.displayName()));
+    v.put("phone", d.phone());
+    v.put("email", d.email());
+    v.put("external_ref", d.externalRef());
+    v.put("metadata", d.metadataJson() == null ? "{}" : d.metadataJson());
+    return v;
+  }
+
+  /** The bind values of an address's writable columns, by parameter name. */
+  private static Map<String, Object> addressValues(AddressDraft d) {
+    Map<String, Object> v = new HashMap<>();
+    v.put("label", nullToEmpty(d.label()));
+    v.put("line1", nullToEmpty(d.line1()));
+    v.put("line2", nullToEmpty(d.line2()));
+    v.put("city", nullToEmpty(d.city()));
+    v.put("region", nullToEmpty(d.region()));
+    v.put("postal_code", nullToEmpty(d.postalCode()));
+    v.put("country_code", nullToEmpty(d.countryCode()));
+    v.put("primary", d.primary());
+    v.put("metadata", d.metadataJson() == null ? "{}" : d.metadataJson());
+    return v;
   }
 
   private static String nullToEmpty(String s) {
