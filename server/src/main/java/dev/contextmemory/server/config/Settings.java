@@ -83,14 +83,6 @@ public record Settings(
         r.string("APPLICATION_NAME", "context-memory"));
   }
 
-  /** A copy pointing at another database (tests make one database per run). */
-  public Settings withDbUrl(String url) {
-    return new Settings(host, port, url, dbUser, dbPassword, dbPoolSize, dbConnectionTimeout,
-        statementTimeout, idleInTransactionTimeout, migrateOnStart, embeddingDimension,
-        requestThreads, maxInboundMessageBytes, shutdownGrace, healthCheckInterval,
-        defaultPhoneRegion, defaultTenant, applicationName);
-  }
-
   @Override
   public String toString() {
     // Never print the password.

@@ -19,8 +19,4 @@ public record CustomerDraft(
   public CustomerDraft {
     fields = Set.copyOf(fields);
   }
-
-  public boolean writes(CustomerField f) {
-    return fields.contains(f);
-  }
 }
