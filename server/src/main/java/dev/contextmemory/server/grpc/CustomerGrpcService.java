@@ -85,7 +85,7 @@ public final class CustomerGrpcService extends CustomerServiceGrpc.CustomerServi
         f -> populated(c, f));
     boolean merge = req.getUpdateMask().getPathsCount() == 0;
     CustomerDraft draft = customerDraft(v, c, toWrite, merge);
-    if (key != null && draft != null) {
+    if (key != null) {
       String given = switch (key.field()) {
         case PHONE -> draft.phone();
         case EMAIL -> draft.email();

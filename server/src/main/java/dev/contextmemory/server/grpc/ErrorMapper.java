@@ -44,6 +44,14 @@ public final class ErrorMapper {
     return StatusProto.toStatusRuntimeException(toStatus(t));
   }
 
+  /** A request whose bytes could not be parsed: no field can be named, the message was unreadable. */
+  static StatusRuntimeException malformedRequest() {
+    return StatusProto.toStatusRuntimeException(status(Code.INVALID_ARGUMENT,
+        "the request bytes are not a valid protobuf message of this method's request type"
+            + " (truncated, wrong wire types, or a string field that is not UTF-8)",
+        errorInfo("MALFORMED_REQUEST", Map.of())));
+  }
+
   static Status toStatus(Throwable t) {
     if (t instanceof DomainException d) {
       return domain(d);

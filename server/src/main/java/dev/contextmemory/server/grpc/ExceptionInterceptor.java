@@ -6,7 +6,6 @@ import io.grpc.ServerCall;
 import io.grpc.ServerCallHandler;
 import io.grpc.ServerInterceptor;
 import io.grpc.StatusRuntimeException;
-import io.grpc.protobuf.StatusProto;
 
 /**
  * Lets service methods simply throw: whatever escapes a handler is turned into a status by
@@ -14,15 +13,6 @@ import io.grpc.protobuf.StatusProto;
  * requests {@link MalformedRequests} could not parse.
  */
 public final class ExceptionInterceptor implements ServerInterceptor {
-  private static final StatusRuntimeException MALFORMED = StatusProto.toStatusRuntimeException(
-      com.google.rpc.Status.newBuilder()
-          .setCode(com.google.rpc.Code.INVALID_ARGUMENT.getNumber())
-          .setMessage("the request bytes are not a valid protobuf message of this method's request type"
-              + " (truncated, wrong wire types, or a string field that is not UTF-8)")
-          .addDetails(com.google.protobuf.Any.pack(com.google.rpc.ErrorInfo.newBuilder()
-              .setReason("MALFORMED_REQUEST").setDomain(ErrorMapper.DOMAIN).build()))
-          .build());
-
   @Override
   public <Q, R> ServerCall.Listener<Q> interceptCall(
       ServerCall<Q, R> call, Metadata headers, ServerCallHandler<Q, R> next) {
@@ -44,7 +34,7 @@ public final class ExceptionInterceptor implements ServerInterceptor {
         }
         if (message == null) { // bytes that are no valid message: see MalformedRequests
           failed = true;
-          close(call, MALFORMED);
+          close(call, ErrorMapper.malformedRequest());
           return;
         }
         try {
