@@ -161,8 +161,10 @@ class MemoryServiceTest {
     String otherCustomersConversation = conversations.getOrCreateOpenConversation(GetOrCreateOpenConversationRequest
         .newBuilder().setCustomerId(newCustomer()).setChannel(Channel.CHANNEL_SMS).setThreadKey("t").build())
         .getConversation().getId();
-    assertError(Code.NOT_FOUND, "CONVERSATION_NOT_FOUND", () -> create(c, note(MemoryKind.MEMORY_KIND_FACT, "x")
+    assertInvalid("memory.conversation_id", () -> create(c, note(MemoryKind.MEMORY_KIND_FACT, "x")
         .setConversationId(otherCustomersConversation)));
+    assertError(Code.NOT_FOUND, "CONVERSATION_NOT_FOUND", () -> create(c, note(MemoryKind.MEMORY_KIND_FACT, "x")
+        .setConversationId(UUID.randomUUID().toString())));
   }
 
   @Test

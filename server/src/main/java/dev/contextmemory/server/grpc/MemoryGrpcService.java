@@ -160,6 +160,10 @@ public final class MemoryGrpcService extends MemoryServiceGrpc.MemoryServiceImpl
         yield Memory.Mode.TEXT;
       }
     };
+    boolean neither = req.getQueryEmbeddingCount() == 0 && req.getQueryText().isBlank();
+    if (neither && req.getMode() == MemorySearchMode.MEMORY_SEARCH_MODE_UNSPECIFIED) {
+      v.add("query_embedding", "is required unless query_text is given");
+    }
     if (mode != Memory.Mode.TEXT && req.getQueryEmbeddingCount() == 0) {
       v.add("query_embedding", "is required for " + mode + " search");
     }

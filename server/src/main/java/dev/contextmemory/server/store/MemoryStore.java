@@ -537,17 +537,21 @@ public final class MemoryStore extends Store {
     }
   }
 
-  /** A memory's conversation must be a live conversation of the same customer. */
+  /**
+   * A memory's conversation must be a live conversation of the same customer: a missing or deleted
+   * one is NOT_FOUND, another customer's is the caller's mistake (INVALID_ARGUMENT).
+   */
   private static void requireConversation(Handle h, String tenant, UUID customerId, UUID conversationId) {
     if (conversationId == null) {
       return;
     }
-    boolean ok = h.createQuery("SELECT true FROM conversations WHERE tenant_id = :tenant AND id = :id"
-            + " AND customer_id = :customer AND deleted_at IS NULL")
-        .bind("tenant", tenant).bind("id", conversationId).bind("customer", customerId)
-        .mapTo(Boolean.class).findOne().isPresent();
-    if (!ok) {
-      throw new NotFoundException("conversation", conversationId + " of customer " + customerId);
+    UUID owner = h.createQuery("SELECT customer_id FROM conversations WHERE tenant_id = :tenant AND id = :id"
+            + " AND deleted_at IS NULL")
+        .bind("tenant", tenant).bind("id", conversationId)
+        .mapTo(UUID.class).findOne()
+        .orElseThrow(() -> new NotFoundException("conversation", conversationId.toString()));
+    if (!owner.equals(customerId)) {
+      throw InvalidArgumentException.of("memory.conversation_id", "belongs to another customer");
     }
   }
 
