@@ -262,16 +262,19 @@ public final class ConversationStore extends Store {
     if (status != null) {
       where.append(status.equals("open") ? " AND closed_at IS NULL" : " AND closed_at IS NOT NULL");
     }
-    String sql = """
-        WITH knn AS MATERIALIZED (
-          SELECT %s, summary_embedding <=> CAST(:q AS vector) AS distance FROM conversations
-           WHERE %s ORDER BY summary_embedding <=> CAST(:q AS vector) LIMIT %d)
-        SELECT * FROM knn WHERE 1 - distance >= :min ORDER BY distance, id DESC""".formatted(COLUMNS, where, topK);
     return read(h -> h.inTransaction(tx -> {
       if (customerId != null) {
         requireCustomer(tx, tenant, customerId);
       }
-      tuneVectorSearch(tx, topK);
+      // A small scope is materialized first, so the sort is exact and cannot use the index; a large
+      // one goes through HNSW (iterative scan), and the outer query restores the exact order.
+      String candidates = prepareVectorSearch(tx, "conversations", tenant, customerId, topK)
+          ? "WITH scope AS MATERIALIZED (SELECT * FROM conversations WHERE %2$s), knn AS (SELECT %1$s,"
+              + " summary_embedding <=> CAST(:q AS vector) AS distance FROM scope ORDER BY distance LIMIT %3$d)"
+          : "WITH knn AS MATERIALIZED (SELECT %1$s, summary_embedding <=> CAST(:q AS vector) AS distance"
+              + " FROM conversations WHERE %2$s ORDER BY summary_embedding <=> CAST(:q AS vector) LIMIT %3$d)";
+      String sql = candidates.formatted(COLUMNS, where, topK)
+          + " SELECT * FROM knn WHERE 1 - distance >= :min ORDER BY distance, id DESC";
       Query q = tx.createQuery(sql).bind("tenant", tenant).bind("q", Rows.vector(query)).bind("min", minScore);
       if (customerId != null) {
         q.bind("customer", customerId);

@@ -303,14 +303,21 @@ public final class MemoryStore extends Store {
 
   private static List<Ranked> vectorList(Handle h, String tenant, UUID customerId, float[] q, int limit,
       List<String> kinds, String metadataJson, double minSimilarity) {
-    tuneVectorSearch(h, limit);
+    boolean exact = prepareVectorSearch(h, "memories", tenant, customerId, limit);
     StringBuilder where = new StringBuilder(" m.tenant_id = :tenant AND m.embedding IS NOT NULL AND " + LIVE);
     if (customerId != null) {
       where.append(" AND m.customer_id = :customer");
     }
     filters(where, kinds, metadataJson);
-    // relaxed_order lets the index return slightly out of order; the outer ORDER BY restores it.
-    String sql = """
+    // Small scope: materialize its rows first, so the ORDER BY cannot reach the HNSW index and the
+    // result is exact. Large scope: the index (iterative scan); relaxed_order may return neighbours
+    // slightly out of order, so the outer query sorts the materialized candidates again.
+    String sql = exact ? """
+        WITH scope AS MATERIALIZED (SELECT m.id, m.embedding FROM memories m WHERE%2$s),
+        top AS (SELECT id, embedding <=> CAST(:q AS vector) AS distance FROM scope ORDER BY distance LIMIT %3$d)
+        SELECT %1$s, top.distance FROM top JOIN memories m ON m.tenant_id = :tenant AND m.id = top.id
+         WHERE 1 - top.distance >= :min ORDER BY top.distance, m.created_at DESC"""
+        .formatted(COLUMNS, where, limit) : """
         WITH knn AS MATERIALIZED (
           SELECT %s, m.embedding <=> CAST(:q AS vector) AS distance
             FROM memories m WHERE%s
@@ -432,14 +439,19 @@ public final class MemoryStore extends Store {
     StringBuilder joins = new StringBuilder();
     String filter = kindsFilter(r.kinds());
     if (r.embedding() != null) {
-      tuneVectorSearch(h, cut);
-      with.append("""
+      boolean exact = prepareVectorSearch(h, "memories", tenant, r.customerId(), cut);
+      String scope = "m.tenant_id = :tenant AND m.customer_id = :customer AND m.embedding IS NOT NULL AND "
+          + LIVE + filter;
+      with.append(exact ? """
+          scope AS MATERIALIZED (SELECT m.id, m.embedding FROM memories m WHERE %s),
+          v AS (SELECT s.id, 1 - (s.embedding <=> CAST(:q AS vector)) AS sim FROM scope s
+                 ORDER BY s.embedding <=> CAST(:q AS vector) LIMIT %d),
+          """.formatted(scope, cut) : """
           v AS MATERIALIZED (
-            SELECT m.id, 1 - (m.embedding <=> CAST(:q AS vector)) AS sim FROM memories m
-             WHERE m.tenant_id = :tenant AND m.customer_id = :customer AND m.embedding IS NOT NULL AND %s%s
+            SELECT m.id, 1 - (m.embedding <=> CAST(:q AS vector)) AS sim FROM memories m WHERE %s
              ORDER BY m.embedding <=> CAST(:q AS vector) LIMIT %d),
-          vr AS (SELECT id, sim, row_number() OVER (ORDER BY sim DESC, id DESC) AS rank FROM v WHERE sim > 0),
-          """.formatted(LIVE, filter, cut));
+          """.formatted(scope, cut));
+      with.append("vr AS (SELECT id, sim, row_number() OVER (ORDER BY sim DESC, id DESC) AS rank FROM v WHERE sim > 0),\n");
       joins.append(" LEFT JOIN vr ON vr.id = m.id");
     } else {
       with.append("vr AS (SELECT NULL::uuid AS id, 0::float8 AS sim, NULL::bigint AS rank WHERE false),\n");

@@ -34,17 +34,47 @@ abstract class Store {
     }
   }
 
+  /** A k-NN scope of at most this many rows is searched exactly; a larger one through HNSW. */
+  static final int EXACT_SCAN_MAX_ROWS = 1000;
+
   /**
-   * Per-transaction pgvector settings for one k-NN query: iterative index scans, so a filter
-   * (customer, kind, metadata, expiry) that rejects most index candidates makes HNSW keep
-   * scanning instead of returning fewer than k rows; and a search list (ef_search) sized from
-   * the number of candidates wanted, never below pgvector's default of 40.
+   * Sizes a k-NN's scope (the tenant, or one customer) in {@code table}, counting at most
+   * {@link #EXACT_SCAN_MAX_ROWS} + 1 rows, and returns whether to scan it exactly. For a larger
+   * scope it SETs LOCAL, in the same round trip, what a correct HNSW scan needs:
+   * <ul>
+   *   <li>{@code hnsw.iterative_scan = relaxed_order} (pgvector 0.8): when the filters (customer,
+   *       kind, metadata, expiry) reject most index candidates, the scan keeps walking the graph
+   *       instead of returning fewer than k rows;
+   *   <li>{@code hnsw.ef_search} from the number of candidates wanted, at least 100;
+   *   <li>{@code enable_seqscan} and {@code enable_sort} off, so the planner cannot trade the index
+   *       for an exact scan whose cost it underestimates (it prices a 768-dim distance on a
+   *       TOASTed vector like an integer compare: 300 ms for a 2,000-memory customer), and
+   *       {@code jit} off, which those disable-costs would otherwise switch on.
+   * </ul>
+   * Must run inside a transaction (the settings end with it).
    */
-  protected static void tuneVectorSearch(org.jdbi.v3.core.Handle h, int candidates) {
-    int ef = Math.min(1000, Math.max(100, 2 * candidates));
-    h.createQuery("SELECT set_config('hnsw.ef_search', :ef, true) AS ef_search,"
-            + " set_config('hnsw.iterative_scan', 'relaxed_order', true) AS iterative_scan")
-        .bind("ef", Integer.toString(ef)).mapToMap().one();
+  protected static boolean prepareVectorSearch(org.jdbi.v3.core.Handle h, String table, String tenant,
+      java.util.UUID customerId, int candidates) {
+    String scope = customerId == null ? "x.tenant_id = :tenant" : "x.tenant_id = :tenant AND x.customer_id = :customer";
+    var q = h.createQuery("""
+            SELECT s.n <= %d AS exact,
+                   CASE WHEN s.n > %d THEN
+                     set_config('hnsw.ef_search', :ef, true) || set_config('hnsw.iterative_scan', 'relaxed_order', true)
+                       || set_config('enable_seqscan', 'off', true) || set_config('enable_sort', 'off', true)
+                       || set_config('jit', 'off', true)
+                   END AS settings
+              FROM (SELECT count(*) AS n FROM (SELECT 1 FROM %s x WHERE %s LIMIT %d) c) s"""
+            .formatted(EXACT_SCAN_MAX_ROWS, EXACT_SCAN_MAX_ROWS, table, scope, EXACT_SCAN_MAX_ROWS + 1))
+        .bind("tenant", tenant)
+        .bind("ef", Integer.toString(Math.min(1000, Math.max(100, 2 * candidates))));
+    if (customerId != null) {
+      q.bind("customer", customerId);
+    }
+    // Read both columns, so no layer can drop the set_config calls as unused.
+    return q.map((rs, ctx) -> {
+      rs.getString("settings");
+      return rs.getBoolean("exact");
+    }).one();
   }
 
   /** Escapes LIKE wildcards so a user's prefix matches literally (escape char is backslash). */
