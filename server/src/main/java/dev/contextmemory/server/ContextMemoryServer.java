@@ -5,12 +5,15 @@ import dev.contextmemory.server.config.Database;
 import dev.contextmemory.server.config.Settings;
 import dev.contextmemory.server.domain.ContactNormalizer;
 import dev.contextmemory.server.grpc.CancelStatementOnCallEnd;
+import dev.contextmemory.server.grpc.ConversationGrpcService;
 import dev.contextmemory.server.grpc.CustomerGrpcService;
 import dev.contextmemory.server.grpc.DatabaseHealth;
 import dev.contextmemory.server.grpc.ExceptionInterceptor;
 import dev.contextmemory.server.grpc.MalformedRequests;
 import dev.contextmemory.server.grpc.Tenants;
+import dev.contextmemory.server.store.ConversationStore;
 import dev.contextmemory.server.store.CustomerStore;
+import dev.contextmemory.server.store.MessageStore;
 import dev.contextmemory.v1.ConversationServiceGrpc;
 import dev.contextmemory.v1.CustomerServiceGrpc;
 import dev.contextmemory.v1.MemoryServiceGrpc;
@@ -69,10 +72,12 @@ public final class ContextMemoryServer implements AutoCloseable {
       CancelStatementOnCallEnd canceller = new CancelStatementOnCallEnd();
       jdbi.addCustomizer(canceller);
 
+      ContactNormalizer contacts = new ContactNormalizer(s.defaultPhoneRegion());
       List<BindableService> services = List.of(
-          new CustomerGrpcService(new CustomerStore(jdbi), new ContactNormalizer(s.defaultPhoneRegion())),
-          // Declared in the API; they answer UNIMPLEMENTED until their issues land.
-          new ConversationServiceGrpc.ConversationServiceImplBase() {},
+          new CustomerGrpcService(new CustomerStore(jdbi), contacts),
+          new ConversationGrpcService(new ConversationStore(jdbi), new MessageStore(jdbi),
+              contacts, s.embeddingDimension()),
+          // Declared in the API; it answers UNIMPLEMENTED until its issue lands.
           new MemoryServiceGrpc.MemoryServiceImplBase() {});
       DatabaseHealth health = new DatabaseHealth(pool, List.of(
           CustomerServiceGrpc.SERVICE_NAME, ConversationServiceGrpc.SERVICE_NAME, MemoryServiceGrpc.SERVICE_NAME));

@@ -60,9 +60,9 @@ class ServerLifecycleTest {
 
   @Test
   void servicesOfLaterIssuesAnswerUnimplemented() {
-    var conversations = dev.contextmemory.v1.ConversationServiceGrpc.newBlockingStub(TestServer.shared().channel());
+    var memories = dev.contextmemory.v1.MemoryServiceGrpc.newBlockingStub(TestServer.shared().channel());
     StatusRuntimeException e = assertThrows(StatusRuntimeException.class,
-        () -> conversations.getConversation(dev.contextmemory.v1.GetConversationRequest.getDefaultInstance()));
+        () -> memories.getMemory(dev.contextmemory.v1.GetMemoryRequest.getDefaultInstance()));
     assertEquals(Code.UNIMPLEMENTED, e.getStatus().getCode());
   }
 

@@ -15,6 +15,7 @@ import java.util.zip.CRC32;
  */
 final class PageTokens {
   private static final String VERSION = "1";
+  private static final String PARTS_VERSION = "2";
 
   private PageTokens() {}
 
@@ -49,6 +50,64 @@ final class PageTokens {
       // bad base64 or number: fall through to the same answer as any other foreign token
     }
     throw InvalidArgumentException.of(field, "is not a page token issued by this server");
+  }
+
+  /**
+   * A token for any keyset position given as its parts (none may contain '|'), fingerprinted
+   * like {@link #encode(Position, String)}.
+   */
+  static String encodeParts(String filterKey, String... parts) {
+    String raw = PARTS_VERSION + "|" + fingerprint(filterKey) + "|" + String.join("|", parts);
+    return Base64.getUrlEncoder().withoutPadding().encodeToString(raw.getBytes(StandardCharsets.UTF_8));
+  }
+
+  /**
+   * The {@code arity} parts of a token made by {@link #encodeParts}, or null for an empty token.
+   * {@code parse} turns them into the position and may throw IllegalArgumentException (or its
+   * subclass NumberFormatException) for a token that is not ours.
+   */
+  static <T> T decodeParts(String token, String filterKey, String field, int arity,
+      java.util.function.Function<String[], T> parse) {
+    if (token.isEmpty()) {
+      return null;
+    }
+    try {
+      String raw = new String(Base64.getUrlDecoder().decode(token), StandardCharsets.UTF_8);
+      String[] parts = raw.split("\\|", -1);
+      if (parts.length == arity + 2 && parts[0].equals(PARTS_VERSION)) {
+        if (!parts[1].equals(fingerprint(filterKey))) {
+          throw InvalidArgumentException.of(field, "was issued for other filters; repeat the call that returned it");
+        }
+        T position = parse.apply(java.util.Arrays.copyOfRange(parts, 2, parts.length));
+        if (position != null) {
+          return position;
+        }
+      }
+    } catch (IllegalArgumentException notOurs) {
+      // bad base64, number or UUID: the same answer as any other foreign token
+    }
+    throw InvalidArgumentException.of(field, "is not a page token issued by this server");
+  }
+
+  /** Microseconds since the epoch (PostgreSQL's precision), "" for null. */
+  static String micros(Instant t) {
+    return t == null ? "" : Long.toString(t.getEpochSecond() * 1_000_000L + t.getNano() / 1_000);
+  }
+
+  static Instant instant(String micros) {
+    if (micros.isEmpty()) {
+      return null;
+    }
+    long m = Long.parseLong(micros);
+    return Instant.ofEpochSecond(Math.floorDiv(m, 1_000_000L), Math.floorMod(m, 1_000_000L) * 1_000L);
+  }
+
+  static UUID uuid(String s) {
+    UUID id = Ids.parseOrNull(s);
+    if (id == null) {
+      throw new IllegalArgumentException("not a UUID");
+    }
+    return id;
   }
 
   private static String fingerprint(String filterKey) {

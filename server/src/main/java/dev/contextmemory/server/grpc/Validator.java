@@ -127,6 +127,52 @@ final class Validator {
   }
 
   /**
+   * An embedding of exactly {@code dimension} finite values, not all zero (cosine similarity is
+   * undefined for the zero vector), or null when empty and {@code required} is false.
+   */
+  float[] embedding(String field, java.util.List<Float> values, int dimension, boolean required) {
+    if (values.isEmpty()) {
+      if (required) {
+        add(field, "is required");
+      }
+      return null;
+    }
+    if (values.size() != dimension) {
+      add(field, "must have exactly " + dimension + " values (the deployment's embedding dimension), got "
+          + values.size());
+      return null;
+    }
+    float[] v = new float[dimension];
+    boolean nonZero = false;
+    for (int i = 0; i < dimension; i++) {
+      float x = values.get(i);
+      if (!Float.isFinite(x)) {
+        add(field, "must hold finite numbers only; value [" + i + "] is " + x);
+        return null;
+      }
+      nonZero |= x != 0f;
+      v[i] = x;
+    }
+    if (!nonZero) {
+      add(field, "must not be all zeros (cosine similarity is undefined for it)");
+      return null;
+    }
+    return v;
+  }
+
+  /** A timestamp, or null when unset; out-of-range seconds or nanos are a violation. */
+  java.time.Instant timestamp(String field, boolean present, com.google.protobuf.Timestamp t) {
+    if (!present) {
+      return null;
+    }
+    if (!com.google.protobuf.util.Timestamps.isValid(t)) {
+      add(field, "is not a valid timestamp (seconds within years 1-9999, nanos within 0..999,999,999)");
+      return null;
+    }
+    return java.time.Instant.ofEpochSecond(t.getSeconds(), t.getNanos());
+  }
+
+  /**
    * The fields an update writes. An empty mask means the fields that are set in the request
    * ({@code populated}); "*" means all of them; otherwise each path must be one of {@code byPath}.
    */

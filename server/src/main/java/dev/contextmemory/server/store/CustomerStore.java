@@ -241,7 +241,8 @@ public final class CustomerStore extends Store {
         conversations = count(h, "DELETE FROM conversations WHERE tenant_id = :tenant AND customer_id = :id", tenant, id);
       } else {
         Map<String, Object> deps = h.createQuery("""
-                SELECT (SELECT count(*) FROM conversations WHERE tenant_id = :tenant AND customer_id = :id) AS conversations,
+                SELECT (SELECT count(*) FROM conversations
+                         WHERE tenant_id = :tenant AND customer_id = :id AND deleted_at IS NULL) AS conversations,
                        (SELECT count(*) FROM memories WHERE tenant_id = :tenant AND customer_id = :id) AS memories""")
             .bind("tenant", tenant).bind("id", id).mapToMap().one();
         long convs = ((Number) deps.get("conversations")).longValue();
@@ -252,9 +253,12 @@ public final class CustomerStore extends Store {
                   + " memory(ies); delete them first or pass erase=true",
               Map.of("conversations", Long.toString(convs), "memories", Long.toString(mems)));
         }
+        // Soft-deleted conversations are already gone for every caller; they go for good with
+        // the customer (their messages by cascade), so they never block the delete.
         memories = 0;
         messages = 0;
         conversations = 0;
+        count(h, "DELETE FROM conversations WHERE tenant_id = :tenant AND customer_id = :id", tenant, id);
       }
       long addresses = count(h, "DELETE FROM customer_addresses WHERE tenant_id = :tenant AND customer_id = :id", tenant, id);
       count(h, "DELETE FROM customers WHERE tenant_id = :tenant AND id = :id", tenant, id);

@@ -1,0 +1,275 @@
+package dev.contextmemory.server.store;
+
+import dev.contextmemory.server.domain.Conversation;
+import dev.contextmemory.server.domain.ConversationField;
+import dev.contextmemory.server.domain.NotFoundException;
+import dev.contextmemory.server.domain.Ids;
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.UUID;
+import org.jdbi.v3.core.Jdbi;
+import org.jdbi.v3.core.mapper.RowMapper;
+import org.jdbi.v3.core.statement.Query;
+
+/** The conversation aggregate: a thread's lifecycle, its summary, and statistics. */
+public final class ConversationStore extends Store {
+  private static final String FOREIGN_KEY_VIOLATION = "23503";
+  private static final int OPEN_ATTEMPTS = 5;
+
+  private static final String COLUMNS = "id, customer_id, channel, thread_key, started_at, last_message_at, closed_at,"
+      + " message_count, summary, summary_embedding IS NOT NULL AS has_summary_embedding,"
+      + " metadata::text AS metadata, created_at, updated_at";
+  private static final String COLUMNS_WITH_EMBEDDING = COLUMNS + ", summary_embedding::text AS summary_embedding";
+
+  private static final RowMapper<Conversation> CONVERSATION = mapper(false);
+  private static final RowMapper<Conversation> CONVERSATION_WITH_EMBEDDING = mapper(true);
+
+  private static RowMapper<Conversation> mapper(boolean withEmbedding) {
+    return (rs, ctx) -> new Conversation(
+      rs.getObject("id", UUID.class),
+      rs.getObject("customer_id", UUID.class),
+      rs.getString("channel"),
+      rs.getString("thread_key"),
+      Rows.instant(rs, "started_at"),
+      Rows.instant(rs, "last_message_at"),
+      Rows.instant(rs, "closed_at"),
+      rs.getLong("message_count"),
+      rs.getString("summary"),
+      withEmbedding ? Rows.vector(rs.getString("summary_embedding")) : null,
+      rs.getBoolean("has_summary_embedding"),
+      rs.getString("metadata"),
+      Rows.instant(rs, "created_at"),
+      Rows.instant(rs, "updated_at"));
+  }
+
+  /**
+   * The open conversation of a thread, or a new one, in one statement. The insert's arbiter is the
+   * partial unique index "one open conversation per thread", so of concurrent callers exactly one
+   * inserts; the others' inserts wait for it and do nothing, and the next pass reads the winner.
+   */
+  private static final String OPEN = """
+      WITH found AS (
+        SELECT %1$s FROM conversations
+         WHERE tenant_id = :tenant AND customer_id = :customer AND channel = :channel AND thread_key = :thread_key
+           AND closed_at IS NULL AND deleted_at IS NULL
+      ), ins AS (
+        INSERT INTO conversations (tenant_id, id, customer_id, channel, thread_key, metadata)
+        SELECT :tenant, :id, :customer, :channel, :thread_key, coalesce(CAST(:metadata AS jsonb), '{}')
+         WHERE NOT EXISTS (SELECT 1 FROM found)
+        ON CONFLICT (tenant_id, customer_id, channel, thread_key) WHERE closed_at IS NULL AND deleted_at IS NULL
+        DO NOTHING
+        RETURNING %1$s
+      )
+      SELECT found.*, false AS created FROM found
+      UNION ALL
+      SELECT ins.*, true AS created FROM ins""".formatted(COLUMNS);
+
+  public ConversationStore(Jdbi jdbi) {
+    super(jdbi);
+  }
+
+  public Conversation.Opened getOrCreateOpen(String tenant, UUID customerId, String channel, String threadKey,
+      String metadataJson) {
+    for (int attempt = 0; attempt < OPEN_ATTEMPTS; attempt++) {
+      Optional<Conversation.Opened> opened;
+      try {
+        opened = read(h -> h.createQuery(OPEN)
+            .bind("tenant", tenant)
+            .bind("id", Ids.newId())
+            .bind("customer", customerId)
+            .bind("channel", channel)
+            .bind("thread_key", threadKey)
+            .bind("metadata", metadataJson)
+            .map((rs, ctx) -> new Conversation.Opened(CONVERSATION.map(rs, ctx), rs.getBoolean("created")))
+            .findOne());
+      } catch (RuntimeException e) {
+        if (isForeignKeyViolation(e)) {
+          throw new NotFoundException("customer", customerId.toString());
+        }
+        throw e;
+      }
+      if (opened.isPresent()) {
+        return opened.get();
+      }
+    }
+    // Only reachable if the thread's open conversation is closed or deleted as fast as it appears.
+    throw new IllegalStateException("no stable open conversation for the thread after " + OPEN_ATTEMPTS + " attempts");
+  }
+
+  public Conversation get(String tenant, UUID id, boolean withEmbedding) {
+    return read(h -> h.createQuery("SELECT " + (withEmbedding ? COLUMNS_WITH_EMBEDDING : COLUMNS)
+                + " FROM conversations WHERE tenant_id = :tenant AND id = :id AND deleted_at IS NULL")
+            .bind("tenant", tenant).bind("id", id)
+            .map(withEmbedding ? CONVERSATION_WITH_EMBEDDING : CONVERSATION).findOne())
+        .orElseThrow(() -> notFound(id));
+  }
+
+  /**
+   * A customer's conversations, latest message first, conversations without messages last. The
+   * keyset on (last_message_at DESC NULLS LAST, id DESC) matches the customer-recency index.
+   */
+  public Conversation.Page list(String tenant, UUID customerId, Conversation.Filter filter, Conversation.Cursor after,
+      int limit) {
+    StringBuilder sql = new StringBuilder("SELECT " + COLUMNS
+        + " FROM conversations WHERE tenant_id = :tenant AND customer_id = :customer AND deleted_at IS NULL");
+    if (filter.status() != null) {
+      sql.append(filter.status().equals("open") ? " AND closed_at IS NULL" : " AND closed_at IS NOT NULL");
+    }
+    if (filter.channel() != null) {
+      sql.append(" AND channel = :channel");
+    }
+    if (filter.metadataJson() != null) {
+      sql.append(" AND metadata @> CAST(:metadata AS jsonb)");
+    }
+    if (after != null) {
+      sql.append(after.lastMessageAt() == null
+          ? " AND last_message_at IS NULL AND id < :after_id"
+          : " AND ((last_message_at, id) < (CAST(:after_time AS timestamptz), :after_id) OR last_message_at IS NULL)");
+    }
+    sql.append(" ORDER BY last_message_at DESC NULLS LAST, id DESC LIMIT :limit");
+    List<Conversation> rows = read(h -> {
+      Query q = h.createQuery(sql.toString())
+          .bind("tenant", tenant).bind("customer", customerId).bind("limit", limit + 1);
+      if (filter.channel() != null) {
+        q.bind("channel", filter.channel());
+      }
+      if (filter.metadataJson() != null) {
+        q.bind("metadata", filter.metadataJson());
+      }
+      if (after != null) {
+        q.bind("after_id", after.id());
+        if (after.lastMessageAt() != null) {
+          q.bind("after_time", Rows.timestamptz(after.lastMessageAt()));
+        }
+      }
+      List<Conversation> list = q.map(CONVERSATION).list();
+      if (list.isEmpty() && after == null) {
+        requireCustomer(h, tenant, customerId);
+      }
+      return list;
+    });
+    if (rows.size() <= limit) {
+      return new Conversation.Page(rows, null);
+    }
+    List<Conversation> page = List.copyOf(rows.subList(0, limit));
+    Conversation last = page.get(limit - 1);
+    return new Conversation.Page(page, new Conversation.Cursor(last.lastMessageAt(), last.id()));
+  }
+
+  /** Closes an open conversation; a closed one is returned unchanged, so retries are harmless. */
+  public Conversation close(String tenant, UUID id) {
+    return write(h -> h.createQuery("UPDATE conversations SET closed_at = now()"
+                + " WHERE tenant_id = :tenant AND id = :id AND closed_at IS NULL AND deleted_at IS NULL RETURNING " + COLUMNS)
+            .bind("tenant", tenant).bind("id", id)
+            .map(CONVERSATION).findOne()
+            .or(() -> h.createQuery("SELECT " + COLUMNS
+                    + " FROM conversations WHERE tenant_id = :tenant AND id = :id AND deleted_at IS NULL")
+                .bind("tenant", tenant).bind("id", id)
+                .map(CONVERSATION).findOne()))
+        .orElseThrow(() -> notFound(id));
+  }
+
+  public Conversation update(String tenant, UUID id, Conversation.Change change) {
+    if (change.fields().isEmpty()) {
+      return get(tenant, id, false);
+    }
+    List<String> sets = new ArrayList<>();
+    for (ConversationField f : change.fields()) {
+      sets.add(switch (f) {
+        case SUMMARY -> "summary = :summary";
+        case SUMMARY_EMBEDDING -> "summary_embedding = CAST(:summary_embedding AS vector)";
+        case METADATA -> "metadata = coalesce(CAST(:metadata AS jsonb), '{}')";
+      });
+    }
+    return write(h -> h.createQuery("UPDATE conversations SET " + String.join(", ", sets)
+                + " WHERE tenant_id = :tenant AND id = :id AND deleted_at IS NULL RETURNING " + COLUMNS)
+            .bind("tenant", tenant).bind("id", id)
+            .bind("summary", change.summary() == null ? "" : change.summary())
+            .bind("summary_embedding", Rows.vector(change.summaryEmbedding()))
+            .bind("metadata", change.metadataJson())
+            .map(CONVERSATION).findOne())
+        .orElseThrow(() -> notFound(id));
+  }
+
+  /** Soft delete: the row stays (until the customer is erased) but every read treats it as absent. */
+  public void delete(String tenant, UUID id) {
+    int n = write(h -> h.createUpdate(
+            "UPDATE conversations SET deleted_at = now() WHERE tenant_id = :tenant AND id = :id AND deleted_at IS NULL")
+        .bind("tenant", tenant).bind("id", id).execute());
+    if (n == 0) {
+      throw notFound(id);
+    }
+  }
+
+  /**
+   * Counts over the window [now - days, now), in one statement. Conversations count by start,
+   * messages by their time; deleted conversations and their messages never count.
+   */
+  public Conversation.Stats stats(String tenant, UUID customerId, int days) {
+    String customerFilter = customerId == null ? "" : " AND c.customer_id = :customer";
+    String sql = """
+        WITH w AS (SELECT now() - make_interval(days => :days) AS start_at, now() AS end_at),
+        conv AS (
+          SELECT count(*) AS total,
+                 count(*) FILTER (WHERE c.closed_at IS NULL) AS open,
+                 count(*) FILTER (WHERE c.closed_at IS NOT NULL) AS closed,
+                 count(*) FILTER (WHERE c.summary_embedding IS NOT NULL) AS with_embedding
+            FROM conversations c, w
+           WHERE c.tenant_id = :tenant AND c.deleted_at IS NULL
+             AND c.started_at >= w.start_at AND c.started_at < w.end_at%1$s
+        ),
+        msg AS (
+          SELECT count(*) FILTER (WHERE m.role = 'user') AS user_n,
+                 count(*) FILTER (WHERE m.role = 'assistant') AS assistant_n,
+                 count(*) FILTER (WHERE m.role = 'system') AS system_n,
+                 count(*) FILTER (WHERE m.role = 'tool') AS tool_n
+            FROM messages m
+            JOIN conversations c ON c.tenant_id = m.tenant_id AND c.id = m.conversation_id AND c.deleted_at IS NULL, w
+           WHERE m.tenant_id = :tenant AND m.created_at >= w.start_at AND m.created_at < w.end_at%1$s
+        )
+        SELECT w.start_at, w.end_at, conv.*, msg.* FROM w, conv, msg""".formatted(customerFilter);
+    return read(h -> {
+      if (customerId != null) {
+        requireCustomer(h, tenant, customerId);
+      }
+      Query q = h.createQuery(sql).bind("tenant", tenant).bind("days", days);
+      if (customerId != null) {
+        q.bind("customer", customerId);
+      }
+      return q.map((rs, ctx) -> new Conversation.Stats(Rows.instant(rs, "start_at"), Rows.instant(rs, "end_at"),
+          rs.getLong("total"), rs.getLong("open"), rs.getLong("closed"), rs.getLong("with_embedding"),
+          rs.getLong("user_n"), rs.getLong("assistant_n"), rs.getLong("system_n"), rs.getLong("tool_n"))).one();
+    });
+  }
+
+  /** Throws NOT_FOUND unless the customer exists. */
+  public void requireCustomer(String tenant, UUID customerId) {
+    read(h -> {
+      requireCustomer(h, tenant, customerId);
+      return null;
+    });
+  }
+
+  private static void requireCustomer(org.jdbi.v3.core.Handle h, String tenant, UUID customerId) {
+    boolean exists = h.createQuery("SELECT true FROM customers WHERE tenant_id = :tenant AND id = :id")
+        .bind("tenant", tenant).bind("id", customerId).mapTo(Boolean.class).findOne().isPresent();
+    if (!exists) {
+      throw new NotFoundException("customer", customerId.toString());
+    }
+  }
+
+  private static NotFoundException notFound(UUID id) {
+    return new NotFoundException("conversation", id.toString());
+  }
+
+  private static boolean isForeignKeyViolation(Throwable e) {
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t instanceof SQLException sql && FOREIGN_KEY_VIOLATION.equals(sql.getSQLState())) {
+        return true;
+      }
+    }
+    return false;
+  }
+}

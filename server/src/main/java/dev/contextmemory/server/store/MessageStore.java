@@ -1,0 +1,605 @@
+package dev.contextmemory.server.store;
+
+import dev.contextmemory.server.domain.ContactKey;
+import dev.contextmemory.server.domain.FailedPreconditionException;
+import dev.contextmemory.server.domain.Ids;
+import dev.contextmemory.server.domain.ImportItem;
+import dev.contextmemory.server.domain.Message;
+import dev.contextmemory.server.domain.NotFoundException;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.UUID;
+import org.jdbi.v3.core.Handle;
+import org.jdbi.v3.core.Jdbi;
+import org.jdbi.v3.core.mapper.RowMapper;
+import org.jdbi.v3.core.statement.Query;
+
+/**
+ * The message aggregate: appends (single, batch, import), history and full-text search.
+ *
+ * <p>Order: every append bumps its conversation's {@code last_sequence} under the conversation's
+ * row lock, so sequence numbers are gap-free and total per conversation. Idempotency: the unique
+ * index on (tenant, conversation, idempotency_key) guarantees one row per key whatever races.
+ */
+public final class MessageStore extends Store {
+  private static final String COLUMNS = "id, conversation_id, sequence, role, content, tool_calls::text AS tool_calls,"
+      + " tool_call_id, attachments::text AS attachments, metadata::text AS metadata, idempotency_key, created_at";
+
+  private static final RowMapper<Message> MESSAGE = (rs, ctx) -> new Message(
+      rs.getObject("id", UUID.class),
+      rs.getObject("conversation_id", UUID.class),
+      rs.getLong("sequence"),
+      rs.getString("role"),
+      rs.getString("content"),
+      MessageJson.toolCalls(rs.getString("tool_calls")),
+      rs.getString("tool_call_id"),
+      MessageJson.attachments(rs.getString("attachments")),
+      rs.getString("metadata"),
+      rs.getString("idempotency_key"),
+      Rows.instant(rs, "created_at"));
+
+  /**
+   * AppendMessage in ONE statement, the hottest path of the server: the replay lookup, the
+   * conversation's counters (whose row lock orders concurrent appends) and the insert. When the
+   * conversation is not open (or missing) nothing matches and the caller diagnoses why.
+   */
+  private static final String APPEND_ONE = """
+      WITH existing AS (
+        SELECT %1$s FROM messages m
+         WHERE m.tenant_id = :tenant AND m.conversation_id = :conversation AND m.idempotency_key = :key
+           AND EXISTS (SELECT 1 FROM conversations c
+                        WHERE c.tenant_id = :tenant AND c.id = :conversation AND c.deleted_at IS NULL)
+      ), conv AS (
+        UPDATE conversations
+           SET last_sequence = last_sequence + 1, message_count = message_count + 1,
+               last_message_at = greatest(last_message_at, coalesce(CAST(:created_at AS timestamptz), now()))
+         WHERE tenant_id = :tenant AND id = :conversation AND closed_at IS NULL AND deleted_at IS NULL
+           AND NOT EXISTS (SELECT 1 FROM existing)
+        RETURNING last_sequence
+      ), ins AS (
+        INSERT INTO messages (tenant_id, id, conversation_id, sequence, role, content, tool_calls, tool_call_id,
+                              attachments, metadata, idempotency_key, created_at)
+        SELECT :tenant, :id, :conversation, conv.last_sequence, :role, :content, CAST(:tool_calls AS jsonb),
+               :tool_call_id, CAST(:attachments AS jsonb), coalesce(CAST(:metadata AS jsonb), '{}'), :key,
+               coalesce(CAST(:created_at AS timestamptz), now())
+          FROM conv
+        RETURNING %1$s
+      )
+      SELECT ins.*, false AS replayed FROM ins
+      UNION ALL
+      SELECT existing.*, true AS replayed FROM existing""".formatted(COLUMNS);
+
+  /**
+   * The many-row insert behind AppendMessages and ImportMessages: one INSERT over parallel arrays
+   * (unnest), whatever the number of rows, and in the same statement each touched conversation's
+   * counters. Sequences are computed by the caller, which holds the conversations' row locks.
+   */
+  private static final String INSERT_MANY = """
+      WITH ins AS (
+        INSERT INTO messages (tenant_id, id, conversation_id, sequence, role, content, tool_calls, tool_call_id,
+                              attachments, metadata, idempotency_key, created_at)
+        SELECT :tenant, u.id, u.conversation_id, u.sequence, u.role, u.content, CAST(u.tool_calls AS jsonb),
+               u.tool_call_id, CAST(u.attachments AS jsonb), coalesce(CAST(u.metadata AS jsonb), '{}'),
+               u.idempotency_key, coalesce(CAST(u.created_at AS timestamptz), now())
+          FROM unnest(CAST(:ids AS uuid[]), CAST(:conversation_ids AS uuid[]), CAST(:sequences AS bigint[]),
+                      CAST(:roles AS text[]), CAST(:contents AS text[]), CAST(:tool_calls AS text[]),
+                      CAST(:tool_call_ids AS text[]), CAST(:attachments AS text[]), CAST(:metadata AS text[]),
+                      CAST(:keys AS text[]), CAST(:created_ats AS text[]))
+            AS u(id, conversation_id, sequence, role, content, tool_calls, tool_call_id, attachments, metadata,
+                 idempotency_key, created_at)
+        RETURNING id, conversation_id, sequence, created_at
+      ), counted AS (
+        UPDATE conversations c
+           SET last_sequence = c.last_sequence + a.n, message_count = c.message_count + a.n,
+               last_message_at = greatest(c.last_message_at, a.newest)
+          FROM (SELECT conversation_id, count(*) AS n, max(created_at) AS newest FROM ins GROUP BY conversation_id) a
+         WHERE c.tenant_id = :tenant AND c.id = a.conversation_id
+        RETURNING c.id
+      )
+      SELECT id, sequence, created_at, (SELECT count(*) FROM counted) AS conversations FROM ins""";
+
+  public MessageStore(Jdbi jdbi) {
+    super(jdbi);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Appends
+
+  public Message.Appended append(String tenant, UUID conversationId, Message.Draft d) {
+    for (int attempt = 0; ; attempt++) {
+      try {
+        var row = read(h -> h.createQuery(APPEND_ONE)
+            .bind("tenant", tenant)
+            .bind("conversation", conversationId)
+            .bind("id", Ids.newId())
+            .bind("role", d.role())
+            .bind("content", d.content())
+            .bind("tool_calls", MessageJson.write(d.toolCalls()))
+            .bind("tool_call_id", d.toolCallId())
+            .bind("attachments", MessageJson.write(d.attachments()))
+            .bind("metadata", d.metadataJson())
+            .bind("key", d.idempotencyKey())
+            .bind("created_at", Rows.timestamptz(d.createdAt()))
+            .map((rs, ctx) -> new Message.Appended(MESSAGE.map(rs, ctx), rs.getBoolean("replayed")))
+            .findOne());
+        if (row.isPresent()) {
+          return row.get();
+        }
+        throw whyNotAppendable(tenant, conversationId);
+      } catch (RuntimeException e) {
+        // Two appends with one key raced past the replay lookup; the loser's insert hit the key's
+        // unique index and rolled back whole. Run again: this time the lookup finds the winner.
+        if (attempt == 0 && "messages_idempotency_key".equals(UniqueViolations.violatedUniqueConstraint(e))) {
+          continue;
+        }
+        throw e;
+      }
+    }
+  }
+
+  /**
+   * Appends a validated batch in one transaction with a constant number of statements: lock the
+   * conversation, look up the batch's idempotency keys, insert the new items and count them.
+   */
+  public List<Message.Stored> appendBatch(String tenant, UUID conversationId, List<Message.Draft> drafts) {
+    return write(h -> {
+      var state = h.createQuery("""
+              SELECT last_sequence, closed_at IS NOT NULL AS closed, deleted_at IS NOT NULL AS deleted
+                FROM conversations WHERE tenant_id = :tenant AND id = :id FOR UPDATE""")
+          .bind("tenant", tenant).bind("id", conversationId)
+          .map((rs, ctx) -> new long[] {rs.getLong(1), rs.getBoolean(2) ? 1 : 0, rs.getBoolean(3) ? 1 : 0})
+          .findOne()
+          .orElseThrow(() -> new NotFoundException("conversation", conversationId.toString()));
+      if (state[2] == 1) {
+        throw deleted(conversationId);
+      }
+      Map<String, Message.Stored> existing = existingKeys(h, tenant, conversationId, drafts);
+      List<NewRow> rows = new ArrayList<>();
+      long next = state[0];
+      for (Message.Draft d : drafts) {
+        if (d.idempotencyKey() == null || !existing.containsKey(d.idempotencyKey())) {
+          rows.add(new NewRow(Ids.newId(), conversationId, ++next, d));
+        }
+      }
+      if (!rows.isEmpty() && state[1] == 1) {
+        throw closed(conversationId);
+      }
+      Map<UUID, Message.Stored> inserted = insertMany(h, tenant, rows);
+      List<Message.Stored> out = new ArrayList<>(drafts.size());
+      int r = 0;
+      for (Message.Draft d : drafts) {
+        Message.Stored replay = d.idempotencyKey() == null ? null : existing.get(d.idempotencyKey());
+        out.add(replay != null ? replay : inserted.get(rows.get(r++).id()));
+      }
+      return out;
+    });
+  }
+
+  private record NewRow(UUID id, UUID conversationId, long sequence, Message.Draft draft) {}
+
+  private static Map<String, Message.Stored> existingKeys(Handle h, String tenant, UUID conversationId,
+      List<Message.Draft> drafts) {
+    List<String> keys = drafts.stream().map(Message.Draft::idempotencyKey).filter(k -> k != null).toList();
+    Map<String, Message.Stored> found = new HashMap<>();
+    if (keys.isEmpty()) {
+      return found;
+    }
+    h.createQuery("""
+            SELECT idempotency_key, id, sequence, created_at FROM messages
+             WHERE tenant_id = :tenant AND conversation_id = :conversation
+               AND idempotency_key = ANY(CAST(:keys AS text[]))""")
+        .bind("tenant", tenant).bind("conversation", conversationId)
+        .bindArray("keys", String.class, keys)
+        .map((rs, ctx) -> Map.entry(rs.getString(1),
+            new Message.Stored(rs.getObject(2, UUID.class), rs.getLong(3), Rows.instant(rs, "created_at"), true)))
+        .forEach(e -> found.put(e.getKey(), e.getValue()));
+    return found;
+  }
+
+  private static Map<UUID, Message.Stored> insertMany(Handle h, String tenant, List<NewRow> rows) {
+    Map<UUID, Message.Stored> out = new HashMap<>();
+    if (rows.isEmpty()) {
+      return out;
+    }
+    int n = rows.size();
+    List<UUID> ids = new ArrayList<>(n);
+    List<UUID> conversations = new ArrayList<>(n);
+    List<Long> sequences = new ArrayList<>(n);
+    List<String> roles = new ArrayList<>(n);
+    List<String> contents = new ArrayList<>(n);
+    List<String> toolCalls = new ArrayList<>(n);
+    List<String> toolCallIds = new ArrayList<>(n);
+    List<String> attachments = new ArrayList<>(n);
+    List<String> metadata = new ArrayList<>(n);
+    List<String> keys = new ArrayList<>(n);
+    List<String> createdAts = new ArrayList<>(n);
+    for (NewRow r : rows) {
+      Message.Draft d = r.draft();
+      ids.add(r.id());
+      conversations.add(r.conversationId());
+      sequences.add(r.sequence());
+      roles.add(d.role());
+      contents.add(d.content());
+      toolCalls.add(MessageJson.write(d.toolCalls()));
+      toolCallIds.add(d.toolCallId());
+      attachments.add(MessageJson.write(d.attachments()));
+      metadata.add(d.metadataJson());
+      keys.add(d.idempotencyKey());
+      createdAts.add(d.createdAt() == null ? null : d.createdAt().toString());
+    }
+    h.createQuery(INSERT_MANY)
+        .bind("tenant", tenant)
+        .bindArray("ids", UUID.class, ids)
+        .bindArray("conversation_ids", UUID.class, conversations)
+        .bindArray("sequences", Long.class, sequences)
+        .bindArray("roles", String.class, roles)
+        .bindArray("contents", String.class, contents)
+        .bindArray("tool_calls", String.class, toolCalls)
+        .bindArray("tool_call_ids", String.class, toolCallIds)
+        .bindArray("attachments", String.class, attachments)
+        .bindArray("metadata", String.class, metadata)
+        .bindArray("keys", String.class, keys)
+        .bindArray("created_ats", String.class, createdAts)
+        .map((rs, ctx) -> new Message.Stored(rs.getObject(1, UUID.class), rs.getLong(2), Rows.instant(rs, "created_at"),
+            false))
+        .forEach(s -> out.put(s.id(), s));
+    return out;
+  }
+
+  /** Why an append matched no open conversation: it does not exist, is deleted, or is closed. */
+  private RuntimeException whyNotAppendable(String tenant, UUID conversationId) {
+    var state = read(h -> h.createQuery("""
+            SELECT deleted_at IS NOT NULL AS deleted FROM conversations WHERE tenant_id = :tenant AND id = :id""")
+        .bind("tenant", tenant).bind("id", conversationId)
+        .mapTo(Boolean.class)
+        .findOne());
+    if (state.isEmpty()) {
+      return new NotFoundException("conversation", conversationId.toString());
+    }
+    return state.get() ? deleted(conversationId) : closed(conversationId);
+  }
+
+  private static FailedPreconditionException closed(UUID id) {
+    return new FailedPreconditionException("CONVERSATION_CLOSED",
+        "conversation " + id + " is closed; open a new one with GetOrCreateOpenConversation",
+        Map.of("conversation_id", id.toString()));
+  }
+
+  private static FailedPreconditionException deleted(UUID id) {
+    return new FailedPreconditionException("CONVERSATION_DELETED", "conversation " + id + " is deleted",
+        Map.of("conversation_id", id.toString()));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Import
+
+  /**
+   * Imports one chunk of validated items in one transaction: resolves customers, finds or creates
+   * each (customer, channel, thread key)'s open conversation, skips items whose idempotency key is
+   * already stored (or repeats one earlier in the chunk), and inserts the rest in one statement.
+   * Items naming an unknown customer are reported, not imported.
+   */
+  public ImportItem.Outcome importChunk(String tenant, List<ImportItem> items) {
+    return write(h -> {
+      List<ImportItem.Failure> failures = new ArrayList<>();
+      Map<ImportItem, UUID> customerOf = resolveCustomers(h, tenant, items, failures);
+      // The distinct threads of this chunk, with the metadata and earliest time of their first item.
+      Map<Triple, ImportItem> firstOfThread = new LinkedHashMap<>();
+      Map<Triple, Instant> earliest = new HashMap<>();
+      for (ImportItem it : items) {
+        UUID customer = customerOf.get(it);
+        if (customer != null) {
+          Triple t = new Triple(customer, it.channel(), it.threadKey());
+          firstOfThread.putIfAbsent(t, it);
+          earliest.merge(t, it.message().createdAt(), (a, b) -> a.isBefore(b) ? a : b);
+        }
+      }
+      OpenThreads open = openThreads(h, tenant, firstOfThread, earliest);
+
+      Map<UUID, Set<String>> storedKeys = storedKeys(h, tenant, items, customerOf, open.byThread());
+      Map<UUID, Long> nextSequence = new HashMap<>(open.lastSequence());
+      List<NewRow> rows = new ArrayList<>();
+      long skipped = 0;
+      for (ImportItem it : items) {
+        UUID customer = customerOf.get(it);
+        if (customer == null) {
+          continue;
+        }
+        UUID conversation = open.byThread().get(new Triple(customer, it.channel(), it.threadKey()));
+        if (!storedKeys.computeIfAbsent(conversation, c -> new HashSet<>()).add(it.message().idempotencyKey())) {
+          skipped++;
+          continue;
+        }
+        rows.add(new NewRow(Ids.newId(), conversation, nextSequence.merge(conversation, 1L, Long::sum),
+            it.message()));
+      }
+      insertMany(h, tenant, rows);
+      return new ImportItem.Outcome(open.created(), rows.size(), skipped, failures);
+    });
+  }
+
+  private record Triple(UUID customerId, String channel, String threadKey) {}
+
+  private record OpenThreads(Map<Triple, UUID> byThread, Map<UUID, Long> lastSequence, long created) {}
+
+  private static Map<ImportItem, UUID> resolveCustomers(Handle h, String tenant, List<ImportItem> items,
+      List<ImportItem.Failure> failures) {
+    Set<UUID> ids = new HashSet<>();
+    Map<String, Set<String>> keysByColumn = new HashMap<>();
+    for (ImportItem it : items) {
+      if (it.customerId() != null) {
+        ids.add(it.customerId());
+      } else {
+        keysByColumn.computeIfAbsent(column(it.contactKey()), c -> new HashSet<>()).add(it.contactKey().value());
+      }
+    }
+    Set<UUID> knownIds = new HashSet<>();
+    if (!ids.isEmpty()) {
+      h.createQuery("SELECT id FROM customers WHERE tenant_id = :tenant AND id = ANY(CAST(:ids AS uuid[]))")
+          .bind("tenant", tenant).bindArray("ids", UUID.class, ids)
+          .mapTo(UUID.class).forEach(knownIds::add);
+    }
+    Map<String, UUID> byKey = new HashMap<>();
+    keysByColumn.forEach((column, values) -> h.createQuery(
+            "SELECT " + column + ", id FROM customers WHERE tenant_id = :tenant AND " + column
+                + " = ANY(CAST(:values AS text[]))")
+        .bind("tenant", tenant).bindArray("values", String.class, values)
+        .map((rs, ctx) -> Map.entry(column + "|" + rs.getString(1), rs.getObject(2, UUID.class)))
+        .forEach(e -> byKey.put(e.getKey(), e.getValue())));
+    Map<ImportItem, UUID> out = new HashMap<>();
+    for (ImportItem it : items) {
+      UUID id = it.customerId() != null
+          ? (knownIds.contains(it.customerId()) ? it.customerId() : null)
+          : byKey.get(column(it.contactKey()) + "|" + it.contactKey().value());
+      if (id == null) {
+        String field = it.customerId() != null ? "customer_id" : "contact_key." + it.contactKey().field().path();
+        failures.add(new ImportItem.Failure(it.index(), field, "CUSTOMER_NOT_FOUND",
+            "no customer with " + field + " " + (it.customerId() != null ? it.customerId() : it.contactKey().value())));
+      } else {
+        out.put(it, id);
+      }
+    }
+    return out;
+  }
+
+  private static String column(ContactKey key) {
+    return switch (key.field()) {
+      case PHONE -> "phone";
+      case EMAIL -> "email";
+      default -> "external_ref";
+    };
+  }
+
+  /**
+   * Finds or creates the open conversation of every thread and locks them (in id order, so two
+   * imports touching the same threads cannot deadlock). A thread whose conversation is closed
+   * between the insert and the lock is simply created again on the next pass.
+   */
+  private static OpenThreads openThreads(Handle h, String tenant, Map<Triple, ImportItem> first,
+      Map<Triple, Instant> earliest) {
+    Map<Triple, UUID> byThread = new HashMap<>();
+    Map<UUID, Long> last = new HashMap<>();
+    long created = 0;
+    for (int pass = 0; byThread.size() < first.size(); pass++) {
+      if (pass == 5) {
+        throw new IllegalStateException("could not settle the open conversations of an import chunk");
+      }
+      List<Triple> missing = first.keySet().stream().filter(t -> !byThread.containsKey(t)).toList();
+      created += h.createQuery("""
+              INSERT INTO conversations (tenant_id, id, customer_id, channel, thread_key, metadata, started_at)
+              SELECT :tenant, u.id, u.customer_id, u.channel, u.thread_key, coalesce(CAST(u.metadata AS jsonb), '{}'),
+                     CAST(u.started_at AS timestamptz)
+                FROM unnest(CAST(:ids AS uuid[]), CAST(:customers AS uuid[]), CAST(:channels AS text[]),
+                            CAST(:thread_keys AS text[]), CAST(:metadata AS text[]), CAST(:started AS text[]))
+                  AS u(id, customer_id, channel, thread_key, metadata, started_at)
+              ON CONFLICT (tenant_id, customer_id, channel, thread_key) WHERE closed_at IS NULL AND deleted_at IS NULL
+              DO NOTHING
+              RETURNING id""")
+          .bind("tenant", tenant)
+          .bindArray("ids", UUID.class, missing.stream().map(t -> Ids.newId()).toList())
+          .bindArray("customers", UUID.class, missing.stream().map(Triple::customerId).toList())
+          .bindArray("channels", String.class, missing.stream().map(Triple::channel).toList())
+          .bindArray("thread_keys", String.class, missing.stream().map(Triple::threadKey).toList())
+          .bindArray("metadata", String.class, missing.stream().map(t -> first.get(t).conversationMetadataJson()).toList())
+          .bindArray("started", String.class, missing.stream().map(t -> earliest.get(t).toString()).toList())
+          .mapTo(UUID.class).list().size();
+      h.createQuery("""
+              SELECT c.id, c.customer_id, c.channel, c.thread_key, c.last_sequence
+                FROM conversations c
+                JOIN unnest(CAST(:customers AS uuid[]), CAST(:channels AS text[]), CAST(:thread_keys AS text[]))
+                  AS u(customer_id, channel, thread_key)
+                  ON c.customer_id = u.customer_id AND c.channel = u.channel AND c.thread_key = u.thread_key
+               WHERE c.tenant_id = :tenant AND c.closed_at IS NULL AND c.deleted_at IS NULL
+               ORDER BY c.id
+                 FOR UPDATE OF c""")
+          .bind("tenant", tenant)
+          .bindArray("customers", UUID.class, missing.stream().map(Triple::customerId).toList())
+          .bindArray("channels", String.class, missing.stream().map(Triple::channel).toList())
+          .bindArray("thread_keys", String.class, missing.stream().map(Triple::threadKey).toList())
+          .map((rs, ctx) -> {
+            UUID id = rs.getObject(1, UUID.class);
+            byThread.put(new Triple(rs.getObject(2, UUID.class), rs.getString(3), rs.getString(4)), id);
+            last.put(id, rs.getLong(5));
+            return id;
+          })
+          .list();
+    }
+    return new OpenThreads(byThread, last, created);
+  }
+
+  /** The idempotency keys of the chunk that are already stored, per conversation. */
+  private static Map<UUID, Set<String>> storedKeys(Handle h, String tenant, List<ImportItem> items,
+      Map<ImportItem, UUID> customerOf, Map<Triple, UUID> byThread) {
+    List<UUID> conversations = new ArrayList<>();
+    List<String> keys = new ArrayList<>();
+    for (ImportItem it : items) {
+      UUID customer = customerOf.get(it);
+      if (customer != null) {
+        conversations.add(byThread.get(new Triple(customer, it.channel(), it.threadKey())));
+        keys.add(it.message().idempotencyKey());
+      }
+    }
+    Map<UUID, Set<String>> stored = new HashMap<>();
+    if (keys.isEmpty()) {
+      return stored;
+    }
+    h.createQuery("""
+            SELECT m.conversation_id, m.idempotency_key FROM messages m
+              JOIN unnest(CAST(:conversations AS uuid[]), CAST(:keys AS text[])) AS u(conversation_id, idempotency_key)
+                ON m.conversation_id = u.conversation_id AND m.idempotency_key = u.idempotency_key
+             WHERE m.tenant_id = :tenant""")
+        .bind("tenant", tenant)
+        .bindArray("conversations", UUID.class, conversations)
+        .bindArray("keys", String.class, keys)
+        .map((rs, ctx) -> Map.entry(rs.getObject(1, UUID.class), rs.getString(2)))
+        .forEach(e -> stored.computeIfAbsent(e.getKey(), c -> new HashSet<>()).add(e.getValue()));
+    return stored;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // History and search
+
+  /**
+   * One page of a conversation's messages by sequence, in one statement: the conversation row
+   * (which tells "not found" from "no messages") joined to a range scan of the sequence index.
+   */
+  public Message.Page list(String tenant, UUID conversationId, boolean newestFirst, Long afterSequence,
+      Message.Filter filter, int limit) {
+    StringBuilder where = new StringBuilder();
+    if (afterSequence != null) {
+      where.append(newestFirst ? " AND m.sequence < :after" : " AND m.sequence > :after");
+    }
+    appendFilter(where, filter);
+    String order = newestFirst ? "DESC" : "ASC";
+    String sql = """
+        SELECT c.id AS found, m.* FROM conversations c
+        LEFT JOIN LATERAL (
+          SELECT %s FROM messages m
+           WHERE m.tenant_id = :tenant AND m.conversation_id = :conversation%s
+           ORDER BY m.sequence %s
+           LIMIT :limit
+        ) m ON true
+        WHERE c.tenant_id = :tenant AND c.id = :conversation AND c.deleted_at IS NULL
+        ORDER BY m.sequence %s""".formatted(COLUMNS, where, order, order);
+    List<Message> rows = new ArrayList<>();
+    boolean found = read(h -> {
+      Query q = h.createQuery(sql).bind("tenant", tenant).bind("conversation", conversationId).bind("limit", limit + 1);
+      if (afterSequence != null) {
+        q.bind("after", afterSequence);
+      }
+      bindFilter(q, filter);
+      return q.map((rs, ctx) -> {
+        if (rs.getObject("id") != null) {
+          rows.add(MESSAGE.map(rs, ctx));
+        }
+        return true;
+      }).list().size() > 0;
+    });
+    if (!found) {
+      throw new NotFoundException("conversation", conversationId.toString());
+    }
+    if (rows.size() <= limit) {
+      return new Message.Page(rows, null);
+    }
+    List<Message> page = List.copyOf(rows.subList(0, limit));
+    return new Message.Page(page, page.get(limit - 1).sequence());
+  }
+
+  /**
+   * Full-text search, ranked by ts_rank_cd (normalization 32: rank/(rank+1)), keyset-paged on
+   * (score, created_at, id). Snippets are computed only for the rows of the page: ts_headline
+   * re-parses the text and is by far the most expensive part per row.
+   */
+  public Message.HitPage search(String tenant, String query, UUID conversationId, UUID customerId,
+      Message.Filter filter, Message.HitCursor after, int limit) {
+    StringBuilder where = new StringBuilder();
+    if (conversationId != null) {
+      where.append(" AND m.conversation_id = :conversation");
+    }
+    if (customerId != null) {
+      where.append(" AND c.customer_id = :customer");
+    }
+    appendFilter(where, filter);
+    String sql = """
+        SELECT h.*, ts_headline('english', h.content, h.query,
+                 'StartSel=«, StopSel=», MinWords=15, MaxWords=35, MaxFragments=2, FragmentDelimiter=" … "') AS snippet
+          FROM (
+            SELECT r.* FROM (
+              SELECT %s, c.customer_id, CAST(ts_rank_cd(m.content_tsv, q.query, 32) AS float8) AS score, q.query
+                FROM websearch_to_tsquery('english', :query) AS q(query),
+                     messages m
+                JOIN conversations c ON c.tenant_id = m.tenant_id AND c.id = m.conversation_id AND c.deleted_at IS NULL
+               WHERE m.tenant_id = :tenant AND m.content_tsv @@ q.query%s
+            ) r
+            %s
+            ORDER BY r.score DESC, r.created_at DESC, r.id DESC
+            LIMIT :limit
+          ) h
+         ORDER BY h.score DESC, h.created_at DESC, h.id DESC""".formatted(
+        prefixed(COLUMNS), where,
+        after == null ? "" : "WHERE (r.score, r.created_at, r.id) < (:after_score, CAST(:after_time AS timestamptz), :after_id)");
+    List<Message.Hit> hits = read(h -> {
+      Query q = h.createQuery(sql).bind("tenant", tenant).bind("query", query).bind("limit", limit + 1);
+      if (conversationId != null) {
+        q.bind("conversation", conversationId);
+      }
+      if (customerId != null) {
+        q.bind("customer", customerId);
+      }
+      if (after != null) {
+        q.bind("after_score", after.score()).bind("after_time", Rows.timestamptz(after.createdAt()))
+            .bind("after_id", after.id());
+      }
+      bindFilter(q, filter);
+      return q.map((rs, ctx) -> new Message.Hit(MESSAGE.map(rs, ctx), rs.getObject("customer_id", UUID.class),
+          rs.getDouble("score"), rs.getString("snippet"))).list();
+    });
+    if (hits.size() <= limit) {
+      return new Message.HitPage(hits, null);
+    }
+    List<Message.Hit> page = List.copyOf(hits.subList(0, limit));
+    Message.Hit last = page.get(limit - 1);
+    return new Message.HitPage(page, new Message.HitCursor(last.score(), last.message().createdAt(), last.message().id()));
+  }
+
+  private static String prefixed(String columns) {
+    StringBuilder sb = new StringBuilder();
+    for (String c : columns.split(",\\s*")) {
+      if (!sb.isEmpty()) {
+        sb.append(", ");
+      }
+      sb.append("m.").append(c);
+    }
+    return sb.toString();
+  }
+
+  private static void appendFilter(StringBuilder where, Message.Filter f) {
+    if (!f.roles().isEmpty()) {
+      where.append(" AND m.role = ANY(CAST(:roles AS text[]))");
+    }
+    if (f.from() != null) {
+      where.append(" AND m.created_at >= CAST(:from AS timestamptz)");
+    }
+    if (f.until() != null) {
+      where.append(" AND m.created_at < CAST(:until AS timestamptz)");
+    }
+  }
+
+  private static void bindFilter(Query q, Message.Filter f) {
+    if (!f.roles().isEmpty()) {
+      q.bindArray("roles", String.class, f.roles());
+    }
+    if (f.from() != null) {
+      q.bind("from", Rows.timestamptz(f.from()));
+    }
+    if (f.until() != null) {
+      q.bind("until", Rows.timestamptz(f.until()));
+    }
+  }
+}
