@@ -29,7 +29,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -96,7 +95,6 @@ class RetryAcrossRestartTest {
   }
 
   @Test
-  @Disabled("needs AppendMessage (ConversationService, issue 3): enabled by the merge of main that brings it")
   void anAppendCutOffAfterItsCommitIsRetriedAfterTheRestartAndStoredOnce() throws Exception {
     Customer customer = client.customers().upsertCustomer(UpsertCustomerRequest.newBuilder()
         .setContactKey(ContactKey.newBuilder().setExternalRef("restart-" + UUID.randomUUID())).build()).getCustomer();
