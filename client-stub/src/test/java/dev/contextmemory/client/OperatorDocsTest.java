@@ -39,10 +39,11 @@ class OperatorDocsTest {
     List<String> checked = new ArrayList<>();
     for (Path doc : List.of(Path.of("..", "README.md"), Path.of("..", "docs", "operations.md"))) {
       for (String command : commands(Files.readString(doc))) {
-        Matcher m = BODY.matcher(command);
-        if (!m.find()) {
+        if (!command.contains(" -d ")) {
           continue;
         }
+        Matcher m = BODY.matcher(command);
+        assertTrue(m.find(), () -> doc + ": cannot read the body and method of `" + command + "`");
         MethodDescriptor method = method(m.group(2), m.group(3), command);
         DynamicMessage.Builder request = DynamicMessage.newBuilder(method.getInputType());
         try {
@@ -85,19 +86,32 @@ class OperatorDocsTest {
     return m;
   }
 
-  /** The grpcurl command lines of code blocks, with backslash continuations joined. */
+  /**
+   * The grpcurl commands of the code blocks, each joined into one line: a command goes on after a
+   * line that ends with a backslash, or while a single-quoted argument (a JSON body) is open.
+   */
   private static List<String> commands(String markdown) {
     List<String> out = new ArrayList<>();
+    boolean inCode = false;
     StringBuilder current = null;
     for (String line : markdown.split("\n")) {
       String l = line.strip();
+      if (l.startsWith("```")) {
+        inCode = !inCode;
+        current = null;
+        continue;
+      }
+      if (!inCode) {
+        continue;
+      }
       if (current == null && (l.startsWith("$ grpcurl ") || l.startsWith("grpcurl "))) {
         current = new StringBuilder();
       }
       if (current != null) {
-        boolean continues = l.endsWith("\\");
-        current.append(continues ? l.substring(0, l.length() - 1) : l).append(' ');
-        if (!continues) {
+        boolean backslash = l.endsWith("\\");
+        current.append(backslash ? l.substring(0, l.length() - 1) : l).append(' ');
+        boolean quoteOpen = current.chars().filter(c -> c == '\'').count() % 2 == 1;
+        if (!backslash && !quoteOpen) {
           out.add(current.toString().strip());
           current = null;
         }
