@@ -651,6 +651,45 @@ class ConversationServiceTest {
     assertEquals(1248, open(byPhone.getId(), Channel.CHANNEL_SMS, "thread-b").getMessageCount());
   }
 
+  @Test
+  void importCommitsEveryChunkWhileTheStreamIsStillOpen() throws Exception {
+    Customer c = newCustomer();
+    CompletableFuture<ImportMessagesResponse> done = new CompletableFuture<>();
+    StreamObserver<ImportMessagesRequest> in = async.importMessages(new StreamObserver<>() {
+      @Override
+      public void onNext(ImportMessagesResponse r) {
+        done.complete(r);
+      }
+
+      @Override
+      public void onError(Throwable t) {
+        done.completeExceptionally(t);
+      }
+
+      @Override
+      public void onCompleted() {}
+    });
+    UUID customerId = UUID.fromString(c.getId());
+    String countSql = "SELECT count(*) FROM messages m JOIN conversations v ON v.id = m.conversation_id"
+        + " WHERE v.customer_id = ?";
+    for (int i = 0; i < 2500; i++) {
+      in.onNext(ImportMessagesRequest.newBuilder().setCustomerId(c.getId()).setChannel(Channel.CHANNEL_VOICE)
+          .setThreadKey("call-log").setMessage(user("line " + i).toBuilder().setIdempotencyKey("l" + i)
+              .setCreateTime(Timestamps.fromMillis(1_600_000_000_000L + i * 1000L)))
+          .build());
+    }
+    // The server holds at most one chunk: two full chunks are committed before the stream ends.
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+    while (count(countSql, customerId) < 2000 && System.nanoTime() < deadline) {
+      Thread.sleep(20);
+    }
+    assertEquals(2000, count(countSql, customerId), "two chunks committed, the third still buffered");
+    assertFalse(done.isDone());
+    in.onCompleted();
+    assertEquals(2500, done.get(30, TimeUnit.SECONDS).getMessagesCreated());
+    assertEquals(2500, count(countSql, customerId));
+  }
+
   // -----------------------------------------------------------------------------------------------
   // ListMessages
 
