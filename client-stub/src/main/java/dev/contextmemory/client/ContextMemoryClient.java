@@ -64,11 +64,12 @@ import java.util.stream.Stream;
  *   <li><b>Deadline:</b> a call without a deadline gets {@link Builder#defaultDeadline} (10 s);
  *       set another with {@code stub.withDeadlineAfter(...)}. Client-streaming calls
  *       (ImportMessages) get none: they take as long as the stream.
- *   <li><b>Retries:</b> RPCs that are safe to send twice (reads, upserts, creates and appends; see
- *       {@link ServiceConfig#RETRYABLE}) are retried on UNAVAILABLE, up to 5 attempts with
- *       exponential backoff, and throttled while most calls fail. Updates, deletes and
- *       ConfirmMemories are never retried. gRPC retries only requests up to 1 MiB and only until
- *       the server starts to answer.
+ *   <li><b>Retries:</b> RPCs that are safe to send twice are retried on UNAVAILABLE, up to 5
+ *       attempts with exponential backoff, and throttled while most calls fail: every Get, List,
+ *       Lookup, Search and FetchContext, the upserts, GetOrCreateOpenConversation,
+ *       CloseConversation, and the creates and appends (which carry idempotency keys). Updates,
+ *       deletes, ConfirmMemories and ImportMessages are never retried. gRPC retries only requests
+ *       up to 1 MiB and only until the server starts to answer.
  *   <li><b>Idempotency keys:</b> a create or append without one gets a random key (see
  *       {@link IdempotencyKeys}), so a retried append never stores a message twice.
  *   <li><b>Wait for ready:</b> a call made while the server is unreachable (restarting) waits for
