@@ -469,7 +469,7 @@ public final class MemoryStore extends Store {
     String sql = "WITH " + with + """
         SELECT c.*, %s AS final_score FROM (
           SELECT %s, %s AS relevance, greatest(coalesce(vr.sim, 0), 0) AS vector_similarity,
-                 coalesce(tr.score, 0) AS text_score, CAST(m.importance AS float8) AS importance_score,
+                 coalesce(tr.score, 0) AS text_score, CAST(CAST(m.importance AS numeric) AS float8) AS importance_score,
                  power(0.5, greatest(extract(epoch FROM now() - greatest(m.created_at,
                    coalesce(m.last_confirmed_at, m.created_at))), 0) / 86400.0 / 30.0) AS recency,
                  m.confirm_count / (m.confirm_count + 2.0) AS confirmation
