@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""One agent turn against context-memory, in Python on grpcio.
+
+Upserts the customer, opens their conversation, appends the turn, fetches the context, stores a
+memory and searches for it. Every answer is checked; the process exits non-zero on the first
+wrong one.
+
+    python3 generate.py && python3 agent.py   # CONTEXT_MEMORY_TARGET=host:port (default localhost:50051)
+
+The stubs come from generate.py, which compiles the repository's proto/ into gen/.
+"""
+import hashlib
+import json
+import os
+import random
+import re
+import sys
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.environ.get("CONTEXT_MEMORY_PY_STUBS", os.path.join(HERE, "gen")))
+
+import grpc  # noqa: E402
+from contextmemory.v1 import conversation_pb2 as conv  # noqa: E402
+from contextmemory.v1 import conversation_pb2_grpc as conv_grpc  # noqa: E402
+from contextmemory.v1 import customer_pb2 as cust  # noqa: E402
+from contextmemory.v1 import customer_pb2_grpc as cust_grpc  # noqa: E402
+from contextmemory.v1 import memory_pb2 as mem  # noqa: E402
+from contextmemory.v1 import memory_pb2_grpc as mem_grpc  # noqa: E402
+
+TARGET = os.environ.get("CONTEXT_MEMORY_TARGET", "localhost:50051")
+# Must equal the server's CONTEXT_MEMORY_EMBEDDING_DIMENSION.
+DIMENSION = int(os.environ.get("CONTEXT_MEMORY_EMBEDDING_DIMENSION", "768"))
+DEADLINE_SECONDS = 10.0
+
+
+def retried(service, methods):
+    return [{"service": f"contextmemory.v1.{service}", "method": m} for m in methods]
+
+
+# Retry on UNAVAILABLE the calls that are safe to repeat: every call below is a read, an upsert or
+# an append that carries an idempotency key, so a retry can never store anything twice.
+SERVICE_CONFIG = {
+    "loadBalancingConfig": [{"round_robin": {}}],
+    "methodConfig": [{
+        "name": retried("CustomerService", ["UpsertCustomer", "GetCustomer"])
+        + retried("ConversationService", ["GetOrCreateOpenConversation", "AppendMessage", "ListMessages"])
+        + retried("MemoryService", ["UpsertMemory", "SearchMemories", "FetchContext"]),
+        "retryPolicy": {
+            "maxAttempts": 4, "initialBackoff": "0.1s", "maxBackoff": "2s", "backoffMultiplier": 2,
+            "retryableStatusCodes": ["UNAVAILABLE"],
+        },
+    }],
+}
+
+
+class WrongAnswer(Exception):
+    pass
+
+
+def expect(condition, what, actual):
+    if not condition:
+        raise WrongAnswer(f"expected {what}, got {actual!r}")
+
+
+def embed(text):
+    """A stand-in for a real embedding model, so the example needs no model: each word adds +-1 at
+    a position chosen by its SHA-256, and the vector is scaled to length 1. Texts that share words
+    point the same way. The Node example computes the very same vectors."""
+    v = [0.0] * DIMENSION
+    for word in re.findall(r"[a-z0-9]+", text.lower()):
+        h = hashlib.sha256(word.encode("utf-8")).digest()
+        v[int.from_bytes(h[0:4], "big") % DIMENSION] += 1.0 if h[4] % 2 == 0 else -1.0
+    norm = sum(x * x for x in v) ** 0.5 or 1.0
+    return [x / norm for x in v]
+
+
+def run(channel):
+    customers = cust_grpc.CustomerServiceStub(channel)
+    conversations = conv_grpc.ConversationServiceStub(channel)
+    memories = mem_grpc.MemoryServiceStub(channel)
+    t = DEADLINE_SECONDS
+
+    # 1. The person writes in by SMS: upsert them by phone number. A fresh number per run.
+    phone = f"+1555{2000000 + random.randrange(7999999)}"
+    upsert = cust.UpsertCustomerRequest(contact_key=cust.ContactKey(phone=phone),
+                                        customer=cust.Customer(display_name="Ada Lovelace"))
+    first = customers.UpsertCustomer(upsert, timeout=t)
+    expect(first.created and first.customer.phone == phone, f"a new customer with phone {phone}", first)
+    again = customers.UpsertCustomer(upsert, timeout=t)
+    expect(not again.created and again.customer.id == first.customer.id, "the same customer again", again)
+    customer = first.customer
+    print(f"customer {customer.id} ({customer.display_name}, {customer.phone})")
+
+    # 2. Open (or find) the conversation for this thread.
+    open_request = conv.GetOrCreateOpenConversationRequest(customer_id=customer.id, channel=conv.CHANNEL_SMS,
+                                                           thread_key=phone)
+    opened = conversations.GetOrCreateOpenConversation(open_request, timeout=t)
+    expect(opened.created and opened.conversation.status == conv.CONVERSATION_STATUS_OPEN,
+           "a new open conversation", opened)
+    reopened = conversations.GetOrCreateOpenConversation(open_request, timeout=t)
+    expect(reopened.conversation.id == opened.conversation.id and not reopened.created, "the same conversation",
+           reopened)
+    conversation = opened.conversation
+    print(f"conversation {conversation.id}")
+
+    # 3. Append the turn: the customer's message, then the agent's reply. The idempotency key makes
+    #    a retry (ours, or gRPC's) return the stored message instead of storing it twice.
+    user_turn = conv.AppendMessageRequest(conversation_id=conversation.id, message=conv.Message(
+        role=conv.MESSAGE_ROLE_USER, content="Hi! Please text me rather than call, I am at work all day.",
+        idempotency_key=str(uuid.uuid4())))
+    stored = conversations.AppendMessage(user_turn, timeout=t)
+    expect(not stored.replayed and stored.message.sequence == 1, "message 1, newly stored", stored)
+    replay = conversations.AppendMessage(user_turn, timeout=t)
+    expect(replay.replayed and replay.message.id == stored.message.id, "a replay of message 1", replay)
+    reply = conversations.AppendMessage(conv.AppendMessageRequest(conversation_id=conversation.id, message=conv.Message(
+        role=conv.MESSAGE_ROLE_ASSISTANT, content="Noted, I will text you.", idempotency_key=str(uuid.uuid4()))),
+        timeout=t)
+    expect(reply.message.sequence == 2, "message 2", reply)
+    print(f"appended messages {stored.message.id} and {reply.message.id}")
+
+    # 4. Before answering next time, fetch the context in one call.
+    context = memories.FetchContext(mem.FetchContextRequest(customer_id=customer.id), timeout=t)
+    expect(context.customer.id == customer.id, "the customer", context.customer)
+    expect(context.HasField("conversation") and context.conversation.id == conversation.id, "the open conversation",
+           context.conversation)
+    expect([m.content for m in context.recent_messages] == [user_turn.message.content, "Noted, I will text you."],
+           "both messages, oldest first", context.recent_messages)
+    print(f"context: {len(context.recent_messages)} recent messages, {len(context.memories)} memories")
+
+    # 5. Remember what was learned, under a key so a later upsert replaces it.
+    note = "Prefers text messages over phone calls"
+    memory = memories.UpsertMemory(mem.UpsertMemoryRequest(customer_id=customer.id, memory=mem.Memory(
+        key="preferred_contact_channel", kind=mem.MEMORY_KIND_PREFERENCE, content=note, embedding=embed(note),
+        source="example-agent-python", conversation_id=conversation.id)), timeout=t)
+    expect(memory.created and memory.memory.has_embedding, "a new memory with an embedding", memory)
+    print(f"memory {memory.memory.id}: {memory.memory.content}")
+
+    # 6. Search it by words and by meaning (hybrid).
+    query = "text messages"
+    found = memories.SearchMemories(mem.SearchMemoriesRequest(customer_id=customer.id, query_text=query,
+                                                              query_embedding=embed(query), top_k=5), timeout=t)
+    expect(found.mode == mem.MEMORY_SEARCH_MODE_HYBRID, "hybrid search", found.mode)
+    expect(len(found.hits) == 1 and found.hits[0].memory.id == memory.memory.id
+           and found.hits[0].vector_rank == 1 and found.hits[0].text_rank == 1,
+           "the memory, first in both lists", found.hits)
+    print(f"search '{query}': {found.hits[0].memory.content} (score {found.hits[0].score:.4f})")
+
+    # The next turn's context now ranks the memory, and says why.
+    nxt = memories.FetchContext(mem.FetchContextRequest(customer_id=customer.id, query_text=query,
+                                                        query_embedding=embed(query)), timeout=t)
+    expect(len(nxt.memories) == 1 and nxt.memories[0].memory.id == memory.memory.id
+           and nxt.memories[0].breakdown.relevance > 0, "the memory, relevant to the query", nxt.memories)
+    print(f"context memory score {nxt.memories[0].breakdown.final_score:.3f}")
+
+
+def main():
+    options = [("grpc.service_config", json.dumps(SERVICE_CONFIG)), ("grpc.enable_retries", 1),
+               ("grpc.keepalive_time_ms", 30000)]
+    try:
+        with grpc.insecure_channel(TARGET, options=options) as channel:
+            run(channel)
+    except WrongAnswer as e:
+        print(f"python example: wrong answer: {e}", file=sys.stderr)
+        return 1
+    except grpc.RpcError as e:
+        print(f"python example: call failed: {e.code().name}: {e.details()}", file=sys.stderr)
+        return 1
+    print("python example: every answer was right")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
