@@ -303,7 +303,7 @@ public final class MemoryStore extends Store {
 
   private static List<Ranked> vectorList(Handle h, String tenant, UUID customerId, float[] q, int limit,
       List<String> kinds, String metadataJson, double minSimilarity) {
-    boolean exact = prepareVectorSearch(h, "memories", tenant, customerId, limit);
+    boolean exact = prepareVectorSearch(h, "memories", tenant, customerId, indexCandidates(limit, customerId != null));
     StringBuilder where = new StringBuilder(" m.tenant_id = :tenant AND m.embedding IS NOT NULL AND " + LIVE);
     if (customerId != null) {
       where.append(" AND m.customer_id = :customer");
@@ -324,7 +324,8 @@ public final class MemoryStore extends Store {
            ORDER BY m.embedding <=> CAST(:q AS vector)
            LIMIT %d
         )
-        SELECT * FROM knn WHERE 1 - distance >= :min ORDER BY distance, created_at DESC""".formatted(COLUMNS, where, limit);
+        SELECT * FROM knn WHERE 1 - distance >= :min ORDER BY distance, created_at DESC LIMIT %d"""
+        .formatted(COLUMNS, where, indexCandidates(limit, customerId != null), limit);
     Query query = h.createQuery(sql).bind("tenant", tenant).bind("q", Rows.vector(q)).bind("min", minSimilarity);
     if (customerId != null) {
       query.bind("customer", customerId);
@@ -439,7 +440,7 @@ public final class MemoryStore extends Store {
     StringBuilder joins = new StringBuilder();
     String filter = kindsFilter(r.kinds());
     if (r.embedding() != null) {
-      boolean exact = prepareVectorSearch(h, "memories", tenant, r.customerId(), cut);
+      boolean exact = prepareVectorSearch(h, "memories", tenant, r.customerId(), indexCandidates(cut, true));
       String scope = "m.tenant_id = :tenant AND m.customer_id = :customer AND m.embedding IS NOT NULL AND "
           + LIVE + filter;
       with.append(exact ? """
@@ -447,10 +448,11 @@ public final class MemoryStore extends Store {
           v AS (SELECT s.id, 1 - (s.embedding <=> CAST(:q AS vector)) AS sim FROM scope s
                  ORDER BY s.embedding <=> CAST(:q AS vector) LIMIT %d),
           """.formatted(scope, cut) : """
-          v AS MATERIALIZED (
+          candidates AS MATERIALIZED (
             SELECT m.id, 1 - (m.embedding <=> CAST(:q AS vector)) AS sim FROM memories m WHERE %s
              ORDER BY m.embedding <=> CAST(:q AS vector) LIMIT %d),
-          """.formatted(scope, cut));
+          v AS (SELECT id, sim FROM candidates ORDER BY sim DESC LIMIT %d),
+          """.formatted(scope, indexCandidates(cut, true), cut));
       with.append("vr AS (SELECT id, sim, row_number() OVER (ORDER BY sim DESC, id DESC) AS rank FROM v WHERE sim > 0),\n");
       joins.append(" LEFT JOIN vr ON vr.id = m.id");
     } else {

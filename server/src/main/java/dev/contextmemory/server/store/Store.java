@@ -34,6 +34,17 @@ abstract class Store {
     }
   }
 
+  /**
+   * How many index candidates an HNSW k-NN reads for k results: with relaxed order, and with
+   * embeddings that crowd together (one topic's memories are all about equally near a query), the
+   * first k rows the index yields miss some of the true k nearest; reading 10 x k (at least 100)
+   * and re-ranking them exactly restores recall (see docs/search.md) for a few ms.
+   */
+  protected static int indexCandidates(int k, boolean oneCustomer) {
+    // One customer's rows are a small share of what the graph walk meets, so it reads deeper.
+    return oneCustomer ? Math.min(1000, Math.max(200, 20 * k)) : Math.min(1000, Math.max(100, 10 * k));
+  }
+
   /** A k-NN scope of at most this many rows is searched exactly; a larger one through HNSW. */
   static final int EXACT_SCAN_MAX_ROWS = 1000;
 
