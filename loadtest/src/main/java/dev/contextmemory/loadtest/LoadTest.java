@@ -66,8 +66,10 @@ public final class LoadTest {
    * Where the run goes.
    *
    * @param dbUrl JDBC URL of the server's database, or null (then no baselines, no VACUUM)
+   * @param ownsDatabase the harness created the database for this run, so the set-up may take the
+   *     bulk-load path (drop and rebuild the vector index around the memories' load)
    */
-  public record Environment(Channel channel, String dbUrl, String tenant, String server) {}
+  public record Environment(Channel channel, String dbUrl, boolean ownsDatabase, String tenant, String server) {}
 
   private final Profile profile;
   private final Targets targets;
@@ -102,7 +104,8 @@ public final class LoadTest {
         ConversationServiceGrpc.getAppendMessagesMethod());
     boolean memories = implemented(missing, MemoryServiceGrpc.getUpsertMemoryMethod(),
         MemoryServiceGrpc.getListMemoriesMethod());
-    Setup.Result setup = new Setup(env.channel(), data, profile.setupConcurrency(), CALL_TIMEOUT, log)
+    Setup.Result setup = new Setup(env.channel(), data, profile.setupConcurrency(), CALL_TIMEOUT, log,
+        env.ownsDatabase() && env.dbUrl() != null ? new VectorIndexes(env.dbUrl(), log) : null)
         .run(conversations, memories);
 
     Double vacuum = null;

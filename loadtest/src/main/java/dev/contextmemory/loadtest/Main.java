@@ -42,7 +42,7 @@ public final class Main {
       int port = Integer.parseInt(o.target().substring(o.target().lastIndexOf(':') + 1));
       ManagedChannel ch = channel(host, port);
       try {
-        RunReport r = test.run(new LoadTest.Environment(ch, o.dbUrl(), o.tenant(), "--target " + o.target()
+        RunReport r = test.run(new LoadTest.Environment(ch, o.dbUrl(), false, o.tenant(), "--target " + o.target()
             + (o.dbUrl() == null ? " (no --db-url: no SQL baselines)" : "")));
         return finish(r, o.out());
       } finally {
@@ -59,7 +59,7 @@ public final class Main {
         System.out.printf("loadtest: server up on 127.0.0.1:%d in %.1f s%n", server.port(), (System.nanoTime() - t0) / 1e9);
         ManagedChannel ch = channel("127.0.0.1", server.port());
         try {
-          RunReport r = test.run(new LoadTest.Environment(ch, db.url(), "default",
+          RunReport r = test.run(new LoadTest.Environment(ch, db.url(), true, "default",
               "started here: " + jar.getFileName() + " on 127.0.0.1:" + server.port() + ", fresh database " + db.name()));
           return finish(r, o.out());
         } finally {

@@ -8,8 +8,8 @@ import java.util.Map;
  * Sizes, rates and durations of a run.
  *
  * <ul>
- *   <li>{@code ci}: about 20,000 memories and 200,000 messages; each scenario 3 s of warm-up and
- *       12 s measured at a fixed arrival rate. The whole run, set-up included, stays under 4
+ *   <li>{@code ci}: about 20,000 memories and 200,000 messages; each scenario 2 s of warm-up and
+ *       10 s measured at a fixed arrival rate. The whole run, set-up included, stays under 4
  *       minutes on a 2-core machine; scripts/test runs it and fails when a target is missed.
  *   <li>{@code full}: 100,000 memories and 1,000,000 messages; each scenario measured for 20 s,
  *       then a capacity search that steps its arrival rate up by half each 10 s step until the
@@ -22,7 +22,7 @@ import java.util.Map;
  *     something worth keeping in a minority of turns
  * @param maxErrorRate the error-rate assertion of every scenario
  * @param recallSamples search answers per memory-search scenario whose recall@10 is checked
- * @param baselineIterations measured iterations of each JDBC baseline (each also stops after 5 s)
+ * @param baselineIterations measured iterations of each JDBC baseline (each also stops after 3 s)
  * @param capacity the capacity search, or null for none
  */
 public record Profile(
@@ -50,7 +50,7 @@ public record Profile(
     return switch (name) {
       case "ci" -> new Profile("ci",
           new DataSet.Sizes(1_000, 2, 100, 20_000, 64, DIMENSION),
-          8, Duration.ofSeconds(3), Duration.ofSeconds(12),
+          8, Duration.ofSeconds(2), Duration.ofSeconds(10),
           Map.of("append_message", 100.0, "append_messages_100", 10.0, "list_messages_20", 200.0,
               "search_messages", 50.0, "search_memories_customer", 50.0, "search_memories_tenant", 30.0,
               "fetch_context", 50.0, "agent_turn", 10.0),

@@ -43,7 +43,7 @@ class LoadTestEndToEndTest {
     ByteArrayOutputStream out = new ByteArrayOutputStream();
     LoadTest test = new LoadTest(Profile.named("smoke"), Targets.adjusted(1000, List.of()), Set.of(), 42,
         new PrintStream(out, true, StandardCharsets.UTF_8));
-    report = test.run(new LoadTest.Environment(server.channel(), server.dbUrl(), "default", "in-process"));
+    report = test.run(new LoadTest.Environment(server.channel(), server.dbUrl(), true, "default", "in-process"));
     log = out.toString(StandardCharsets.UTF_8);
   }
 
@@ -108,7 +108,7 @@ class LoadTestEndToEndTest {
   void aSecondSetUpFindsEverythingAndWritesNothing() {
     DataSet data = new DataSet(Profile.named("smoke").sizes(), 42);
     PrintStream quiet = new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8);
-    Setup setup = new Setup(server.channel(), data, 4, Duration.ofSeconds(10), quiet);
+    Setup setup = new Setup(server.channel(), data, 4, Duration.ofSeconds(10), quiet, null);
     Setup.Result first = setup.run(true, memoryServiceLanded());
     Setup.Result again = setup.run(true, memoryServiceLanded());
     for (Setup.Phase p : again.phases()) {

@@ -42,7 +42,7 @@ public final class Baselines {
   public record Baseline(String sql, long iterations, double p50Ms, double p99Ms) {}
 
   private static final int WARM_UP = 50;
-  private static final long MAX_NANOS = 5_000_000_000L;
+  private static final long MAX_NANOS = 3_000_000_000L;
 
   private final String jdbcUrl;
   private final String tenant;
