@@ -10,9 +10,12 @@ import dev.contextmemory.server.grpc.CustomerGrpcService;
 import dev.contextmemory.server.grpc.DatabaseHealth;
 import dev.contextmemory.server.grpc.ExceptionInterceptor;
 import dev.contextmemory.server.grpc.MalformedRequests;
+import dev.contextmemory.server.grpc.MemoryGrpcService;
 import dev.contextmemory.server.grpc.Tenants;
 import dev.contextmemory.server.store.ConversationStore;
 import dev.contextmemory.server.store.CustomerStore;
+import dev.contextmemory.server.store.ExpirySweeper;
+import dev.contextmemory.server.store.MemoryStore;
 import dev.contextmemory.server.store.MessageStore;
 import dev.contextmemory.v1.ConversationServiceGrpc;
 import dev.contextmemory.v1.CustomerServiceGrpc;
@@ -47,16 +50,18 @@ public final class ContextMemoryServer implements AutoCloseable {
   private final ExecutorService requestExecutor;
   private final Server server;
   private final DatabaseHealth health;
+  private final ExpirySweeper sweeper;
   private final AtomicInteger closed = new AtomicInteger();
 
   private ContextMemoryServer(Settings settings, HikariDataSource pool, CancelStatementOnCallEnd canceller,
-      ExecutorService executor, Server server, DatabaseHealth health) {
+      ExecutorService executor, Server server, DatabaseHealth health, ExpirySweeper sweeper) {
     this.settings = settings;
     this.pool = pool;
     this.statementCanceller = canceller;
     this.requestExecutor = executor;
     this.server = server;
     this.health = health;
+    this.sweeper = sweeper;
   }
 
   public static ContextMemoryServer start(Settings s, ServerBuilder<?> transport) throws IOException {
@@ -73,12 +78,12 @@ public final class ContextMemoryServer implements AutoCloseable {
       jdbi.addCustomizer(canceller);
 
       ContactNormalizer contacts = new ContactNormalizer(s.defaultPhoneRegion());
+      ConversationStore conversations = new ConversationStore(jdbi);
+      MemoryStore memories = new MemoryStore(jdbi);
       List<BindableService> services = List.of(
           new CustomerGrpcService(new CustomerStore(jdbi), contacts),
-          new ConversationGrpcService(new ConversationStore(jdbi), new MessageStore(jdbi),
-              contacts, s.embeddingDimension()),
-          // Declared in the API; it answers UNIMPLEMENTED until its issue lands.
-          new MemoryServiceGrpc.MemoryServiceImplBase() {});
+          new ConversationGrpcService(conversations, new MessageStore(jdbi), contacts, s.embeddingDimension()),
+          new MemoryGrpcService(memories, conversations, s.embeddingDimension()));
       DatabaseHealth health = new DatabaseHealth(pool, List.of(
           CustomerServiceGrpc.SERVICE_NAME, ConversationServiceGrpc.SERVICE_NAME, MemoryServiceGrpc.SERVICE_NAME));
 
@@ -95,9 +100,10 @@ public final class ContextMemoryServer implements AutoCloseable {
           .intercept(new ExceptionInterceptor())
           .intercept(new Tenants(s.defaultTenant()));
       Server server = transport.build().start();
+      ExpirySweeper sweeper = new ExpirySweeper(memories, s.memorySweepInterval(), s.memorySweepBatch());
       health.start(s.healthCheckInterval());
       log.info("context-memory serving on port {} ({})", server.getPort(), s);
-      return new ContextMemoryServer(s, pool, canceller, executor, server, health);
+      return new ContextMemoryServer(s, pool, canceller, executor, server, health, sweeper);
     } catch (RuntimeException | IOException e) {
       pool.close();
       throw e;
@@ -112,6 +118,11 @@ public final class ContextMemoryServer implements AutoCloseable {
 
   public int port() {
     return server.getPort();
+  }
+
+  /** The background sweeper of expired memories (tests and operators' tooling trigger rounds). */
+  public ExpirySweeper sweeper() {
+    return sweeper;
   }
 
   public HikariDataSource pool() {
@@ -146,6 +157,7 @@ public final class ContextMemoryServer implements AutoCloseable {
       Thread.currentThread().interrupt();
       server.shutdownNow();
     }
+    sweeper.close();
     statementCanceller.close();
     pool.close();
     log.info("stopped");

@@ -59,14 +59,6 @@ class ServerLifecycleTest {
   }
 
   @Test
-  void servicesOfLaterIssuesAnswerUnimplemented() {
-    var memories = dev.contextmemory.v1.MemoryServiceGrpc.newBlockingStub(TestServer.shared().channel());
-    StatusRuntimeException e = assertThrows(StatusRuntimeException.class,
-        () -> memories.getMemory(dev.contextmemory.v1.GetMemoryRequest.getDefaultInstance()));
-    assertEquals(Code.UNIMPLEMENTED, e.getStatus().getCode());
-  }
-
-  @Test
   void malformedRequestBytesAreInvalidArgumentNotInternal() {
     // GetCustomerRequest.customer_id (field 1, length-delimited) holding bytes that are not UTF-8.
     byte[] notUtf8 = {0x0a, 0x02, (byte) 0xc3, 0x28};

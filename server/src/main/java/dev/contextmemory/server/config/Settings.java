@@ -27,7 +27,9 @@ public record Settings(
     Duration healthCheckInterval,
     String defaultPhoneRegion,
     String defaultTenant,
-    String applicationName) {
+    String applicationName,
+    Duration memorySweepInterval,
+    int memorySweepBatch) {
 
   public static final String PREFIX = "CONTEXT_MEMORY_";
 
@@ -80,7 +82,9 @@ public record Settings(
         Duration.ofMillis(r.integer("HEALTH_CHECK_INTERVAL_MS", 2000, 100, 600_000)),
         r.string("DEFAULT_PHONE_REGION", "US").toUpperCase(java.util.Locale.ROOT),
         r.string("DEFAULT_TENANT", "default"),
-        r.string("APPLICATION_NAME", "context-memory"));
+        r.string("APPLICATION_NAME", "context-memory"),
+        Duration.ofMillis(r.integer("MEMORY_SWEEP_INTERVAL_MS", 60_000, 100, 86_400_000)),
+        r.integer("MEMORY_SWEEP_BATCH", 500, 1, 100_000));
   }
 
   @Override

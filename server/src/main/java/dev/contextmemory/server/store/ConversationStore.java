@@ -18,12 +18,12 @@ public final class ConversationStore extends Store {
   private static final String FOREIGN_KEY_VIOLATION = "23503";
   private static final int OPEN_ATTEMPTS = 5;
 
-  private static final String COLUMNS = "id, customer_id, channel, thread_key, started_at, last_message_at, closed_at,"
+  static final String COLUMNS = "id, customer_id, channel, thread_key, started_at, last_message_at, closed_at,"
       + " message_count, summary, summary_embedding IS NOT NULL AS has_summary_embedding,"
       + " metadata::text AS metadata, created_at, updated_at";
   private static final String COLUMNS_WITH_EMBEDDING = COLUMNS + ", summary_embedding::text AS summary_embedding";
 
-  private static final RowMapper<Conversation> CONVERSATION = mapper(false);
+  static final RowMapper<Conversation> CONVERSATION = mapper(false);
   private static final RowMapper<Conversation> CONVERSATION_WITH_EMBEDDING = mapper(true);
 
   private static RowMapper<Conversation> mapper(boolean withEmbedding) {
@@ -242,6 +242,45 @@ public final class ConversationStore extends Store {
           rs.getLong("total"), rs.getLong("open"), rs.getLong("closed"), rs.getLong("with_embedding"),
           rs.getLong("user_n"), rs.getLong("assistant_n"), rs.getLong("system_n"), rs.getLong("tool_n"))).one();
     });
+  }
+
+  /**
+   * SearchConversations: cosine k-NN over summary embeddings (HNSW, iterative scan for the
+   * filters), exact order restored after the index's relaxed order. Returns (conversation,
+   * similarity) pairs, best first.
+   */
+  public List<java.util.Map.Entry<Conversation, Double>> searchBySummary(String tenant, float[] query, UUID customerId,
+      String channel, String status, int topK, double minScore) {
+    StringBuilder where = new StringBuilder(
+        "tenant_id = :tenant AND summary_embedding IS NOT NULL AND deleted_at IS NULL");
+    if (customerId != null) {
+      where.append(" AND customer_id = :customer");
+    }
+    if (channel != null) {
+      where.append(" AND channel = :channel");
+    }
+    if (status != null) {
+      where.append(status.equals("open") ? " AND closed_at IS NULL" : " AND closed_at IS NOT NULL");
+    }
+    String sql = """
+        WITH knn AS MATERIALIZED (
+          SELECT %s, summary_embedding <=> CAST(:q AS vector) AS distance FROM conversations
+           WHERE %s ORDER BY summary_embedding <=> CAST(:q AS vector) LIMIT %d)
+        SELECT * FROM knn WHERE 1 - distance >= :min ORDER BY distance, id DESC""".formatted(COLUMNS, where, topK);
+    return read(h -> h.inTransaction(tx -> {
+      if (customerId != null) {
+        requireCustomer(tx, tenant, customerId);
+      }
+      tuneVectorSearch(tx, topK);
+      Query q = tx.createQuery(sql).bind("tenant", tenant).bind("q", Rows.vector(query)).bind("min", minScore);
+      if (customerId != null) {
+        q.bind("customer", customerId);
+      }
+      if (channel != null) {
+        q.bind("channel", channel);
+      }
+      return q.map((rs, ctx) -> java.util.Map.entry(CONVERSATION.map(rs, ctx), 1 - rs.getDouble("distance"))).list();
+    }));
   }
 
   /** Throws NOT_FOUND unless the customer exists. */

@@ -30,10 +30,10 @@ public final class CustomerStore extends Store {
   /** A customer has at most this many addresses. */
   public static final int MAX_ADDRESSES = 100;
 
-  private static final String CUSTOMER_COLUMNS =
+  static final String CUSTOMER_COLUMNS =
       "id, display_name, phone, email, external_ref, metadata::text AS metadata, created_at, updated_at";
 
-  private static final RowMapper<Customer> CUSTOMER = (rs, ctx) -> new Customer(
+  static final RowMapper<Customer> CUSTOMER = (rs, ctx) -> new Customer(
       rs.getObject("id", UUID.class),
       rs.getString("display_name"),
       rs.getString("phone"),

@@ -28,10 +28,10 @@ import org.jdbi.v3.core.statement.Query;
  * index on (tenant, conversation, idempotency_key) guarantees one row per key whatever races.
  */
 public final class MessageStore extends Store {
-  private static final String COLUMNS = "id, conversation_id, sequence, role, content, tool_calls::text AS tool_calls,"
+  static final String COLUMNS = "id, conversation_id, sequence, role, content, tool_calls::text AS tool_calls,"
       + " tool_call_id, attachments::text AS attachments, metadata::text AS metadata, idempotency_key, created_at";
 
-  private static final RowMapper<Message> MESSAGE = (rs, ctx) -> new Message(
+  static final RowMapper<Message> MESSAGE = (rs, ctx) -> new Message(
       rs.getObject("id", UUID.class),
       rs.getObject("conversation_id", UUID.class),
       rs.getLong("sequence"),

@@ -34,6 +34,19 @@ abstract class Store {
     }
   }
 
+  /**
+   * Per-transaction pgvector settings for one k-NN query: iterative index scans, so a filter
+   * (customer, kind, metadata, expiry) that rejects most index candidates makes HNSW keep
+   * scanning instead of returning fewer than k rows; and a search list (ef_search) sized from
+   * the number of candidates wanted, never below pgvector's default of 40.
+   */
+  protected static void tuneVectorSearch(org.jdbi.v3.core.Handle h, int candidates) {
+    int ef = Math.min(1000, Math.max(100, 2 * candidates));
+    h.createQuery("SELECT set_config('hnsw.ef_search', :ef, true) AS ef_search,"
+            + " set_config('hnsw.iterative_scan', 'relaxed_order', true) AS iterative_scan")
+        .bind("ef", Integer.toString(ef)).mapToMap().one();
+  }
+
   /** Escapes LIKE wildcards so a user's prefix matches literally (escape char is backslash). */
   protected static String likePrefix(String prefix) {
     return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%";

@@ -23,7 +23,10 @@ final class UniqueViolations {
       new Conflict("EMAIL_ALREADY_IN_USE", "customer.email", "another customer already has this email address"),
       "customers_external_ref_key",
       new Conflict("EXTERNAL_REF_ALREADY_IN_USE", "customer.external_ref",
-          "another customer already has this external reference"));
+          "another customer already has this external reference"),
+      "memories_customer_key",
+      new Conflict("MEMORY_KEY_ALREADY_EXISTS", "memory.key",
+          "the customer already has a memory with this key; use UpsertMemory to replace it"));
 
   private UniqueViolations() {}
 

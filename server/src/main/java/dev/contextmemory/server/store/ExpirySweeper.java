@@ -1,0 +1,78 @@
+package dev.contextmemory.server.store;
+
+import java.time.Duration;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Deletes expired memories in the background: every interval, batches of at most {@code batch}
+ * rows, each batch its own short transaction (no long locks, no long-running statement), until a
+ * batch comes back short. Only one server of those sharing a database sweeps at a time: each batch
+ * takes a transaction-level advisory lock and a server that does not get it skips the round.
+ * Expired rows are invisible to reads already, so sweeping late is harmless.
+ */
+public final class ExpirySweeper implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(ExpirySweeper.class);
+  /** A round stops after this many batches, so one huge backlog cannot pin a connection for long. */
+  private static final int MAX_BATCHES_PER_ROUND = 100;
+
+  private final MemoryStore store;
+  private final int batch;
+  private final ScheduledExecutorService timer;
+  private final AtomicLong deleted = new AtomicLong();
+
+  public ExpirySweeper(MemoryStore store, Duration interval, int batch) {
+    this.store = store;
+    this.batch = batch;
+    this.timer = Executors.newSingleThreadScheduledExecutor(r -> {
+      Thread t = new Thread(r, "memory-expiry-sweeper");
+      t.setDaemon(true);
+      return t;
+    });
+    timer.scheduleWithFixedDelay(this::sweep, interval.toMillis(), interval.toMillis(), TimeUnit.MILLISECONDS);
+  }
+
+  /** One round; public so operators' tooling and tests can trigger it. Returns rows deleted, -1 if skipped. */
+  public long sweep() {
+    long total = 0;
+    try {
+      for (int i = 0; i < MAX_BATCHES_PER_ROUND; i++) {
+        int n = store.sweepExpired(batch);
+        if (n < 0) {
+          return i == 0 ? -1 : total; // another server holds the lock
+        }
+        total += n;
+        if (n < batch) {
+          break;
+        }
+      }
+      if (total > 0) {
+        deleted.addAndGet(total);
+        log.info("expiry sweep deleted {} expired memories", total);
+      }
+    } catch (RuntimeException e) {
+      // The database may be down for a moment; the next round tries again.
+      log.warn("expiry sweep failed: {}", e.toString());
+    }
+    return total;
+  }
+
+  /** Expired memories this server has deleted since it started. */
+  public long deletedTotal() {
+    return deleted.get();
+  }
+
+  @Override
+  public void close() {
+    timer.shutdownNow();
+    try {
+      timer.awaitTermination(5, TimeUnit.SECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+}

@@ -1,0 +1,575 @@
+package dev.contextmemory.server.store;
+
+import dev.contextmemory.server.domain.Context;
+import dev.contextmemory.server.domain.Conversation;
+import dev.contextmemory.server.domain.Customer;
+import dev.contextmemory.server.domain.Ids;
+import dev.contextmemory.server.domain.InvalidArgumentException;
+import dev.contextmemory.server.domain.Memory;
+import dev.contextmemory.server.domain.MemoryField;
+import dev.contextmemory.server.domain.Message;
+import dev.contextmemory.server.domain.NotFoundException;
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.UUID;
+import org.jdbi.v3.core.Handle;
+import org.jdbi.v3.core.Jdbi;
+import org.jdbi.v3.core.mapper.RowMapper;
+import org.jdbi.v3.core.statement.Query;
+import org.jdbi.v3.core.statement.SqlStatement;
+
+/**
+ * The memory aggregate: memory notes, their search, context assembly and expiry.
+ *
+ * <p>Expiry is a predicate, not a job: every read adds {@link #LIVE}, so a memory is invisible the
+ * moment its expires_at passes; {@link #sweepExpired} only reclaims the space later.
+ */
+public final class MemoryStore extends Store {
+  /** Reciprocal rank fusion constant (the usual 60 from Cormack et al.). */
+  public static final int RRF_K = 60;
+  /** The sweeper's advisory lock key: one sweeper per database, whichever server gets it. */
+  static final long SWEEP_LOCK = 0x636d5f7377656570L; // "cm_sweep"
+  private static final String LIVE = "(m.expires_at IS NULL OR m.expires_at > now())";
+  private static final String FOREIGN_KEY_VIOLATION = "23503";
+
+  static final String COLUMNS = "m.id, m.customer_id, m.conversation_id, m.kind, m.memory_key, m.content,"
+      + " m.metadata::text AS metadata, m.embedding IS NOT NULL AS has_embedding, m.importance, m.source,"
+      + " m.expires_at, m.confirm_count, m.last_confirmed_at, m.created_at, m.updated_at";
+  private static final String RETURNING = COLUMNS.replace("m.", "");
+
+  static final RowMapper<Memory> MEMORY = mapper(false);
+  private static final RowMapper<Memory> MEMORY_WITH_EMBEDDING = mapper(true);
+
+  private static RowMapper<Memory> mapper(boolean withEmbedding) {
+    return (rs, ctx) -> new Memory(
+        rs.getObject("id", UUID.class),
+        rs.getObject("customer_id", UUID.class),
+        rs.getObject("conversation_id", UUID.class),
+        rs.getString("kind"),
+        rs.getString("memory_key"),
+        rs.getString("content"),
+        rs.getString("metadata"),
+        withEmbedding ? Rows.vector(rs.getString("embedding")) : null,
+        rs.getBoolean("has_embedding"),
+        rs.getFloat("importance"),
+        rs.getString("source"),
+        Rows.instant(rs, "expires_at"),
+        rs.getInt("confirm_count"),
+        Rows.instant(rs, "last_confirmed_at"),
+        Rows.instant(rs, "created_at"),
+        Rows.instant(rs, "updated_at"));
+  }
+
+  public MemoryStore(Jdbi jdbi) {
+    super(jdbi);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Writes
+
+  /**
+   * Creates a memory. With a request id, a retry returns the memory the first call created (the
+   * request-id index is the ON CONFLICT arbiter); an expired memory holding the key is removed first,
+   * since expired means absent. A live memory with the key is ALREADY_EXISTS.
+   */
+  public Memory create(String tenant, UUID customerId, Memory.Draft d, String requestId) {
+    return write(h -> {
+      requireConversation(h, tenant, customerId, d.conversationId());
+      dropExpiredKey(h, tenant, customerId, d.key());
+      Optional<Memory> inserted = foreignKeys(customerId, () -> bindDraft(h.createQuery("""
+              INSERT INTO memories AS m (tenant_id, id, customer_id, conversation_id, kind, memory_key, content, metadata,
+                                    embedding, importance, source, expires_at, create_request_id)
+              VALUES (:tenant, :id, :customer, :conversation, :kind, :key, :content,
+                      coalesce(CAST(:metadata AS jsonb), '{}'), CAST(:embedding AS vector), coalesce(:importance, 0.5),
+                      coalesce(:source, ''), CAST(:expires_at AS timestamptz), :request_id)
+              ON CONFLICT (tenant_id, customer_id, create_request_id) DO NOTHING
+              RETURNING\s""" + RETURNING), d)
+          .bind("tenant", tenant).bind("id", Ids.newId()).bind("customer", customerId).bind("request_id", requestId)
+          .map(MEMORY).findOne());
+      if (inserted.isPresent()) {
+        return inserted.get();
+      }
+      return h.createQuery("SELECT " + COLUMNS + " FROM memories m WHERE m.tenant_id = :tenant"
+              + " AND m.customer_id = :customer AND m.create_request_id = :request_id")
+          .bind("tenant", tenant).bind("customer", customerId).bind("request_id", requestId)
+          .map(MEMORY).findOne()
+          .orElseThrow(() -> new NotFoundException("memory", "of request_id " + requestId));
+    });
+  }
+
+  /**
+   * Creates or replaces the customer's memory with the draft's key in one INSERT ... ON CONFLICT
+   * DO UPDATE, so concurrent upserts of one key serialize on the key's index entry and leave one
+   * row. confirm_count and last_confirmed_at are kept; importance only changes when given.
+   */
+  public Memory.Upserted upsert(String tenant, UUID customerId, Memory.Draft d) {
+    return write(h -> {
+      requireConversation(h, tenant, customerId, d.conversationId());
+      dropExpiredKey(h, tenant, customerId, d.key());
+      return foreignKeys(customerId, () -> bindDraft(h.createQuery("""
+              INSERT INTO memories AS m (tenant_id, id, customer_id, conversation_id, kind, memory_key, content, metadata,
+                                    embedding, importance, source, expires_at)
+              VALUES (:tenant, :id, :customer, :conversation, :kind, :key, :content,
+                      coalesce(CAST(:metadata AS jsonb), '{}'), CAST(:embedding AS vector), coalesce(:importance, 0.5),
+                      coalesce(:source, ''), CAST(:expires_at AS timestamptz))
+              ON CONFLICT (tenant_id, customer_id, memory_key) DO UPDATE SET
+                conversation_id = EXCLUDED.conversation_id, kind = EXCLUDED.kind, content = EXCLUDED.content,
+                metadata = EXCLUDED.metadata, embedding = EXCLUDED.embedding, source = EXCLUDED.source,
+                expires_at = EXCLUDED.expires_at,
+                importance = CASE WHEN :importance IS NULL THEN m.importance ELSE EXCLUDED.importance END
+              RETURNING\s""" + RETURNING + ", (xmax = 0) AS created"), d)
+          .bind("tenant", tenant).bind("id", Ids.newId()).bind("customer", customerId)
+          .map((rs, ctx) -> new Memory.Upserted(MEMORY.map(rs, ctx), rs.getBoolean("created")))
+          .one());
+    });
+  }
+
+  public Memory update(String tenant, UUID id, Memory.Draft d) {
+    if (d.fields().isEmpty()) {
+      return get(tenant, id, false);
+    }
+    List<String> sets = new ArrayList<>();
+    for (MemoryField f : d.fields()) {
+      sets.add(switch (f) {
+        case KIND -> "kind = :kind";
+        case KEY -> "memory_key = :key";
+        case CONTENT -> "content = :content";
+        case EMBEDDING -> "embedding = CAST(:embedding AS vector)";
+        case IMPORTANCE -> "importance = :importance";
+        case METADATA -> "metadata = coalesce(CAST(:metadata AS jsonb), '{}')";
+        case SOURCE -> "source = coalesce(:source, '')";
+        case EXPIRE_TIME -> "expires_at = CAST(:expires_at AS timestamptz)";
+        case CONVERSATION_ID -> "conversation_id = :conversation";
+      });
+    }
+    return write(h -> {
+      UUID customerId = h.createQuery("SELECT m.customer_id FROM memories m WHERE m.tenant_id = :tenant AND m.id = :id AND "
+              + LIVE + " FOR UPDATE")
+          .bind("tenant", tenant).bind("id", id).mapTo(UUID.class).findOne()
+          .orElseThrow(() -> new NotFoundException("memory", id.toString()));
+      if (d.fields().contains(MemoryField.CONVERSATION_ID)) {
+        requireConversation(h, tenant, customerId, d.conversationId());
+      }
+      if (d.fields().contains(MemoryField.KEY)) {
+        dropExpiredKey(h, tenant, customerId, d.key());
+      }
+      return bindDraft(h.createQuery("UPDATE memories AS m SET " + String.join(", ", sets)
+              + " WHERE m.tenant_id = :tenant AND m.id = :id RETURNING " + RETURNING), d)
+          .bind("tenant", tenant).bind("id", id)
+          .map(MEMORY).one();
+    });
+  }
+
+  public void delete(String tenant, UUID id) {
+    int n = write(h -> h.createUpdate("DELETE FROM memories m WHERE m.tenant_id = :tenant AND m.id = :id AND " + LIVE)
+        .bind("tenant", tenant).bind("id", id).execute());
+    if (n == 0) {
+      throw new NotFoundException("memory", id.toString());
+    }
+  }
+
+  /**
+   * Applies the verdicts in one transaction, in request order. A rejection halves importance (so
+   * repeated rejections sink a memory fast but never below 0) or deletes the memory.
+   */
+  public List<Memory.ConfirmationResult> confirm(String tenant, List<Memory.Confirmation> items) {
+    return write(h -> {
+      List<Memory.ConfirmationResult> out = new ArrayList<>(items.size());
+      for (Memory.Confirmation c : items) {
+        if (!c.confirmed() && c.deleteOnReject()) {
+          int n = h.createUpdate("DELETE FROM memories m WHERE m.tenant_id = :tenant AND m.id = :id AND " + LIVE)
+              .bind("tenant", tenant).bind("id", c.memoryId()).execute();
+          out.add(new Memory.ConfirmationResult(c.memoryId(), n == 1 ? Memory.Effect.DELETED : Memory.Effect.NOT_FOUND,
+              null));
+          continue;
+        }
+        String set = c.confirmed()
+            ? "confirm_count = m.confirm_count + 1, last_confirmed_at = now(), expires_at = CASE"
+                + " WHEN m.expires_at IS NOT NULL AND CAST(:extend_seconds AS bigint) IS NOT NULL"
+                + " THEN greatest(m.expires_at, now() + make_interval(secs => CAST(:extend_seconds AS bigint)))"
+                + " ELSE m.expires_at END"
+            : "importance = m.importance / 2";
+        Optional<Memory> m = h.createQuery("UPDATE memories AS m SET " + set
+                + " WHERE m.tenant_id = :tenant AND m.id = :id AND " + LIVE + " RETURNING " + RETURNING)
+            .bind("tenant", tenant).bind("id", c.memoryId())
+            .bind("extend_seconds", c.extendExpiry() == null ? null : c.extendExpiry().toSeconds())
+            .map(MEMORY).findOne();
+        out.add(new Memory.ConfirmationResult(c.memoryId(), m.isEmpty() ? Memory.Effect.NOT_FOUND
+            : c.confirmed() ? Memory.Effect.CONFIRMED : Memory.Effect.DEMOTED, m.orElse(null)));
+      }
+      return out;
+    });
+  }
+
+  /**
+   * Deletes up to {@code batch} expired memories of every tenant in one short transaction, if this
+   * server holds the sweep lock for that transaction (another server sweeping means we skip).
+   * Returns the number deleted, or -1 when another server holds the lock. SKIP LOCKED: rows a
+   * request is updating right now are left for the next round instead of waited for.
+   */
+  public int sweepExpired(int batch) {
+    return write(h -> {
+      boolean mine = h.createQuery("SELECT pg_try_advisory_xact_lock(:key)").bind("key", SWEEP_LOCK)
+          .mapTo(Boolean.class).one();
+      if (!mine) {
+        return -1;
+      }
+      return h.createUpdate("""
+              DELETE FROM memories WHERE ctid IN (
+                SELECT ctid FROM memories WHERE expires_at <= now() ORDER BY expires_at LIMIT :batch FOR UPDATE SKIP LOCKED)""")
+          .bind("batch", batch).execute();
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Reads
+
+  public Memory get(String tenant, UUID id, boolean withEmbedding) {
+    return read(h -> h.createQuery("SELECT " + COLUMNS + (withEmbedding ? ", m.embedding::text AS embedding" : "")
+                + " FROM memories m WHERE m.tenant_id = :tenant AND m.id = :id AND " + LIVE)
+            .bind("tenant", tenant).bind("id", id)
+            .map(withEmbedding ? MEMORY_WITH_EMBEDDING : MEMORY).findOne())
+        .orElseThrow(() -> new NotFoundException("memory", id.toString()));
+  }
+
+  /** A customer's live memories, newest first, keyset-paged on (created_at, id). */
+  public Memory.Page list(String tenant, UUID customerId, Memory.Filter f, Memory.Cursor after, int limit) {
+    StringBuilder sql = new StringBuilder("SELECT " + COLUMNS
+        + " FROM memories m WHERE m.tenant_id = :tenant AND m.customer_id = :customer AND " + LIVE);
+    filters(sql, f.kinds(), f.metadataJson());
+    if (f.conversationId() != null) {
+      sql.append(" AND m.conversation_id = :conversation");
+    }
+    if (f.key() != null) {
+      sql.append(" AND m.memory_key = :key");
+    }
+    if (after != null) {
+      sql.append(" AND (m.created_at, m.id) < (CAST(:after_time AS timestamptz), :after_id)");
+    }
+    sql.append(" ORDER BY m.created_at DESC, m.id DESC LIMIT ").append(limit + 1);
+    List<Memory> rows = read(h -> {
+      Query q = h.createQuery(sql.toString()).bind("tenant", tenant).bind("customer", customerId);
+      bindFilters(q, f.kinds(), f.metadataJson());
+      if (f.conversationId() != null) {
+        q.bind("conversation", f.conversationId());
+      }
+      if (f.key() != null) {
+        q.bind("key", f.key());
+      }
+      if (after != null) {
+        q.bind("after_time", Rows.timestamptz(after.createdAt())).bind("after_id", after.id());
+      }
+      List<Memory> list = q.map(MEMORY).list();
+      if (list.isEmpty() && after == null) {
+        requireCustomer(h, tenant, customerId);
+      }
+      return list;
+    });
+    if (rows.size() <= limit) {
+      return new Memory.Page(rows, null);
+    }
+    List<Memory> page = List.copyOf(rows.subList(0, limit));
+    Memory last = page.get(limit - 1);
+    return new Memory.Page(page, new Memory.Cursor(last.createdAt(), last.id()));
+  }
+
+  /**
+   * SearchMemories: the vector list, the text list, or both fused by reciprocal rank fusion, in one
+   * transaction (the vector settings are per transaction).
+   */
+  public List<Memory.Hit> search(String tenant, Memory.Search s) {
+    int cut = s.mode() == Memory.Mode.HYBRID ? Math.max(4 * s.topK(), 40) : s.topK();
+    return read(h -> h.inTransaction(tx -> {
+      if (s.customerId() != null) {
+        requireCustomer(tx, tenant, s.customerId());
+      }
+      List<Ranked> vector = s.mode() == Memory.Mode.TEXT ? List.of()
+          : vectorList(tx, tenant, s.customerId(), s.embedding(), cut, s.kinds(), s.metadataJson(), s.minScore());
+      List<Ranked> text = s.mode() == Memory.Mode.VECTOR ? List.of()
+          : textList(tx, tenant, s.customerId(), s.text(), cut, s.kinds(), s.metadataJson(),
+              s.mode() == Memory.Mode.TEXT ? s.minScore() : 0);
+      return fuse(s.mode(), vector, text, s.topK());
+    }));
+  }
+
+  /** A memory in one ranked list, with its 1-based rank there and that list's score. */
+  private record Ranked(Memory memory, double score, int rank) {}
+
+  private static List<Ranked> vectorList(Handle h, String tenant, UUID customerId, float[] q, int limit,
+      List<String> kinds, String metadataJson, double minSimilarity) {
+    tuneVectorSearch(h, limit);
+    StringBuilder where = new StringBuilder(" m.tenant_id = :tenant AND m.embedding IS NOT NULL AND " + LIVE);
+    if (customerId != null) {
+      where.append(" AND m.customer_id = :customer");
+    }
+    filters(where, kinds, metadataJson);
+    // relaxed_order lets the index return slightly out of order; the outer ORDER BY restores it.
+    String sql = """
+        WITH knn AS MATERIALIZED (
+          SELECT %s, m.embedding <=> CAST(:q AS vector) AS distance
+            FROM memories m WHERE%s
+           ORDER BY m.embedding <=> CAST(:q AS vector)
+           LIMIT %d
+        )
+        SELECT * FROM knn WHERE 1 - distance >= :min ORDER BY distance, created_at DESC""".formatted(COLUMNS, where, limit);
+    Query query = h.createQuery(sql).bind("tenant", tenant).bind("q", Rows.vector(q)).bind("min", minSimilarity);
+    if (customerId != null) {
+      query.bind("customer", customerId);
+    }
+    bindFilters(query, kinds, metadataJson);
+    List<Ranked> out = new ArrayList<>();
+    query.map((rs, ctx) -> new Ranked(MEMORY.map(rs, ctx), 1 - rs.getDouble("distance"), 0)).forEach(r ->
+        out.add(new Ranked(r.memory(), r.score(), out.size() + 1)));
+    return out;
+  }
+
+  private static List<Ranked> textList(Handle h, String tenant, UUID customerId, String text, int limit,
+      List<String> kinds, String metadataJson, double minScore) {
+    StringBuilder where = new StringBuilder(" m.tenant_id = :tenant AND m.content_tsv @@ q.query AND " + LIVE);
+    if (customerId != null) {
+      where.append(" AND m.customer_id = :customer");
+    }
+    filters(where, kinds, metadataJson);
+    String sql = """
+        SELECT * FROM (
+          SELECT %s, CAST(ts_rank_cd(m.content_tsv, q.query, 32) AS float8) AS score
+            FROM websearch_to_tsquery('english', :text) AS q(query), memories m WHERE%s
+        ) r WHERE r.score >= :min
+        ORDER BY r.score DESC, r.created_at DESC, r.id DESC LIMIT %d""".formatted(COLUMNS, where, limit);
+    Query query = h.createQuery(sql).bind("tenant", tenant).bind("text", text).bind("min", minScore);
+    if (customerId != null) {
+      query.bind("customer", customerId);
+    }
+    bindFilters(query, kinds, metadataJson);
+    List<Ranked> out = new ArrayList<>();
+    query.map((rs, ctx) -> new Ranked(MEMORY.map(rs, ctx), rs.getDouble("score"), 0)).forEach(r ->
+        out.add(new Ranked(r.memory(), r.score(), out.size() + 1)));
+    return out;
+  }
+
+  private static List<Memory.Hit> fuse(Memory.Mode mode, List<Ranked> vector, List<Ranked> text, int topK) {
+    Map<UUID, double[]> parts = new LinkedHashMap<>(); // sim, vrank, text score, trank
+    Map<UUID, Memory> memories = new HashMap<>();
+    for (Ranked r : vector) {
+      parts.computeIfAbsent(r.memory().id(), id -> new double[4]);
+      parts.get(r.memory().id())[0] = r.score();
+      parts.get(r.memory().id())[1] = r.rank();
+      memories.put(r.memory().id(), r.memory());
+    }
+    for (Ranked r : text) {
+      parts.computeIfAbsent(r.memory().id(), id -> new double[4]);
+      parts.get(r.memory().id())[2] = r.score();
+      parts.get(r.memory().id())[3] = r.rank();
+      memories.put(r.memory().id(), r.memory());
+    }
+    List<Memory.Hit> hits = new ArrayList<>();
+    parts.forEach((id, p) -> {
+      double score = switch (mode) {
+        case VECTOR -> p[0];
+        case TEXT -> p[2];
+        case HYBRID -> (p[1] > 0 ? 1.0 / (RRF_K + p[1]) : 0) + (p[3] > 0 ? 1.0 / (RRF_K + p[3]) : 0);
+      };
+      hits.add(new Memory.Hit(memories.get(id), score, p[0], (int) p[1], p[2], (int) p[3]));
+    });
+    hits.sort(Comparator.comparingDouble(Memory.Hit::score).reversed()
+        .thenComparing(hit -> hit.memory().createdAt(), Comparator.reverseOrder())
+        .thenComparing(hit -> hit.memory().id(), Comparator.reverseOrder()));
+    return List.copyOf(hits.subList(0, Math.min(topK, hits.size())));
+  }
+
+  /**
+   * FetchContext in one read-only transaction: the customer, their open conversations, the chosen
+   * conversation's last messages, and the memories ranked by the documented blend, computed by
+   * PostgreSQL in one statement over every live memory of the customer.
+   */
+  public Context context(String tenant, Context.Request r) {
+    return read(h -> h.inTransaction(tx -> {
+      tx.execute("SET TRANSACTION READ ONLY");
+      Customer customer = tx.createQuery("SELECT " + CustomerStore.CUSTOMER_COLUMNS
+              + " FROM customers WHERE tenant_id = :tenant AND id = :id")
+          .bind("tenant", tenant).bind("id", r.customerId())
+          .map(CustomerStore.CUSTOMER).findOne()
+          .orElseThrow(() -> new NotFoundException("customer", r.customerId().toString()));
+      List<Conversation> open = tx.createQuery("SELECT " + ConversationStore.COLUMNS + " FROM conversations"
+              + " WHERE tenant_id = :tenant AND customer_id = :customer AND closed_at IS NULL AND deleted_at IS NULL"
+              + " ORDER BY last_message_at DESC NULLS LAST, id DESC LIMIT 10")
+          .bind("tenant", tenant).bind("customer", r.customerId())
+          .map(ConversationStore.CONVERSATION).list();
+      Conversation conversation;
+      if (r.conversationId() != null) {
+        conversation = tx.createQuery("SELECT " + ConversationStore.COLUMNS
+                + " FROM conversations WHERE tenant_id = :tenant AND id = :id AND deleted_at IS NULL")
+            .bind("tenant", tenant).bind("id", r.conversationId())
+            .map(ConversationStore.CONVERSATION).findOne()
+            .orElseThrow(() -> new NotFoundException("conversation", r.conversationId().toString()));
+        if (!conversation.customerId().equals(r.customerId())) {
+          throw InvalidArgumentException.of("conversation_id", "belongs to another customer");
+        }
+      } else {
+        conversation = open.isEmpty() ? null : open.get(0);
+      }
+      List<Message> messages = conversation == null || r.messageLimit() == 0 ? List.of()
+          : tx.createQuery("SELECT * FROM (SELECT " + MessageStore.COLUMNS + " FROM messages"
+                  + " WHERE tenant_id = :tenant AND conversation_id = :conversation ORDER BY sequence DESC LIMIT "
+                  + r.messageLimit() + ") recent ORDER BY sequence")
+              .bind("tenant", tenant).bind("conversation", conversation.id())
+              .map(MessageStore.MESSAGE).list();
+      List<Memory.Scored> memories = r.memoryLimit() == 0 ? List.of() : rankedMemories(tx, tenant, r);
+      return new Context(customer, open, conversation, messages, memories);
+    }));
+  }
+
+  private static List<Memory.Scored> rankedMemories(Handle h, String tenant, Context.Request r) {
+    int cut = Math.max(4 * r.memoryLimit(), 40);
+    int lists = (r.embedding() != null ? 1 : 0) + (r.text() != null ? 1 : 0);
+    StringBuilder with = new StringBuilder();
+    StringBuilder joins = new StringBuilder();
+    String filter = kindsFilter(r.kinds());
+    if (r.embedding() != null) {
+      tuneVectorSearch(h, cut);
+      with.append("""
+          v AS MATERIALIZED (
+            SELECT m.id, 1 - (m.embedding <=> CAST(:q AS vector)) AS sim FROM memories m
+             WHERE m.tenant_id = :tenant AND m.customer_id = :customer AND m.embedding IS NOT NULL AND %s%s
+             ORDER BY m.embedding <=> CAST(:q AS vector) LIMIT %d),
+          vr AS (SELECT id, sim, row_number() OVER (ORDER BY sim DESC, id DESC) AS rank FROM v WHERE sim > 0),
+          """.formatted(LIVE, filter, cut));
+      joins.append(" LEFT JOIN vr ON vr.id = m.id");
+    } else {
+      with.append("vr AS (SELECT NULL::uuid AS id, 0::float8 AS sim, NULL::bigint AS rank WHERE false),\n");
+      joins.append(" LEFT JOIN vr ON false");
+    }
+    if (r.text() != null) {
+      with.append("""
+          t AS (
+            SELECT m.id, CAST(ts_rank_cd(m.content_tsv, q.query, 32) AS float8) AS score, m.created_at
+              FROM websearch_to_tsquery('english', :text) AS q(query), memories m
+             WHERE m.tenant_id = :tenant AND m.customer_id = :customer AND m.content_tsv @@ q.query AND %s%s
+             ORDER BY score DESC, m.created_at DESC, m.id DESC LIMIT %d),
+          tr AS (SELECT id, score, row_number() OVER (ORDER BY score DESC, created_at DESC, id DESC) AS rank FROM t)
+          """.formatted(LIVE, filter, cut));
+      joins.append(" LEFT JOIN tr ON tr.id = m.id");
+    } else {
+      with.append("tr AS (SELECT NULL::uuid AS id, 0::float8 AS score, NULL::bigint AS rank WHERE false)\n");
+      joins.append(" LEFT JOIN tr ON false");
+    }
+    // Weights and components as documented on ScoreBreakdown in memory.proto.
+    String relevance = lists == 0 ? "0"
+        : "(coalesce(1.0 / (%d + vr.rank), 0) + coalesce(1.0 / (%d + tr.rank), 0)) / (%d.0 / %d)"
+            .formatted(RRF_K, RRF_K, lists, RRF_K + 1);
+    String weights = lists == 0
+        ? "0 * c.relevance + (0.20 / 0.45) * c.importance + (0.15 / 0.45) * c.recency + (0.10 / 0.45) * c.confirmation"
+        : "0.55 * c.relevance + 0.20 * c.importance + 0.15 * c.recency + 0.10 * c.confirmation";
+    String sql = "WITH " + with + """
+        SELECT c.*, %s AS final_score FROM (
+          SELECT %s, %s AS relevance, greatest(coalesce(vr.sim, 0), 0) AS vector_similarity,
+                 coalesce(tr.score, 0) AS text_score, CAST(CAST(m.importance AS numeric) AS float8) AS importance_score,
+                 power(0.5, greatest(extract(epoch FROM now() - greatest(m.created_at,
+                   coalesce(m.last_confirmed_at, m.created_at))), 0) / 86400.0 / 30.0) AS recency,
+                 m.confirm_count / (m.confirm_count + 2.0) AS confirmation
+            FROM memories m%s
+           WHERE m.tenant_id = :tenant AND m.customer_id = :customer AND %s%s
+        ) c
+        ORDER BY final_score DESC, c.created_at DESC, c.id DESC
+        LIMIT %d""".formatted(weights.replace("c.importance", "c.importance_score"), COLUMNS, relevance, joins, LIVE,
+        filter, r.memoryLimit());
+    Query q = h.createQuery(sql).bind("tenant", tenant).bind("customer", r.customerId());
+    if (r.embedding() != null) {
+      q.bind("q", Rows.vector(r.embedding()));
+    }
+    if (r.text() != null) {
+      q.bind("text", r.text());
+    }
+    if (!r.kinds().isEmpty()) {
+      q.bindArray("kinds", String.class, r.kinds());
+    }
+    return q.map((rs, ctx) -> new Memory.Scored(MEMORY.map(rs, ctx), rs.getDouble("final_score"),
+        rs.getDouble("relevance"), rs.getDouble("vector_similarity"), rs.getDouble("text_score"),
+        rs.getDouble("importance_score"), rs.getDouble("recency"), rs.getDouble("confirmation"))).list();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  private static void filters(StringBuilder where, List<String> kinds, String metadataJson) {
+    where.append(kindsFilter(kinds));
+    if (metadataJson != null) {
+      where.append(" AND m.metadata @> CAST(:metadata_filter AS jsonb)");
+    }
+  }
+
+  private static String kindsFilter(List<String> kinds) {
+    return kinds.isEmpty() ? "" : " AND m.kind = ANY(CAST(:kinds AS text[]))";
+  }
+
+  private static void bindFilters(Query q, List<String> kinds, String metadataJson) {
+    if (!kinds.isEmpty()) {
+      q.bindArray("kinds", String.class, kinds);
+    }
+    if (metadataJson != null) {
+      q.bind("metadata_filter", metadataJson);
+    }
+  }
+
+  private static <S extends SqlStatement<S>> S bindDraft(S q, Memory.Draft d) {
+    return q.bind("conversation", d.conversationId())
+        .bind("kind", d.kind())
+        .bind("key", d.key())
+        .bind("content", d.content())
+        .bind("metadata", d.metadataJson())
+        .bind("embedding", Rows.vector(d.embedding()))
+        .bind("importance", d.importance())
+        .bind("source", d.source())
+        .bind("expires_at", Rows.timestamptz(d.expiresAt()));
+  }
+
+  /** Expired means absent: an expired memory holding the key must not block the key. */
+  private static void dropExpiredKey(Handle h, String tenant, UUID customerId, String key) {
+    if (key != null) {
+      h.createUpdate("DELETE FROM memories WHERE tenant_id = :tenant AND customer_id = :customer"
+              + " AND memory_key = :key AND expires_at <= now()")
+          .bind("tenant", tenant).bind("customer", customerId).bind("key", key).execute();
+    }
+  }
+
+  /** A memory's conversation must be a live conversation of the same customer. */
+  private static void requireConversation(Handle h, String tenant, UUID customerId, UUID conversationId) {
+    if (conversationId == null) {
+      return;
+    }
+    boolean ok = h.createQuery("SELECT true FROM conversations WHERE tenant_id = :tenant AND id = :id"
+            + " AND customer_id = :customer AND deleted_at IS NULL")
+        .bind("tenant", tenant).bind("id", conversationId).bind("customer", customerId)
+        .mapTo(Boolean.class).findOne().isPresent();
+    if (!ok) {
+      throw new NotFoundException("conversation", conversationId + " of customer " + customerId);
+    }
+  }
+
+  static void requireCustomer(Handle h, String tenant, UUID customerId) {
+    boolean exists = h.createQuery("SELECT true FROM customers WHERE tenant_id = :tenant AND id = :id")
+        .bind("tenant", tenant).bind("id", customerId).mapTo(Boolean.class).findOne().isPresent();
+    if (!exists) {
+      throw new NotFoundException("customer", customerId.toString());
+    }
+  }
+
+  /** Runs an insert whose only foreign key a caller can break is the customer's. */
+  private static <T> T foreignKeys(UUID customerId, java.util.function.Supplier<T> insert) {
+    try {
+      return insert.get();
+    } catch (RuntimeException e) {
+      for (Throwable t = e; t != null; t = t.getCause()) {
+        if (t instanceof SQLException sql && FOREIGN_KEY_VIOLATION.equals(sql.getSQLState())) {
+          throw new NotFoundException("customer", customerId.toString());
+        }
+      }
+      throw e;
+    }
+  }
+}
