@@ -58,10 +58,11 @@ public final class MemoryCopy {
   }
 
   /**
-   * The exact top {@code k} by cosine similarity: over one customer's memories, or over all of
-   * them when {@code customer} is negative. Best first.
+   * The exact top {@code k} by cosine similarity among those with a similarity of at least
+   * {@code minSimilarity}: over one customer's memories, or over all of them when {@code customer}
+   * is negative. Best first.
    */
-  public List<Integer> topK(float[] query, int customer, int k) {
+  public List<Integer> topK(float[] query, int customer, int k, double minSimilarity) {
     int[] scope = customer >= 0 ? byCustomer[customer] : null;
     int n = scope == null ? vectors.length : scope.length;
     int[] best = new int[Math.min(k, n)];
@@ -70,6 +71,9 @@ public final class MemoryCopy {
     for (int x = 0; x < n; x++) {
       int j = scope == null ? x : scope[x];
       double s = Vectors.dot(query, vectors[j]);
+      if (s < minSimilarity) {
+        continue;
+      }
       if (filled < best.length) {
         insert(best, score, filled++, j, s);
       } else if (s > score[filled - 1]) {
@@ -96,11 +100,13 @@ public final class MemoryCopy {
   }
 
   /**
-   * Recall@k of one answer: the share of the exact top k (or of the whole scope when it holds
-   * fewer) that the server returned. Ids the harness does not know count as misses.
+   * Recall@k of one answer: the share of the exact top k that the server returned. The truth is
+   * what the same request asks for: SearchMemories with the default {@code min_score} of 0 keeps
+   * only non-negative similarities, so a scope with fewer than k such memories has a shorter
+   * truth (an empty one is recalled perfectly). Ids the harness does not know count as misses.
    */
   public double recall(float[] query, int customer, Collection<String> returnedIds, int k) {
-    List<Integer> truth = topK(query, customer, k);
+    List<Integer> truth = topK(query, customer, k, 0);
     if (truth.isEmpty()) {
       return 1;
     }

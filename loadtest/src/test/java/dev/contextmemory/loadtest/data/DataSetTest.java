@@ -88,9 +88,11 @@ class DataSetTest {
           scope.add(j);
         }
       }
+      scope.removeIf(j -> Vectors.dot(q, d.embedding(j)) < 0);
       scope.sort(Comparator.comparingDouble((Integer j) -> -Vectors.dot(q, d.embedding(j))));
       List<Integer> expected = scope.subList(0, Math.min(10, scope.size()));
-      assertEquals(expected, copy.topK(q, customer, 10), "customer " + customer);
+      assertEquals(expected, copy.topK(q, customer, 10, 0), "customer " + customer);
+      assertTrue(!expected.isEmpty(), "customer " + customer + " has non-negative neighbours");
 
       List<String> answer = new ArrayList<>(expected.stream().map(j -> ids[j]).toList());
       assertEquals(1.0, copy.recall(q, customer, answer, 10));
@@ -98,6 +100,10 @@ class DataSetTest {
       assertEquals((expected.size() - 1.0) / expected.size(), copy.recall(q, customer, answer, 10), 1e-12);
     }
     assertEquals(0.0, copy.recall(q, -1, List.of(), 10));
+    // Negative similarities are not part of the truth (min_score 0), so they cannot be missed.
+    float[] far = d.vectors().member(d.vectors().reservedCluster(), 5);
+    assertTrue(copy.topK(far, -1, 10, 0).size() == 10, "tenant-wide there are always 10 non-negative");
+    assertEquals(20, copy.topK(far, -1, 20, -1).size());
   }
 
   @Test
