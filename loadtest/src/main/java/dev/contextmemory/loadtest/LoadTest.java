@@ -186,16 +186,19 @@ public final class LoadTest {
   }
 
   /**
-   * Steps the arrival rate up from the profile's rate by the capacity factor until a step breaks:
-   * p99 at or over the target, errors over the allowed rate, or the server no longer keeping up
-   * (completed under 90% of the offered rate). The last rate that held is the capacity.
+   * Steps the arrival rate up, from a quarter of the profile's rate by the capacity factor, until
+   * a step breaks: p99 at or over the target, errors over the allowed rate, or the server no
+   * longer keeping up (completed under 90% of the offered rate). The last rate that held is the
+   * capacity. Each search starts after a short pause, so the previous one's backlog (and the
+   * database's background work after a write burst) does not count against it.
    */
   private Outcome.Capacity capacity(Engine engine, Outcome o, DataSet data, Setup.Result setup) {
     Profile.Capacity cap = profile.capacity();
     Scenario base = new Scenarios(profile, targets, data).all().stream().filter(d -> d.name().equals(o.name()))
         .findFirst().orElseThrow().build().apply(setup);
-    double rate = profile.rate(o.name());
+    double rate = Math.max(1, Math.ceil(profile.rate(o.name()) / 4));
     Double lastGood = null;
+    sleepQuietly(cap.warmUp());
     List<Outcome.CapacityStep> steps = new ArrayList<>();
     String stopped = "held up to the last step tried (" + cap.maxSteps() + " steps)";
     for (int i = 0; i < cap.maxSteps(); i++) {
@@ -224,6 +227,14 @@ public final class LoadTest {
     }
     log.printf(Locale.ROOT, "capacity: %s %s/s (%s)%n", o.name(), lastGood == null ? "-" : fmtRate(lastGood), stopped);
     return new Outcome.Capacity(lastGood, stopped, steps);
+  }
+
+  private static void sleepQuietly(Duration d) {
+    try {
+      Thread.sleep(d.toMillis());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
   }
 
   private static String fmtRate(double r) {

@@ -56,6 +56,7 @@ public final class Main {
           + "; starting " + jar.getFileName() + " (log: " + o.out().resolve("server.log") + ")");
       long t0 = System.nanoTime();
       try (ServerProcess server = ServerProcess.start(jar, db.url(), o.serverJavaOptions(), o.out().resolve("server.log"))) {
+        Runtime.getRuntime().addShutdownHook(new Thread(server::close)); // also when the harness is killed
         System.out.printf("loadtest: server up on 127.0.0.1:%d in %.1f s%n", server.port(), (System.nanoTime() - t0) / 1e9);
         ManagedChannel ch = channel("127.0.0.1", server.port());
         try {

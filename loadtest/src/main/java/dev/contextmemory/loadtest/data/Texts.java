@@ -28,13 +28,13 @@ public final class Texts {
       "dryer", "dishwasher", "oven", "stove", "microwave", "freezer", "air", "conditioner", "water", "heater",
       "paint", "cans", "chemicals", "batteries", "hazardous", "metal", "scrap", "wood", "glass", "plastic",
       "call", "text", "email", "confirm", "reschedule", "cancel", "late", "early", "traffic", "delay",
-      "minutes", "hours", "window", "slot", "available", "booked", "urgent", "asap", "flexible", "budget",
+      "minutes", "hours", "timeframe", "slot", "available", "booked", "urgent", "asap", "flexible", "budget",
       "cheaper", "expensive", "competitor", "match", "guarantee", "insurance", "damage", "careful", "wrap",
       "blanket", "dolly", "ramp", "team", "driver", "manager", "owner", "customer", "neighbor", "husband",
       "wife", "daughter", "son", "mother", "father", "dog", "cat", "allergic", "wheelchair", "ground",
       "floor", "second", "third", "narrow", "hallway", "doorway", "measure", "inches", "feet", "upright",
       "grand", "antique", "fragile", "mirror", "artwork", "lamp", "rug", "plants", "pots", "toys", "clothes",
-      "books", "papers", "shredding", "documents", "tools", "equipment", "gym", "weights", "pool", "table",
+      "books", "papers", "shredding", "documents", "tools", "equipment", "gym", "weights", "pool", "cue",
       "billiard", "organ", "safe", "gun", "aquarium", "crib", "stroller", "car", "seat", "boat", "trailer",
       "rv", "camper", "jet", "ski", "kayak", "canoe", "ladder", "wheelbarrow", "generator", "compressor");
 
