@@ -104,9 +104,13 @@ public final class LoadTest {
         ConversationServiceGrpc.getAppendMessagesMethod());
     boolean memories = implemented(missing, MemoryServiceGrpc.getUpsertMemoryMethod(),
         MemoryServiceGrpc.getListMemoriesMethod());
+    // Only the data the selected scenarios read (--only) is set up.
+    List<Scenarios.Definition> definitions = new Scenarios(profile, targets, data).all();
+    Set<String> needed = new java.util.HashSet<>();
+    definitions.stream().filter(d -> only.isEmpty() || only.contains(d.name())).forEach(d -> needed.addAll(d.needs()));
     Setup.Result setup = new Setup(env.channel(), data, profile.setupConcurrency(), CALL_TIMEOUT, log,
         env.ownsDatabase() && env.dbUrl() != null ? new VectorIndexes(env.dbUrl(), log) : null)
-        .run(conversations, memories);
+        .run(conversations && needed.contains("conversations"), memories && needed.contains("memories"));
 
     Double vacuum = null;
     Map<String, Baselines.Baseline> floors = Map.of();
@@ -120,7 +124,7 @@ public final class LoadTest {
 
     List<Outcome> outcomes = new ArrayList<>();
     try (Engine engine = new Engine(env.channel(), CALL_TIMEOUT, MAX_IN_FLIGHT, seed)) {
-      for (Scenarios.Definition d : new Scenarios(profile, targets, data).all()) {
+      for (Scenarios.Definition d : definitions) {
         Double target = targets.p99Ms(d.name());
         if (!only.isEmpty() && !only.contains(d.name())) {
           outcomes.add(Outcome.skipped(d.name(), target, "not selected (--only)"));
