@@ -12,9 +12,9 @@ import java.util.Map;
  *       10 s measured at a fixed arrival rate. The whole run, set-up included, stays under 4
  *       minutes on a 2-core machine; scripts/test runs it and fails when a target is missed.
  *   <li>{@code full}: 100,000 memories and 1,000,000 messages; each scenario measured for 20 s,
- *       then a capacity search that starts at a quarter of the scenario's rate and steps it up by
- *       half each 10 s step until the p99 breaks the target or errors appear, and reports the
- *       last rate that held.
+ *       then a capacity search that starts at half the scenario's rate and steps it up by half
+ *       each 10 s step until the p99 breaks the target or errors appear (twice in a row), and
+ *       reports the last rate that held.
  *   <li>{@code smoke}: a tiny data set and one-second runs, for the harness's own tests.
  * </ul>
  *
@@ -40,7 +40,7 @@ public record Profile(
     Capacity capacity) {
 
   /**
-   * Capacity search: start at a quarter of the scenario's profile rate, multiply by {@code factor}
+   * Capacity search: start at half the scenario's profile rate, multiply by {@code factor}
    * each step of {@code step} (after {@code warmUp}), at most {@code maxSteps} steps.
    */
   public record Capacity(double factor, Duration warmUp, Duration step, int maxSteps) {}

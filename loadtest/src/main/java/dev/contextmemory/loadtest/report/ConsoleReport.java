@@ -23,7 +23,7 @@ public final class ConsoleReport {
         .map(p -> String.format(Locale.ROOT, "%s %,d (%,d written) %.1f s", p.name(), p.items(), p.written(), p.seconds()))
         .collect(Collectors.joining(", "))
         + String.format(Locale.ROOT, "; total %.1f s", r.setup().stream().mapToDouble(Setup.Phase::seconds).sum())
-        + (r.vacuumSeconds() == null ? "" : String.format(Locale.ROOT, "; VACUUM ANALYZE %.1f s", r.vacuumSeconds())));
+        + (r.vacuumSeconds() == null ? "" : String.format(Locale.ROOT, "; VACUUM ANALYZE + CHECKPOINT %.1f s", r.vacuumSeconds())));
     out.println("targets: p99 ms " + r.targets() + (r.targetsAdjusted() ? "   (ADJUSTED on the command line)" : ""));
     out.println(rule);
     out.printf(Locale.ROOT, ROW, "scenario", "load", "requests", "errors", "min", "p50", "p75", "p95", "p99", "max",

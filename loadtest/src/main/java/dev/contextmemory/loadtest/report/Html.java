@@ -61,7 +61,7 @@ public final class Html {
           p.items(), p.written(), p.seconds()));
     }
     if (r.vacuumSeconds() != null) {
-      sb.append(String.format(Locale.ROOT, "<tr><td>VACUUM ANALYZE</td><td></td><td></td><td>%.1f</td></tr>",
+      sb.append(String.format(Locale.ROOT, "<tr><td>VACUUM ANALYZE + CHECKPOINT</td><td></td><td></td><td>%.1f</td></tr>",
           r.vacuumSeconds()));
     }
     sb.append("</table>");

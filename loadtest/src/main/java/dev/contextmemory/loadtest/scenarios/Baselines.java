@@ -101,22 +101,22 @@ public final class Baselines {
     void execute() throws SQLException;
   }
 
+  /** Warm-up (at most {@link #WARM_UP} runs or 1 s), then the measured runs (at most 3 s). */
   private Baseline time(String sql, Timed t) throws SQLException {
     Histogram h = new Histogram(3);
+    long warmEnd = System.nanoTime() + MAX_NANOS / 3;
+    for (int i = 0; i < WARM_UP && System.nanoTime() < warmEnd; i++) {
+      t.prepare(i);
+      t.execute();
+    }
     long deadline = System.nanoTime() + MAX_NANOS;
     int done = 0;
-    for (int i = 0; i < WARM_UP + iterations; i++) {
-      t.prepare(i);
+    for (int i = 0; i < iterations && System.nanoTime() < deadline; i++) {
+      t.prepare(WARM_UP + i);
       long t0 = System.nanoTime();
       t.execute();
-      long took = System.nanoTime() - t0;
-      if (i >= WARM_UP) {
-        h.recordValue(Math.max(1, took / 1000));
-        done++;
-        if (System.nanoTime() > deadline) {
-          break;
-        }
-      }
+      h.recordValue(Math.max(1, (System.nanoTime() - t0) / 1000));
+      done++;
     }
     return new Baseline(sql, done, h.getValueAtPercentile(50) / 1000.0, h.getValueAtPercentile(99) / 1000.0);
   }
