@@ -1,0 +1,290 @@
+package dev.contextmemory.loadtest;
+
+import dev.contextmemory.loadtest.data.DataSet;
+import dev.contextmemory.loadtest.data.MemoryCopy;
+import dev.contextmemory.loadtest.data.Setup;
+import dev.contextmemory.loadtest.dsl.Assertion;
+import dev.contextmemory.loadtest.dsl.Engine;
+import dev.contextmemory.loadtest.dsl.Injection;
+import dev.contextmemory.loadtest.dsl.RunResult;
+import dev.contextmemory.loadtest.dsl.Scenario;
+import dev.contextmemory.loadtest.dsl.Summary;
+import dev.contextmemory.loadtest.report.ConsoleReport;
+import dev.contextmemory.loadtest.report.Html;
+import dev.contextmemory.loadtest.report.JsonReport;
+import dev.contextmemory.loadtest.report.Outcome;
+import dev.contextmemory.loadtest.report.RunReport;
+import dev.contextmemory.loadtest.scenarios.Baselines;
+import dev.contextmemory.loadtest.scenarios.Scenarios;
+import dev.contextmemory.v1.ConversationServiceGrpc;
+import dev.contextmemory.v1.CustomerServiceGrpc;
+import dev.contextmemory.v1.MemoryServiceGrpc;
+import io.grpc.Channel;
+import io.grpc.MethodDescriptor;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * One run: probe which RPCs exist, set up the data set through the API, VACUUM ANALYZE after a
+ * bulk load, time the SQL baselines, run each scenario (warm-up, then measured), judge it, measure
+ * recall, search capacity (profile full), and assemble the {@link RunReport}.
+ */
+public final class LoadTest {
+  /** Every RPC the set-up and the scenarios call, probed up front. */
+  static final List<MethodDescriptor<?, ?>> METHODS = List.of(
+      CustomerServiceGrpc.getUpsertCustomerMethod(),
+      ConversationServiceGrpc.getGetOrCreateOpenConversationMethod(),
+      ConversationServiceGrpc.getAppendMessageMethod(),
+      ConversationServiceGrpc.getAppendMessagesMethod(),
+      ConversationServiceGrpc.getListMessagesMethod(),
+      ConversationServiceGrpc.getSearchMessagesMethod(),
+      MemoryServiceGrpc.getUpsertMemoryMethod(),
+      MemoryServiceGrpc.getListMemoriesMethod(),
+      MemoryServiceGrpc.getSearchMemoriesMethod(),
+      MemoryServiceGrpc.getFetchContextMethod());
+
+  /** Deadline of every call the harness makes. */
+  private static final Duration CALL_TIMEOUT = Duration.ofSeconds(10);
+  /** Sessions in flight at most before new ones are dropped (and counted as errors). */
+  private static final int MAX_IN_FLIGHT = 5_000;
+
+  /**
+   * Where the run goes.
+   *
+   * @param dbUrl JDBC URL of the server's database, or null (then no baselines, no VACUUM)
+   * @param ownsDatabase the harness created the database for this run, so the set-up may take the
+   *     bulk-load path (drop and rebuild the vector index around the memories' load)
+   */
+  public record Environment(Channel channel, String dbUrl, boolean ownsDatabase, String tenant, String server) {}
+
+  private final Profile profile;
+  private final Targets targets;
+  private final Set<String> only;
+  private final long seed;
+  private final PrintStream log;
+
+  public LoadTest(Profile profile, Targets targets, Set<String> only, long seed, PrintStream log) {
+    this.profile = profile;
+    this.targets = targets;
+    this.only = only;
+    this.seed = seed;
+    this.log = log;
+  }
+
+  public RunReport run(Environment env) throws SQLException {
+    Instant started = Instant.now();
+    long t0 = System.nanoTime();
+    DataSet data = new DataSet(profile.sizes(), seed);
+    var sizes = profile.sizes();
+    String dataSet = String.format(Locale.ROOT,
+        "%,d customers, %,d conversations, %,d messages, %,d memories (%d-dim embeddings in %d clusters)",
+        sizes.customers(), sizes.conversations(), sizes.messages(), sizes.memories(), sizes.dimension(),
+        sizes.clusters());
+    log.println("loadtest: profile " + profile.name() + "; " + dataSet);
+
+    Set<String> missing = Probe.unimplemented(env.channel(), METHODS);
+    if (!missing.isEmpty()) {
+      log.println("loadtest: not implemented by the server yet (their scenarios are skipped): " + missing);
+    }
+    boolean conversations = implemented(missing, ConversationServiceGrpc.getGetOrCreateOpenConversationMethod(),
+        ConversationServiceGrpc.getAppendMessagesMethod());
+    boolean memories = implemented(missing, MemoryServiceGrpc.getUpsertMemoryMethod(),
+        MemoryServiceGrpc.getListMemoriesMethod());
+    // Only the data the selected scenarios read (--only) is set up.
+    List<Scenarios.Definition> definitions = new Scenarios(profile, targets, data).all();
+    Set<String> needed = new java.util.HashSet<>();
+    definitions.stream().filter(d -> only.isEmpty() || only.contains(d.name())).forEach(d -> needed.addAll(d.needs()));
+    Setup.Result setup = new Setup(env.channel(), data, profile.setupConcurrency(), CALL_TIMEOUT, log,
+        env.ownsDatabase() && env.dbUrl() != null ? new VectorIndexes(env.dbUrl(), log) : null)
+        .run(conversations && needed.contains("conversations"), memories && needed.contains("memories"));
+
+    Double vacuum = null;
+    Map<String, Baselines.Baseline> floors = Map.of();
+    if (env.dbUrl() != null) {
+      if (setup.phases().stream().anyMatch(p -> p.written() > 0)) {
+        vacuum = vacuumAnalyze(env.dbUrl());
+      }
+      floors = new Baselines(env.dbUrl(), env.tenant(), data, setup, profile.baselineIterations(), log).run();
+    }
+    MemoryCopy copy = setup.hasMemories() ? new MemoryCopy(data, setup.memoryIds()) : null;
+
+    List<Outcome> outcomes = new ArrayList<>();
+    try (Engine engine = new Engine(env.channel(), CALL_TIMEOUT, MAX_IN_FLIGHT, seed)) {
+      for (Scenarios.Definition d : definitions) {
+        Double target = targets.p99Ms(d.name());
+        if (!only.isEmpty() && !only.contains(d.name())) {
+          outcomes.add(Outcome.skipped(d.name(), target, "not selected (--only)"));
+          continue;
+        }
+        if (d.needs().contains("conversations") && !setup.hasConversations()
+            || d.needs().contains("memories") && !setup.hasMemories()) {
+          outcomes.add(Outcome.skipped(d.name(), target, "its data could not be set up: "
+              + (setup.hasConversations() ? "MemoryService" : "ConversationService") + " answers UNIMPLEMENTED"));
+          continue;
+        }
+        Scenario scenario = d.build().apply(setup);
+        Set<String> absent = new java.util.LinkedHashSet<>(scenario.methods());
+        absent.retainAll(missing);
+        if (!absent.isEmpty()) {
+          outcomes.add(Outcome.skipped(d.name(), target, "UNIMPLEMENTED: " + String.join(", ", absent)));
+          continue;
+        }
+        log.printf(Locale.ROOT, "scenario: %s (%s) ...%n", d.name(), scenario.injection().describe());
+        RunResult run = engine.run(scenario);
+        Outcome o = judge(scenario, run, target, floors.get(d.name()),
+            d.recall() == null || copy == null ? null : d.recall().recallAt(Scenarios.K, copy));
+        log.printf(Locale.ROOT, "scenario: %s %s: p50 %.3f ms, p99 %.3f ms, %d/%d errors%n", d.name(), o.status(),
+            run.summary().p50Ms(), run.summary().p99Ms(), run.summary().errors(), run.summary().requests());
+        outcomes.add(o);
+      }
+      if (profile.capacity() != null) {
+        List<Outcome> searched = new ArrayList<>();
+        for (Outcome o : outcomes) {
+          searched.add(o.run() == null ? o : o.withCapacity(capacity(engine, o, data, setup)));
+        }
+        outcomes = searched;
+      }
+    }
+    return new RunReport(profile.name(), started, env.server(), dataSet, targets.toString(), targets.adjusted(),
+        setup.phases(), vacuum, outcomes, (System.nanoTime() - t0) / 1e9);
+  }
+
+  private static boolean implemented(Set<String> missing, MethodDescriptor<?, ?>... methods) {
+    for (MethodDescriptor<?, ?> m : methods) {
+      if (missing.contains(m.getFullMethodName())) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  private Outcome judge(Scenario scenario, RunResult run, Double target, Baselines.Baseline floor, Double recall) {
+    if (run.unimplemented().isPresent()) {
+      return new Outcome(scenario.name(), Outcome.Status.SKIPPED, "UNIMPLEMENTED: " + run.unimplemented().get(),
+          target, null, List.of(), null, floor, null);
+    }
+    List<Outcome.Verdict> verdicts = new ArrayList<>();
+    boolean ok = true;
+    for (Assertion a : scenario.assertions()) {
+      boolean holds = a.holds(run.summary());
+      ok &= holds;
+      verdicts.add(new Outcome.Verdict(a.describe(), a.measured(run.summary()), holds));
+    }
+    String note = run.dropped() > 0 ? run.dropped() + " sessions dropped: more than " + MAX_IN_FLIGHT + " in flight" : "";
+    return new Outcome(scenario.name(), ok ? Outcome.Status.PASSED : Outcome.Status.FAILED, note, target, run,
+        verdicts, recall, floor, null);
+  }
+
+  /**
+   * Steps the arrival rate up, from half the profile's rate by the capacity factor, until a rate
+   * breaks: p99 at or over the target, errors over the allowed rate, or the server no longer
+   * keeping up (completed under 90% of the offered rate). A step that breaks is run once more
+   * before it counts, since a 10 s step at a low rate holds few calls and its p99 is one or two
+   * of them. The last rate that held is the capacity. Each search starts after a short pause, so
+   * the previous one's backlog does not count against it.
+   */
+  private Outcome.Capacity capacity(Engine engine, Outcome o, DataSet data, Setup.Result setup) {
+    Profile.Capacity cap = profile.capacity();
+    Scenario base = new Scenarios(profile, targets, data).all().stream().filter(d -> d.name().equals(o.name()))
+        .findFirst().orElseThrow().build().apply(setup);
+    double rate = Math.max(1, Math.ceil(profile.rate(o.name()) / 2));
+    Double lastGood = null;
+    sleepQuietly(cap.warmUp());
+    List<Outcome.CapacityStep> steps = new ArrayList<>();
+    String stopped = "held up to the last step tried (" + cap.maxSteps() + " steps)";
+    for (int i = 0; i < cap.maxSteps(); i++) {
+      String why = capacityStep(engine, base, o, rate, steps);
+      if (why != null) {
+        log.printf(Locale.ROOT, "capacity: %s broke at %s/s (%s); once more to confirm%n", o.name(), fmtRate(rate), why);
+        why = capacityStep(engine, base, o, rate, steps);
+      }
+      if (why != null) {
+        stopped = "stopped at " + fmtRate(rate) + "/s, twice: " + why;
+        break;
+      }
+      lastGood = rate;
+      rate = Math.ceil(rate * cap.factor());
+    }
+    log.printf(Locale.ROOT, "capacity: %s %s/s (%s)%n", o.name(), lastGood == null ? "-" : fmtRate(lastGood), stopped);
+    return new Outcome.Capacity(lastGood, stopped, steps);
+  }
+
+  /** Runs one step of the capacity search and records it; returns why it broke, or null if it held. */
+  private String capacityStep(Engine engine, Scenario base, Outcome o, double rate, List<Outcome.CapacityStep> steps) {
+    Profile.Capacity cap = profile.capacity();
+    Scenario s = base.withInjection(Injection.constantRate(rate, cap.warmUp()), Injection.constantRate(rate, cap.step()));
+    log.printf(Locale.ROOT, "capacity: %s at %s/s ...%n", o.name(), fmtRate(rate));
+    RunResult run = engine.run(s);
+    Summary sum = run.summary();
+    double offered = rate * cap.step().toNanos() / 1e9;
+    String why = null;
+    if (run.unimplemented().isPresent()) {
+      why = "UNIMPLEMENTED";
+    } else if (o.targetP99Ms() != null && sum.p99Ms() >= o.targetP99Ms()) {
+      why = String.format(Locale.ROOT, "p99 %.3f ms >= target %.3f ms", sum.p99Ms(), o.targetP99Ms());
+    } else if (sum.errorRate() > profile.maxErrorRate()) {
+      why = String.format(Locale.ROOT, "errors %d/%d %s", sum.errors(), sum.requests(), sum.errorsByCode());
+    } else if (sum.requests() - sum.errors() < 0.9 * offered) {
+      why = String.format(Locale.ROOT, "completed %d calls, under 90%% of the %.0f offered", sum.requests() - sum.errors(),
+          offered);
+    }
+    steps.add(new Outcome.CapacityStep(rate, sum, why == null, why == null ? "" : why));
+    return why;
+  }
+
+  private static void sleepQuietly(Duration d) {
+    try {
+      Thread.sleep(d.toMillis());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  private static String fmtRate(double r) {
+    return r == Math.rint(r) ? Long.toString((long) r) : String.format(Locale.ROOT, "%.1f", r);
+  }
+
+  /**
+   * After a bulk load the planner's statistics are stale, the visibility map empty and the
+   * buffers dirty; an operator runs VACUUM ANALYZE after loading, and the harness does that and a
+   * CHECKPOINT (timed, reported with the set-up), so the first scenario does not pay for the load.
+   */
+  private double vacuumAnalyze(String dbUrl) throws SQLException {
+    long t0 = System.nanoTime();
+    try (Connection c = DriverManager.getConnection(dbUrl); Statement s = c.createStatement()) {
+      s.execute("VACUUM (ANALYZE) customers, conversations, messages, memories");
+      try {
+        // Flush the load's dirty pages now, not during the first measured scenario.
+        s.execute("CHECKPOINT");
+      } catch (SQLException e) {
+        log.println("set-up: CHECKPOINT not allowed for this user (" + e.getMessage().strip() + "); skipped");
+      }
+    }
+    double sec = (System.nanoTime() - t0) / 1e9;
+    log.printf(Locale.ROOT, "set-up: VACUUM ANALYZE + CHECKPOINT %.1f s%n", sec);
+    return sec;
+  }
+
+  /** Writes report.json and report.html into {@code dir} and prints the console tables. */
+  public static void writeReports(RunReport r, Path dir, PrintStream console) throws IOException {
+    Files.createDirectories(dir);
+    Files.writeString(dir.resolve("report.json"), JsonReport.render(r), StandardCharsets.UTF_8);
+    Files.writeString(dir.resolve("report.html"), Html.render(r), StandardCharsets.UTF_8);
+    ConsoleReport.print(r, console);
+    console.println("reports: " + dir.resolve("report.json") + ", " + dir.resolve("report.html"));
+  }
+}

@@ -1,0 +1,128 @@
+package dev.contextmemory.loadtest;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * The command line. See {@link #USAGE}.
+ *
+ * @param target host:port of a running server, or null to start one here
+ * @param dbUrl with a target: the JDBC URL of that server's database (for the baselines and the
+ *     post-set-up VACUUM ANALYZE; optional). Without one: the PostgreSQL cluster on which a fresh
+ *     database is created for the server this run starts (required)
+ */
+public record Options(
+    String profile,
+    String target,
+    String dbUrl,
+    Path serverJar,
+    Path out,
+    String tenant,
+    double targetScale,
+    List<String> overrides,
+    Set<String> only,
+    long seed,
+    boolean keepDatabase,
+    List<String> serverJavaOptions) {
+
+  public static final String USAGE = """
+      usage: loadtest [options]
+        --profile ci|full|smoke     sizes, rates and durations (default ci)
+        --target HOST:PORT          test a running server (default: start one here)
+        --db-url JDBC_URL           without --target: the PostgreSQL cluster to create a fresh database on
+                                    (required); with --target: that server's database, for the SQL baselines
+        --server-jar PATH           the server's runnable jar (default server/target/context-memory-server-*-all.jar)
+        --server-java-opt OPT       extra JVM option for the server this run starts (repeatable)
+        --out DIR                   where report.json, report.html and server.log go (default loadtest/target)
+        --tenant NAME               the server's tenant, for the SQL baselines (default "default")
+        --target-scale F            multiply every p99 target by F (e.g. 0.001 to see the build fail)
+        --override-target NAME=MS   set one scenario's p99 target (repeatable)
+        --only NAME[,NAME...]       run only these scenarios
+        --seed N                    data set and request seed (default 42)
+        --keep-db                   keep the fresh database after the run (default: drop it)
+      exit status: 0 every target met (skipped scenarios allowed), 1 a target missed, 2 usage or set-up error
+      """;
+
+  public static Options parse(String[] args) {
+    String profile = "ci";
+    String target = null;
+    String dbUrl = null;
+    Path jar = null;
+    Path out = Path.of("loadtest", "target");
+    String tenant = "default";
+    double scale = 1;
+    List<String> overrides = new ArrayList<>();
+    Set<String> only = new LinkedHashSet<>();
+    long seed = 42;
+    boolean keep = false;
+    List<String> javaOpts = new ArrayList<>();
+    for (int i = 0; i < args.length; i++) {
+      String a = args[i];
+      String v = null;
+      int eq = a.indexOf('=');
+      if (a.startsWith("--") && eq > 0 && !a.equals("--keep-db")) {
+        v = a.substring(eq + 1);
+        a = a.substring(0, eq);
+      }
+      switch (a) {
+        case "--keep-db" -> keep = true;
+        case "-h", "--help" -> throw new UsageException("");
+        default -> {
+          if (v == null) {
+            if (i + 1 >= args.length) {
+              throw new UsageException(a + " needs a value");
+            }
+            v = args[++i];
+          }
+          switch (a) {
+            case "--profile" -> profile = v;
+            case "--target" -> target = v;
+            case "--db-url" -> dbUrl = v;
+            case "--server-jar" -> jar = Path.of(v);
+            case "--server-java-opt" -> javaOpts.add(v);
+            case "--out" -> out = Path.of(v);
+            case "--tenant" -> tenant = v;
+            case "--target-scale" -> scale = number(a, v);
+            case "--override-target" -> overrides.add(v);
+            case "--only" -> only.addAll(List.of(v.split(",")));
+            case "--seed" -> seed = (long) number(a, v);
+            default -> throw new UsageException("unknown option " + a);
+          }
+        }
+      }
+    }
+    if (target != null && !target.matches("[^:]+:\\d+")) {
+      throw new UsageException("--target wants HOST:PORT, got " + target);
+    }
+    if (target == null && (dbUrl == null || dbUrl.isBlank())) {
+      throw new UsageException("without --target, --db-url (the PostgreSQL cluster for a fresh database) is required");
+    }
+    for (String o : only) {
+      if (!Targets.SCENARIOS.contains(o)) {
+        throw new UsageException("--only: unknown scenario " + o + " (known: " + Targets.SCENARIOS + ")");
+      }
+    }
+    return new Options(profile, target, dbUrl, jar, out, tenant, scale, List.copyOf(overrides), Set.copyOf(only), seed,
+        keep, List.copyOf(javaOpts));
+  }
+
+  private static double number(String option, String v) {
+    try {
+      return Double.parseDouble(v);
+    } catch (NumberFormatException e) {
+      throw new UsageException(option + " wants a number, got " + v);
+    }
+  }
+
+  /** A command-line mistake: the message, then the usage. */
+  public static final class UsageException extends RuntimeException {
+    private static final long serialVersionUID = 1L;
+
+    public UsageException(String message) {
+      super(message);
+    }
+  }
+}

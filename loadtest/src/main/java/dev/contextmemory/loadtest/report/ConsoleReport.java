@@ -1,0 +1,135 @@
+package dev.contextmemory.loadtest.report;
+
+import dev.contextmemory.loadtest.data.Setup;
+import dev.contextmemory.loadtest.dsl.Summary;
+import java.io.PrintStream;
+import java.util.Locale;
+import java.util.stream.Collectors;
+
+/** The Gatling-like tables printed at the end of a run. Latencies in milliseconds. */
+public final class ConsoleReport {
+  private static final String ROW = "%-26s %-16s %8s %6s %8s %8s %8s %8s %8s %8s %8s %7s  %s%n";
+
+  private ConsoleReport() {}
+
+  public static void print(RunReport r, PrintStream out) {
+    String rule = "=".repeat(139);
+    out.println(rule);
+    out.printf(Locale.ROOT, "context-memory load test   profile %s   started %s   %.0f s in all%n", r.profile(),
+        r.startedAt(), r.totalSeconds());
+    out.println("server:  " + r.server());
+    out.println("data:    " + r.dataSet());
+    out.println("set-up:  " + r.setup().stream()
+        .map(p -> String.format(Locale.ROOT, "%s %,d (%,d written) %.1f s", p.name(), p.items(), p.written(), p.seconds()))
+        .collect(Collectors.joining(", "))
+        + String.format(Locale.ROOT, "; total %.1f s", r.setup().stream().mapToDouble(Setup.Phase::seconds).sum())
+        + (r.vacuumSeconds() == null ? "" : String.format(Locale.ROOT, "; VACUUM ANALYZE + CHECKPOINT %.1f s", r.vacuumSeconds())));
+    out.println("targets: p99 ms " + r.targets() + (r.targetsAdjusted() ? "   (ADJUSTED on the command line)" : ""));
+    out.println(rule);
+    out.printf(Locale.ROOT, ROW, "scenario", "load", "requests", "errors", "min", "p50", "p75", "p95", "p99", "max",
+        "req/s", "target", "result");
+    out.println("-".repeat(139));
+    for (Outcome o : r.outcomes()) {
+      Summary s = o.summary();
+      String load = o.run() == null ? "" : o.run().injection();
+      if (s == null) {
+        out.printf(Locale.ROOT, ROW, o.name(), load, "-", "-", "-", "-", "-", "-", "-", "-", "-",
+            ms(o.targetP99Ms()), "SKIP  " + o.note());
+        continue;
+      }
+      String result = switch (o.status()) {
+        case PASSED -> "PASS";
+        case FAILED -> "FAIL  " + o.verdicts().stream().filter(v -> !v.holds())
+            .map(v -> v.measured() + " (want " + v.condition() + ")").collect(Collectors.joining("; "));
+        case SKIPPED -> "SKIP  " + o.note();
+      };
+      row(out, o.name(), load, s, ms(o.targetP99Ms()), result);
+      if (o.run().steps().size() > 1) {
+        for (Summary step : o.run().steps()) {
+          row(out, "  - " + step.name(), "", step, "", "");
+        }
+      }
+    }
+    out.println(rule);
+    printFloors(r, out);
+    printCapacity(r, out);
+    long passed = r.outcomes().stream().filter(o -> o.status() == Outcome.Status.PASSED).count();
+    long failed = r.outcomes().stream().filter(o -> o.status() == Outcome.Status.FAILED).count();
+    long skipped = r.outcomes().stream().filter(o -> o.status() == Outcome.Status.SKIPPED).count();
+    out.printf(Locale.ROOT, "RESULT: %s   %d passed, %d failed, %d skipped%n", failed == 0 ? "PASSED" : "FAILED",
+        passed, failed, skipped);
+  }
+
+  private static void row(PrintStream out, String name, String load, Summary s, String target, String result) {
+    out.printf(Locale.ROOT, ROW, name, load, String.format(Locale.ROOT, "%,d", s.requests()),
+        Long.toString(s.errors()), ms(s.minMs()), ms(s.p50Ms()), ms(s.p75Ms()), ms(s.p95Ms()), ms(s.p99Ms()),
+        ms(s.maxMs()), String.format(Locale.ROOT, "%.1f", s.throughput()), target, result);
+    if (s.errors() > 0 && !result.isEmpty()) {
+      out.println("      errors: " + s.errorsByCode() + (s.errorSamples().isEmpty() ? "" : " e.g. " + s.errorSamples().get(0)));
+    }
+  }
+
+  private static void printFloors(RunReport r, PrintStream out) {
+    boolean any = r.outcomes().stream().anyMatch(o -> o.baseline() != null || o.recallAt10() != null);
+    if (!any) {
+      out.println("database floor: not measured (no --db-url for the server's database)");
+      return;
+    }
+    String f = "%-26s %10s %10s %8s %10s %10s %8s %10s  %s%n";
+    out.printf(Locale.ROOT, f, "server vs database floor", "server p50", "SQL p50", "x", "server p99", "SQL p99", "x",
+        "recall@10", "SQL timed");
+    out.println("-".repeat(139));
+    for (Outcome o : r.outcomes()) {
+      if (o.baseline() == null && o.recallAt10() == null) {
+        continue;
+      }
+      Summary s = o.summary();
+      var b = o.baseline();
+      out.printf(Locale.ROOT, f, o.name(),
+          s == null ? "-" : ms(s.p50Ms()), b == null ? "-" : ms(b.p50Ms()), ratio(s == null ? null : s.p50Ms(), b == null ? null : b.p50Ms()),
+          s == null ? "-" : ms(s.p99Ms()), b == null ? "-" : ms(b.p99Ms()), ratio(s == null ? null : s.p99Ms(), b == null ? null : b.p99Ms()),
+          o.recallAt10() == null ? "-" : String.format(Locale.ROOT, "%.3f", o.recallAt10()),
+          b == null ? "" : b.sql());
+    }
+    out.println("=".repeat(139));
+  }
+
+  private static void printCapacity(RunReport r, PrintStream out) {
+    if (r.outcomes().stream().noneMatch(o -> o.capacity() != null)) {
+      return;
+    }
+    out.println("capacity search (arrival rate stepped up until p99 >= target or errors appear):");
+    for (Outcome o : r.outcomes()) {
+      if (o.capacity() == null) {
+        continue;
+      }
+      var c = o.capacity();
+      out.printf(Locale.ROOT, "  %-26s capacity %s   (%s)%n", o.name(),
+          c.lastGoodRate() == null ? "below the first step" : rate(c.lastGoodRate()) + "/s", c.stoppedBecause());
+      for (var step : c.steps()) {
+        out.printf(Locale.ROOT, "      %8s/s  p50 %8s  p99 %8s  max %8s  errors %d/%d  %s%n", rate(step.rate()),
+            ms(step.summary().p50Ms()), ms(step.summary().p99Ms()), ms(step.summary().maxMs()), step.summary().errors(),
+            step.summary().requests(), step.held() ? "held" : "BROKE: " + step.why());
+      }
+    }
+    out.println("=".repeat(139));
+  }
+
+  static String ms(Double v) {
+    if (v == null) {
+      return "-";
+    }
+    return v >= 100 ? String.format(Locale.ROOT, "%.1f", v) : String.format(Locale.ROOT, "%.3f", v);
+  }
+
+  static String ratio(Double server, Double floor) {
+    if (server == null || floor == null || floor <= 0) {
+      return "-";
+    }
+    return String.format(Locale.ROOT, "%.1fx", server / floor);
+  }
+
+  static String rate(double r) {
+    return r == Math.rint(r) ? String.format(Locale.ROOT, "%,d", (long) r) : String.format(Locale.ROOT, "%.1f", r);
+  }
+}

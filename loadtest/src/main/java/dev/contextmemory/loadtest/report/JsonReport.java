@@ -1,0 +1,99 @@
+package dev.contextmemory.loadtest.report;
+
+import dev.contextmemory.loadtest.dsl.Summary;
+import java.time.format.DateTimeFormatter;
+import java.time.temporal.ChronoUnit;
+import java.util.Locale;
+
+/**
+ * {@code report.json}, in exactly the shape the load-test issue fixes so CI and other tools can
+ * read it, keys in this order:
+ *
+ * <pre>
+ * {"profile": "ci", "started_at": "2026-11-23T10:00:00Z", "scenarios": [{"name": "append_message",
+ *  "requests": 0, "errors": 0, "p50_ms": 0.0, "p95_ms": 0.0, "p99_ms": 0.0, "max_ms": 0.0,
+ *  "throughput_rps": 0.0, "target_p99_ms": 10.0, "passed": true, "recall_at_10": null,
+ *  "baseline_p50_ms": 0.0, "baseline_p99_ms": 0.0}]}
+ * </pre>
+ *
+ * Every scenario of the issue is listed, in its order. {@code passed} is null for a scenario that
+ * was skipped (its service is not implemented yet; counts and latencies are then 0);
+ * {@code recall_at_10} is null except for the memory searches; {@code baseline_*} are null where
+ * no SQL floor applies (fetch_context, agent_turn) or none was measured.
+ */
+public final class JsonReport {
+  private JsonReport() {}
+
+  public static String render(RunReport r) {
+    StringBuilder sb = new StringBuilder(4096);
+    sb.append("{\n");
+    sb.append("  \"profile\": ").append(str(r.profile())).append(",\n");
+    sb.append("  \"started_at\": ")
+        .append(str(DateTimeFormatter.ISO_INSTANT.format(r.startedAt().truncatedTo(ChronoUnit.MILLIS)))).append(",\n");
+    sb.append("  \"scenarios\": [");
+    for (int i = 0; i < r.outcomes().size(); i++) {
+      Outcome o = r.outcomes().get(i);
+      Summary s = o.summary();
+      boolean ran = o.status() != Outcome.Status.SKIPPED && s != null;
+      sb.append(i == 0 ? "\n" : ",\n").append("    {");
+      sb.append("\"name\": ").append(str(o.name()));
+      sb.append(", \"requests\": ").append(ran ? s.requests() : 0);
+      sb.append(", \"errors\": ").append(ran ? s.errors() : 0);
+      sb.append(", \"p50_ms\": ").append(num(ran ? s.p50Ms() : 0.0));
+      sb.append(", \"p95_ms\": ").append(num(ran ? s.p95Ms() : 0.0));
+      sb.append(", \"p99_ms\": ").append(num(ran ? s.p99Ms() : 0.0));
+      sb.append(", \"max_ms\": ").append(num(ran ? s.maxMs() : 0.0));
+      sb.append(", \"throughput_rps\": ").append(num(ran ? s.throughput() : 0.0));
+      sb.append(", \"target_p99_ms\": ").append(num(o.targetP99Ms()));
+      sb.append(", \"passed\": ").append(switch (o.status()) {
+        case PASSED -> "true";
+        case FAILED -> "false";
+        case SKIPPED -> "null";
+      });
+      sb.append(", \"recall_at_10\": ").append(num(ran ? o.recallAt10() : null));
+      sb.append(", \"baseline_p50_ms\": ").append(num(o.baseline() == null ? null : o.baseline().p50Ms()));
+      sb.append(", \"baseline_p99_ms\": ").append(num(o.baseline() == null ? null : o.baseline().p99Ms()));
+      sb.append('}');
+    }
+    sb.append(r.outcomes().isEmpty() ? "]\n" : "\n  ]\n");
+    sb.append("}\n");
+    return sb.toString();
+  }
+
+  /** A JSON number with a decimal point (3 decimals, trailing zeros trimmed to one), or null. */
+  static String num(Double v) {
+    if (v == null) {
+      return "null";
+    }
+    if (v.isNaN() || v.isInfinite()) {
+      return "null";
+    }
+    String s = String.format(Locale.ROOT, "%.3f", v);
+    while (s.endsWith("0") && !s.endsWith(".0")) {
+      s = s.substring(0, s.length() - 1);
+    }
+    return s;
+  }
+
+  static String str(String s) {
+    StringBuilder sb = new StringBuilder(s.length() + 2).append('"');
+    for (int i = 0; i < s.length(); i++) {
+      char c = s.charAt(i);
+      switch (c) {
+        case '"' -> sb.append("\\\"");
+        case '\\' -> sb.append("\\\\");
+        case '\n' -> sb.append("\\n");
+        case '\r' -> sb.append("\\r");
+        case '\t' -> sb.append("\\t");
+        default -> {
+          if (c < 0x20) {
+            sb.append(String.format(Locale.ROOT, "\\u%04x", (int) c));
+          } else {
+            sb.append(c);
+          }
+        }
+      }
+    }
+    return sb.append('"').toString();
+  }
+}

@@ -1,0 +1,53 @@
+package dev.contextmemory.loadtest.report;
+
+import dev.contextmemory.loadtest.dsl.RunResult;
+import dev.contextmemory.loadtest.dsl.Summary;
+import dev.contextmemory.loadtest.scenarios.Baselines;
+import java.util.List;
+
+/**
+ * The verdict on one scenario.
+ *
+ * @param run what the measured run recorded; null when the scenario was skipped before it ran
+ * @param note why it was skipped or failed, or other remarks; empty when there is nothing to say
+ * @param recallAt10 mean recall@10 of the sampled answers (memory searches only), else null
+ * @param baseline the database's floor for the same work, else null
+ * @param capacity the capacity search (profile full), else null
+ */
+public record Outcome(
+    String name,
+    Status status,
+    String note,
+    Double targetP99Ms,
+    RunResult run,
+    List<Verdict> verdicts,
+    Double recallAt10,
+    Baselines.Baseline baseline,
+    Capacity capacity) {
+
+  public enum Status {
+    PASSED, FAILED, SKIPPED
+  }
+
+  /** One assertion: the condition, what was measured, whether it held. */
+  public record Verdict(String condition, String measured, boolean holds) {}
+
+  /** The capacity search: the last arrival rate that held, and every step tried. */
+  public record Capacity(Double lastGoodRate, String stoppedBecause, List<CapacityStep> steps) {}
+
+  /** One step of the capacity search. */
+  public record CapacityStep(double rate, Summary summary, boolean held, String why) {}
+
+  public static Outcome skipped(String name, Double targetP99Ms, String why) {
+    return new Outcome(name, Status.SKIPPED, why, targetP99Ms, null, List.of(), null, null, null);
+  }
+
+  public Outcome withCapacity(Capacity c) {
+    return new Outcome(name, status, note, targetP99Ms, run, verdicts, recallAt10, baseline, c);
+  }
+
+  /** The measured summary of the whole scenario; null when skipped before it ran. */
+  public Summary summary() {
+    return run == null ? null : run.summary();
+  }
+}

@@ -1,0 +1,333 @@
+package dev.contextmemory.loadtest.scenarios;
+
+import dev.contextmemory.loadtest.data.DataSet;
+import dev.contextmemory.loadtest.data.Setup;
+import dev.contextmemory.loadtest.data.Texts;
+import dev.contextmemory.loadtest.data.Uuid7;
+import java.io.PrintStream;
+import java.sql.Array;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Properties;
+import java.util.SplittableRandom;
+import java.util.UUID;
+import org.HdrHistogram.Histogram;
+
+/**
+ * The database's own floor, timed over JDBC on the same database in the same run: the bare SQL of
+ * each write and search, one statement at a time on one connection (server-side prepared, as the
+ * server's pool does), with no gRPC, validation, mapping or pooling around it. The report divides
+ * the server's latency by these to show what the server adds.
+ *
+ * <ul>
+ *   <li>append_message: a one-row INSERT into messages (autocommit);
+ *   <li>append_messages_100: a 100-row INSERT ... SELECT FROM unnest(arrays) (autocommit);
+ *   <li>list_messages_20: the last 20 rows of a conversation by the sequence index;
+ *   <li>search_messages: ts_rank_cd over a customer's matching messages, top 20;
+ *   <li>search_memories_customer / _tenant: the pgvector k-NN query, k = 10, cosine distance, with
+ *       the settings a filtered HNSW search needs (see {@link #vectorSearchSettings}).
+ * </ul>
+ *
+ * Inserts go to a conversation of their own (made by the set-up through the API), numbered after
+ * its highest sequence; the conversation's counters are brought up to date afterwards, so the
+ * database stays as the server would have left it.
+ */
+public final class Baselines {
+  /** One floor: what was timed and its p50/p99 in milliseconds. */
+  public record Baseline(String sql, long iterations, double p50Ms, double p99Ms) {}
+
+  private static final int WARM_UP = 50;
+  private static final long MAX_NANOS = 3_000_000_000L;
+
+  private final String jdbcUrl;
+  private final String tenant;
+  private final DataSet data;
+  private final Setup.Result setup;
+  private final int iterations;
+  private final PrintStream log;
+  private final SplittableRandom random;
+
+  public Baselines(String jdbcUrl, String tenant, DataSet data, Setup.Result setup, int iterations, PrintStream log) {
+    this.jdbcUrl = jdbcUrl;
+    this.tenant = tenant;
+    this.data = data;
+    this.setup = setup;
+    this.iterations = iterations;
+    this.log = log;
+    this.random = new SplittableRandom(data.seed() ^ 0xBA5E1L);
+  }
+
+  /** Runs every baseline whose data exists; keyed by the scenario it is the floor of. */
+  public Map<String, Baseline> run() throws SQLException {
+    Map<String, Baseline> out = new LinkedHashMap<>();
+    Properties props = new Properties();
+    props.setProperty("prepareThreshold", "1");
+    props.setProperty("ApplicationName", "context-memory-loadtest");
+    try (Connection c = DriverManager.getConnection(jdbcUrl, props)) {
+      c.setAutoCommit(true);
+      if (setup.hasConversations()) {
+        put(out, "append_message", insertOne(c));
+        put(out, "append_messages_100", insertHundred(c));
+        fixCounters(c);
+        put(out, "list_messages_20", listLast20(c));
+        put(out, "search_messages", searchMessages(c));
+      }
+      if (setup.hasMemories()) {
+        vectorSearchSettings(c);
+        put(out, "search_memories_customer", knn(c, true));
+        put(out, "search_memories_tenant", knn(c, false));
+      }
+    }
+    return out;
+  }
+
+  private void put(Map<String, Baseline> out, String scenario, Baseline b) {
+    out.put(scenario, b);
+    log.printf(Locale.ROOT, "baseline: %-25s p50 %8.3f ms  p99 %8.3f ms  (%d runs: %s)%n", scenario, b.p50Ms(),
+        b.p99Ms(), b.iterations(), b.sql());
+  }
+
+  /** A statement under test: prepares its parameters (untimed), then executes (timed). */
+  private interface Timed {
+    void prepare(int i) throws SQLException;
+
+    void execute() throws SQLException;
+  }
+
+  /** Warm-up (at most {@link #WARM_UP} runs or 1 s), then the measured runs (at most 3 s). */
+  private Baseline time(String sql, Timed t) throws SQLException {
+    Histogram h = new Histogram(3);
+    long warmEnd = System.nanoTime() + MAX_NANOS / 3;
+    for (int i = 0; i < WARM_UP && System.nanoTime() < warmEnd; i++) {
+      t.prepare(i);
+      t.execute();
+    }
+    long deadline = System.nanoTime() + MAX_NANOS;
+    int done = 0;
+    for (int i = 0; i < iterations && System.nanoTime() < deadline; i++) {
+      t.prepare(WARM_UP + i);
+      long t0 = System.nanoTime();
+      t.execute();
+      h.recordValue(Math.max(1, (System.nanoTime() - t0) / 1000));
+      done++;
+    }
+    return new Baseline(sql, done, h.getValueAtPercentile(50) / 1000.0, h.getValueAtPercentile(99) / 1000.0);
+  }
+
+  private long nextSequence(Connection c) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(
+        "SELECT coalesce(max(sequence), 0) FROM messages WHERE tenant_id = ? AND conversation_id = ?")) {
+      ps.setString(1, tenant);
+      ps.setObject(2, UUID.fromString(setup.baselineConversationId()));
+      try (ResultSet rs = ps.executeQuery()) {
+        rs.next();
+        return rs.getLong(1) + 1;
+      }
+    }
+  }
+
+  private Baseline insertOne(Connection c) throws SQLException {
+    String sql = "INSERT INTO messages (tenant_id, id, conversation_id, sequence, role, content, idempotency_key)"
+        + " VALUES (?, ?, ?, ?, 'user', ?, ?)";
+    UUID conversation = UUID.fromString(setup.baselineConversationId());
+    long[] seq = {nextSequence(c)};
+    try (PreparedStatement ps = c.prepareStatement(sql)) {
+      return time("one-row INSERT INTO messages", new Timed() {
+        @Override
+        public void prepare(int i) throws SQLException {
+          ps.setString(1, tenant);
+          ps.setObject(2, Uuid7.next());
+          ps.setObject(3, conversation);
+          ps.setLong(4, seq[0]++);
+          ps.setString(5, Texts.sentence(random.nextLong()));
+          ps.setString(6, new UUID(random.nextLong(), random.nextLong()).toString());
+        }
+
+        @Override
+        public void execute() throws SQLException {
+          ps.executeUpdate();
+        }
+      });
+    }
+  }
+
+  private Baseline insertHundred(Connection c) throws SQLException {
+    String sql = "INSERT INTO messages (tenant_id, id, conversation_id, sequence, role, content, idempotency_key)"
+        + " SELECT ?, u.id, ?, u.sequence, u.role, u.content, u.key"
+        + " FROM unnest(CAST(? AS uuid[]), CAST(? AS bigint[]), CAST(? AS text[]), CAST(? AS text[]),"
+        + " CAST(? AS text[])) AS u(id, sequence, role, content, key)";
+    UUID conversation = UUID.fromString(setup.baselineConversationId());
+    long[] seq = {nextSequence(c)};
+    try (PreparedStatement ps = c.prepareStatement(sql)) {
+      Array[] arrays = new Array[5];
+      return time("100-row INSERT INTO messages ... SELECT FROM unnest(arrays)", new Timed() {
+        @Override
+        public void prepare(int i) throws SQLException {
+          UUID[] ids = new UUID[100];
+          Long[] seqs = new Long[100];
+          String[] roles = new String[100];
+          String[] contents = new String[100];
+          String[] keys = new String[100];
+          for (int k = 0; k < 100; k++) {
+            ids[k] = Uuid7.next();
+            seqs[k] = seq[0]++;
+            roles[k] = k % 2 == 0 ? "user" : "assistant";
+            contents[k] = Texts.sentence(random.nextLong());
+            keys[k] = new UUID(random.nextLong(), random.nextLong()).toString();
+          }
+          for (Array a : arrays) {
+            if (a != null) {
+              a.free();
+            }
+          }
+          arrays[0] = c.createArrayOf("uuid", ids);
+          arrays[1] = c.createArrayOf("bigint", seqs);
+          arrays[2] = c.createArrayOf("text", roles);
+          arrays[3] = c.createArrayOf("text", contents);
+          arrays[4] = c.createArrayOf("text", keys);
+          ps.setString(1, tenant);
+          ps.setObject(2, conversation);
+          for (int k = 0; k < 5; k++) {
+            ps.setArray(3 + k, arrays[k]);
+          }
+        }
+
+        @Override
+        public void execute() throws SQLException {
+          ps.executeUpdate();
+        }
+      });
+    }
+  }
+
+  /** Brings the baseline conversation's counters in line with the rows inserted behind the server's back. */
+  private void fixCounters(Connection c) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement("""
+        UPDATE conversations c
+           SET last_sequence = greatest(c.last_sequence, m.max_seq), message_count = m.n,
+               last_message_at = m.newest
+          FROM (SELECT max(sequence) AS max_seq, count(*) AS n, max(created_at) AS newest
+                  FROM messages WHERE tenant_id = ? AND conversation_id = ?) m
+         WHERE c.tenant_id = ? AND c.id = ?""")) {
+      UUID conversation = UUID.fromString(setup.baselineConversationId());
+      ps.setString(1, tenant);
+      ps.setObject(2, conversation);
+      ps.setString(3, tenant);
+      ps.setObject(4, conversation);
+      ps.executeUpdate();
+    }
+  }
+
+  private Baseline listLast20(Connection c) throws SQLException {
+    String sql = "SELECT * FROM messages WHERE tenant_id = ? AND conversation_id = ? ORDER BY sequence DESC LIMIT 20";
+    try (PreparedStatement ps = c.prepareStatement(sql)) {
+      return time("last 20 messages by (tenant_id, conversation_id, sequence) DESC", new Timed() {
+        @Override
+        public void prepare(int i) throws SQLException {
+          ps.setString(1, tenant);
+          ps.setObject(2, UUID.fromString(setup.conversationIds()[random.nextInt(setup.conversationIds().length)]));
+        }
+
+        @Override
+        public void execute() throws SQLException {
+          drain(ps);
+        }
+      });
+    }
+  }
+
+  private Baseline searchMessages(Connection c) throws SQLException {
+    String sql = """
+        SELECT m.id, ts_rank_cd(m.content_tsv, q, 32) AS score
+          FROM messages m JOIN conversations c ON c.tenant_id = m.tenant_id AND c.id = m.conversation_id,
+               websearch_to_tsquery('english', ?) q
+         WHERE m.tenant_id = ? AND c.customer_id = ? AND m.content_tsv @@ q
+         ORDER BY score DESC, m.created_at DESC LIMIT 20""";
+    try (PreparedStatement ps = c.prepareStatement(sql)) {
+      return time("full-text top 20 of a customer's messages (ts_rank_cd)", new Timed() {
+        @Override
+        public void prepare(int i) throws SQLException {
+          ps.setString(1, Texts.query(random));
+          ps.setString(2, tenant);
+          ps.setObject(3, UUID.fromString(setup.customerIds()[random.nextInt(setup.customerIds().length)]));
+        }
+
+        @Override
+        public void execute() throws SQLException {
+          drain(ps);
+        }
+      });
+    }
+  }
+
+  private Baseline knn(Connection c, boolean perCustomer) throws SQLException {
+    String sql = "SELECT id FROM memories WHERE tenant_id = ?" + (perCustomer ? " AND customer_id = ?" : "")
+        + " AND embedding IS NOT NULL ORDER BY embedding <=> CAST(? AS vector) LIMIT 10";
+    int memories = data.sizes().memories();
+    try (PreparedStatement ps = c.prepareStatement(sql)) {
+      return time((perCustomer ? "k-NN of one customer's memories" : "k-NN over the tenant's memories")
+          + " (cosine, k = 10, ef_search 100, iterative scan)", new Timed() {
+        @Override
+        public void prepare(int i) throws SQLException {
+          int j = random.nextInt(memories);
+          int cluster = perCustomer ? data.clusterOfMemory(j) : random.nextInt(data.sizes().clusters());
+          int p = 1;
+          ps.setString(p++, tenant);
+          if (perCustomer) {
+            ps.setObject(p++, UUID.fromString(setup.customerIds()[data.customerOfMemory(j)]));
+          }
+          ps.setString(p, vectorLiteral(data.vectors().member(cluster, random.nextLong() | Long.MIN_VALUE)));
+        }
+
+        @Override
+        public void execute() throws SQLException {
+          drain(ps);
+        }
+      });
+    }
+  }
+
+  /**
+   * The same pgvector settings as a filtered k-NN needs to return k rows at all (a customer's
+   * memories are a sliver of the index): a search list of 100 and iterative index scans
+   * (pgvector 0.8). Without them the floor would be a cheaper, different query that returns
+   * fewer rows. On an older pgvector the iterative scan is left out.
+   */
+  private void vectorSearchSettings(Connection c) throws SQLException {
+    try (Statement s = c.createStatement()) {
+      s.execute("SET hnsw.ef_search = 100");
+      try {
+        s.execute("SET hnsw.iterative_scan = relaxed_order");
+      } catch (SQLException e) {
+        log.println("baseline: this pgvector has no iterative index scans (" + e.getMessage().strip() + ")");
+      }
+    }
+  }
+
+  private static void drain(PreparedStatement ps) throws SQLException {
+    try (ResultSet rs = ps.executeQuery()) {
+      while (rs.next()) {
+        rs.getObject(1);
+      }
+    }
+  }
+
+  /** pgvector's text form, "[0.1,0.2,...]". */
+  static String vectorLiteral(float[] v) {
+    StringBuilder sb = new StringBuilder(v.length * 12).append('[');
+    for (int i = 0; i < v.length; i++) {
+      if (i > 0) {
+        sb.append(',');
+      }
+      sb.append(v[i]);
+    }
+    return sb.append(']').toString();
+  }
+}

@@ -1,0 +1,262 @@
+package dev.contextmemory.loadtest.scenarios;
+
+import dev.contextmemory.loadtest.Profile;
+import dev.contextmemory.loadtest.Targets;
+import dev.contextmemory.loadtest.data.DataSet;
+import dev.contextmemory.loadtest.data.Setup;
+import dev.contextmemory.loadtest.data.Texts;
+import dev.contextmemory.loadtest.dsl.Assertion;
+import dev.contextmemory.loadtest.dsl.Injection;
+import dev.contextmemory.loadtest.dsl.Scenario;
+import dev.contextmemory.loadtest.dsl.Session;
+import dev.contextmemory.loadtest.dsl.Step;
+import dev.contextmemory.v1.AppendMessageRequest;
+import dev.contextmemory.v1.AppendMessagesRequest;
+import dev.contextmemory.v1.ConversationServiceGrpc;
+import dev.contextmemory.v1.FetchContextRequest;
+import dev.contextmemory.v1.GetOrCreateOpenConversationRequest;
+import dev.contextmemory.v1.ListMessagesRequest;
+import dev.contextmemory.v1.Memory;
+import dev.contextmemory.v1.MemoryKind;
+import dev.contextmemory.v1.MemorySearchHit;
+import dev.contextmemory.v1.MemoryServiceGrpc;
+import dev.contextmemory.v1.Message;
+import dev.contextmemory.v1.MessageRole;
+import dev.contextmemory.v1.SearchMemoriesRequest;
+import dev.contextmemory.v1.SearchMessagesRequest;
+import dev.contextmemory.v1.UpsertMemoryRequest;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.SplittableRandom;
+import java.util.UUID;
+import java.util.function.Function;
+
+/**
+ * The scenarios of the issue, in report order. Each session picks its inputs from the data set
+ * with its own random source; queries are drawn from the same distributions as the data (the
+ * vector queries from the clusters the memories come from), so searches find real matches.
+ */
+public final class Scenarios {
+  /** Session keys. */
+  private static final String CONVERSATION = "conversation";
+  private static final String MEMORY = "memory";
+  private static final String QUERY = "query";
+  private static final String CONVERSATION_ID = "conversation_id";
+  /** Top k of the memory searches, and the k of recall@k. */
+  public static final int K = 10;
+
+  /**
+   * A scenario as the run plans it.
+   *
+   * @param needs the data the scenario reads: "conversations" and/or "memories"; when the set-up
+   *     could not write them (service not implemented yet) it is skipped
+   * @param build makes the scenario once the data exists
+   * @param recall the sampler of its answers, for the memory searches; else null
+   */
+  public record Definition(String name, Set<String> needs, Function<Setup.Result, Scenario> build,
+      RecallSampler recall) {}
+
+  private final Profile profile;
+  private final Targets targets;
+  private final DataSet data;
+
+  public Scenarios(Profile profile, Targets targets, DataSet data) {
+    this.profile = profile;
+    this.targets = targets;
+    this.data = data;
+  }
+
+  public List<Definition> all() {
+    List<Definition> d = new ArrayList<>();
+    d.add(new Definition("append_message", Set.of("conversations"), this::appendMessage, null));
+    d.add(new Definition("append_messages_100", Set.of("conversations"), this::appendMessages100, null));
+    d.add(new Definition("list_messages_20", Set.of("conversations"), this::listMessages20, null));
+    d.add(new Definition("search_messages", Set.of("conversations"), this::searchMessages, null));
+    RecallSampler perCustomer = new RecallSampler(profile.recallSamples());
+    d.add(new Definition("search_memories_customer", Set.of("memories"),
+        s -> searchMemories("search_memories_customer", s, true, perCustomer), perCustomer));
+    RecallSampler tenant = new RecallSampler(profile.recallSamples());
+    d.add(new Definition("search_memories_tenant", Set.of("memories"),
+        s -> searchMemories("search_memories_tenant", s, false, tenant), tenant));
+    d.add(new Definition("fetch_context", Set.of("conversations", "memories"), this::fetchContext, null));
+    // Last: it writes memories (in the reserved cluster) and messages while it runs.
+    d.add(new Definition("agent_turn", Set.of("conversations", "memories"), this::agentTurn, null));
+    return d;
+  }
+
+  private Scenario.Builder base(String name) {
+    double rate = profile.rate(name);
+    return Scenario.named(name)
+        .warmUp(Injection.constantRate(rate, profile.warmUp()))
+        .inject(Injection.constantRate(rate, profile.measure()))
+        .targetP99Ms(targets.p99Ms(name))
+        .assertThat(Assertion.errorRate(profile.maxErrorRate()));
+  }
+
+  /** A random conversation of the data set. */
+  private Scenario.Builder withConversation(Scenario.Builder b) {
+    int n = data.sizes().conversations();
+    return b.feed(CONVERSATION, s -> s.random().nextInt(n));
+  }
+
+  // ------------------------------------------------------------------------------- conversations
+
+  private Scenario appendMessage(Setup.Result setup) {
+    return withConversation(base("append_message"))
+        .exec(Step.call(ConversationServiceGrpc.getAppendMessageMethod(), s -> AppendMessageRequest.newBuilder()
+            .setConversationId(setup.conversationIds()[s.<Integer>get(CONVERSATION)])
+            .setMessage(newMessage(s, MessageRole.MESSAGE_ROLE_USER))
+            .build()))
+        .build();
+  }
+
+  private Scenario appendMessages100(Setup.Result setup) {
+    return withConversation(base("append_messages_100"))
+        .exec(Step.call(ConversationServiceGrpc.getAppendMessagesMethod(), s -> {
+          var b = AppendMessagesRequest.newBuilder()
+              .setConversationId(setup.conversationIds()[s.<Integer>get(CONVERSATION)]);
+          for (int i = 0; i < 100; i++) {
+            b.addMessages(newMessage(s, i % 2 == 0 ? MessageRole.MESSAGE_ROLE_USER : MessageRole.MESSAGE_ROLE_ASSISTANT));
+          }
+          return b.build();
+        }))
+        .build();
+  }
+
+  private Scenario listMessages20(Setup.Result setup) {
+    return withConversation(base("list_messages_20"))
+        .exec(Step.call(ConversationServiceGrpc.getListMessagesMethod(), s -> ListMessagesRequest.newBuilder()
+            .setConversationId(setup.conversationIds()[s.<Integer>get(CONVERSATION)])
+            .setPageSize(20)
+            .build()))
+        .build();
+  }
+
+  /** A customer's history searched for one or two words: the agent's "what did we say about X". */
+  private Scenario searchMessages(Setup.Result setup) {
+    int customers = data.sizes().customers();
+    return base("search_messages")
+        .feed("customer", s -> s.random().nextInt(customers))
+        .exec(Step.call(ConversationServiceGrpc.getSearchMessagesMethod(), s -> SearchMessagesRequest.newBuilder()
+            .setQuery(Texts.query(s.random()))
+            .setCustomerId(setup.customerIds()[s.<Integer>get("customer")])
+            .build()))
+        .build();
+  }
+
+  // ------------------------------------------------------------------------------------ memories
+
+  /**
+   * k-NN by embedding. Per customer: a random memory picks the customer (so customers with more
+   * memories are searched more, as regulars are) and the query's cluster. Tenant-wide: a random
+   * cluster. Every answer is offered to the recall sampler with its query.
+   */
+  private Scenario searchMemories(String name, Setup.Result setup, boolean perCustomer, RecallSampler sampler) {
+    int memories = data.sizes().memories();
+    int clusters = data.sizes().clusters();
+    return base(name)
+        .feed(MEMORY, s -> s.random().nextInt(memories))
+        .exec(Step.call(MemoryServiceGrpc.getSearchMemoriesMethod(), s -> {
+          int j = s.get(MEMORY);
+          int cluster = perCustomer ? data.clusterOfMemory(j) : s.random().nextInt(clusters);
+          float[] q = data.vectors().member(cluster, queryKey(s));
+          s.put(QUERY, q);
+          var b = SearchMemoriesRequest.newBuilder().setTopK(K);
+          if (perCustomer) {
+            b.setCustomerId(setup.customerIds()[data.customerOfMemory(j)]);
+          }
+          for (float f : q) {
+            b.addQueryEmbedding(f);
+          }
+          return b.build();
+        }).saving((s, r) -> sampler.offer(s.get(QUERY), perCustomer ? data.customerOfMemory(s.get(MEMORY)) : -1,
+            r.getHitsList().stream().map(MemorySearchHit::getMemory).map(Memory::getId).toList())))
+        .build();
+  }
+
+  /** An agent's context for its next answer in a known conversation, ranked by text and embedding. */
+  private Scenario fetchContext(Setup.Result setup) {
+    return withConversation(base("fetch_context"))
+        .exec(Step.call(MemoryServiceGrpc.getFetchContextMethod(), s -> fetchContextRequest(s, setup,
+            setup.conversationIds()[s.<Integer>get(CONVERSATION)])))
+        .build();
+  }
+
+  /**
+   * One turn of an agent: find (or open) the thread's conversation, fetch the context, store the
+   * customer's message and the agent's answer, and in a share of turns keep a memory. The memory
+   * upserts use a handful of keys per customer (so the table does not grow without bound) and
+   * embeddings from the reserved cluster (so they never disturb the searches' recall).
+   */
+  private Scenario agentTurn(Setup.Result setup) {
+    double share = profile.agentTurnMemoryShare();
+    return withConversation(base("agent_turn"))
+        .feed("remember", s -> s.random().nextDouble() < share)
+        .exec(Step.call(ConversationServiceGrpc.getGetOrCreateOpenConversationMethod(), s -> {
+          int c = s.get(CONVERSATION);
+          return GetOrCreateOpenConversationRequest.newBuilder()
+              .setCustomerId(setup.customerIds()[data.customerOfConversation(c)])
+              .setChannel(data.channel(c))
+              .setThreadKey(data.threadKey(c))
+              .build();
+        }).saving((s, r) -> s.put(CONVERSATION_ID, r.getConversation().getId())))
+        .exec(Step.call(MemoryServiceGrpc.getFetchContextMethod(),
+            s -> fetchContextRequest(s, setup, s.get(CONVERSATION_ID))))
+        .exec(Step.call(ConversationServiceGrpc.getAppendMessageMethod(), s -> AppendMessageRequest.newBuilder()
+            .setConversationId(s.get(CONVERSATION_ID))
+            .setMessage(newMessage(s, MessageRole.MESSAGE_ROLE_USER))
+            .build()))
+        .exec(Step.call(ConversationServiceGrpc.getAppendMessageMethod(), s -> AppendMessageRequest.newBuilder()
+            .setConversationId(s.get(CONVERSATION_ID))
+            .setMessage(newMessage(s, MessageRole.MESSAGE_ROLE_ASSISTANT))
+            .build()))
+        .exec(Step.call(MemoryServiceGrpc.getUpsertMemoryMethod(), s -> {
+          int customer = data.customerOfConversation(s.get(CONVERSATION));
+          long key = s.random().nextLong();
+          var m = Memory.newBuilder()
+              .setKey("lt-turn:" + customer + ":" + Math.floorMod(key, 4))
+              .setKind(MemoryKind.MEMORY_KIND_FACT)
+              .setContent(Texts.sentence(key))
+              .setSource("loadtest-agent")
+              .setConversationId(s.get(CONVERSATION_ID));
+          for (float f : data.vectors().member(data.vectors().reservedCluster(), key)) {
+            m.addEmbedding(f);
+          }
+          return UpsertMemoryRequest.newBuilder()
+              .setCustomerId(setup.customerIds()[customer])
+              .setMemory(m)
+              .build();
+        }).when(s -> s.<Boolean>get("remember")))
+        .build();
+  }
+
+  /** A text and an embedding query on a random topic, for the conversation's customer. */
+  private FetchContextRequest fetchContextRequest(Session s, Setup.Result setup, String conversationId) {
+    int customer = data.customerOfConversation(s.get(CONVERSATION));
+    int cluster = s.random().nextInt(data.sizes().clusters());
+    var b = FetchContextRequest.newBuilder()
+        .setCustomerId(setup.customerIds()[customer])
+        .setConversationId(conversationId)
+        .setQueryText(Texts.query(s.random()));
+    for (float f : data.vectors().member(cluster, queryKey(s))) {
+      b.addQueryEmbedding(f);
+    }
+    return b.build();
+  }
+
+  /** A message as an agent runtime sends it: a fresh idempotency key, server time. */
+  private static Message newMessage(Session s, MessageRole role) {
+    SplittableRandom r = s.random();
+    return Message.newBuilder()
+        .setRole(role)
+        .setContent(Texts.sentence(r.nextLong()))
+        .setIdempotencyKey(new UUID(r.nextLong(), r.nextLong()).toString())
+        .build();
+  }
+
+  /** Query vectors come from their own key space, never equal to a stored memory's vector. */
+  private static long queryKey(Session s) {
+    return s.random().nextLong() | Long.MIN_VALUE;
+  }
+}

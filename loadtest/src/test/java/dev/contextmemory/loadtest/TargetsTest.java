@@ -1,0 +1,60 @@
+package dev.contextmemory.loadtest;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class TargetsTest {
+
+  @Test
+  void thePromisedTargets() {
+    Targets t = Targets.promised();
+    assertEquals(10, t.p99Ms("append_message"));
+    assertEquals(100, t.p99Ms("append_messages_100"));
+    assertEquals(5, t.p99Ms("list_messages_20"));
+    assertEquals(20, t.p99Ms("search_messages"));
+    assertEquals(50, t.p99Ms("search_memories_customer"));
+    assertEquals(50, t.p99Ms("search_memories_tenant"));
+    assertEquals(20, t.p99Ms("fetch_context"));
+    assertFalse(t.adjusted());
+  }
+
+  @Test
+  void scaleThenOverride() {
+    Targets t = Targets.adjusted(0.001, List.of("append_message=0.5", "agent_turn = 7"));
+    assertEquals(0.5, t.p99Ms("append_message"));
+    assertEquals(7, t.p99Ms("agent_turn"));
+    assertEquals(0.1, t.p99Ms("append_messages_100"), 1e-12);
+    assertTrue(t.adjusted());
+  }
+
+  @Test
+  void badAdjustmentsAreRejectedWithTheReason() {
+    assertTrue(assertThrows(IllegalArgumentException.class, () -> Targets.adjusted(0, List.of()))
+        .getMessage().contains("--target-scale"));
+    assertTrue(assertThrows(IllegalArgumentException.class, () -> Targets.adjusted(1, List.of("nope=1")))
+        .getMessage().contains("append_message"));
+    assertThrows(IllegalArgumentException.class, () -> Targets.adjusted(1, List.of("append_message")));
+    assertThrows(IllegalArgumentException.class, () -> Targets.adjusted(1, List.of("append_message=abc")));
+    assertThrows(IllegalArgumentException.class, () -> Targets.adjusted(1, List.of("append_message=-1")));
+  }
+
+  @Test
+  void optionsParseBothSpellingsAndRequireADatabaseWithoutATarget() {
+    Options o = Options.parse(new String[] {"--profile=full", "--db-url", "jdbc:postgresql://h:1/d",
+        "--override-target", "append_message=1", "--target-scale=0.5", "--only", "append_message,agent_turn"});
+    assertEquals("full", o.profile());
+    assertEquals(0.5, o.targetScale());
+    assertEquals(List.of("append_message=1"), o.overrides());
+    assertEquals(2, o.only().size());
+    assertThrows(Options.UsageException.class, () -> Options.parse(new String[] {"--profile", "ci"}));
+    assertThrows(Options.UsageException.class, () -> Options.parse(new String[] {"--target", "nohostport"}));
+    assertThrows(Options.UsageException.class, () -> Options.parse(new String[] {"--target", "h:1", "--only", "x"}));
+    Options t = Options.parse(new String[] {"--target", "localhost:50051"});
+    assertEquals("localhost:50051", t.target());
+  }
+}

@@ -1,0 +1,98 @@
+package dev.contextmemory.loadtest.report;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import dev.contextmemory.loadtest.dsl.RunResult;
+import dev.contextmemory.loadtest.dsl.Summary;
+import dev.contextmemory.loadtest.scenarios.Baselines;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import org.HdrHistogram.Histogram;
+import org.junit.jupiter.api.Test;
+
+class JsonReportTest {
+  /** The keys of a scenario, in the order the issue gives them. */
+  private static final List<String> KEYS = List.of("name", "requests", "errors", "p50_ms", "p95_ms", "p99_ms",
+      "max_ms", "throughput_rps", "target_p99_ms", "passed", "recall_at_10", "baseline_p50_ms", "baseline_p99_ms");
+
+  static RunReport report() {
+    Histogram h = new Histogram(3);
+    h.recordValue(1500);
+    Summary s = new Summary("append_message", 120, 1, 0.5, 1.5, 2, 3.25, 4.125, 5, 9.5, 1.6, 10.0, 12, Map.of("INTERNAL", 1L),
+        List.of("INTERNAL: boom"), List.of(), h);
+    RunResult run = new RunResult("append_message", "10/s for 12s", s, List.of(s), Optional.empty(), 0);
+    Outcome passed = new Outcome("append_message", Outcome.Status.PASSED, "", 10.0, run,
+        List.of(new Outcome.Verdict("p99 < 10.0 ms", "p99 = 4.13 ms", true)), null,
+        new Baselines.Baseline("one-row INSERT", 100, 0.25, 0.75), null);
+    Outcome search = new Outcome("search_memories_tenant", Outcome.Status.FAILED, "", 50.0, run, List.of(), 0.93125, null,
+        null);
+    Outcome skipped = Outcome.skipped("agent_turn", 60.0, "UNIMPLEMENTED: x");
+    return new RunReport("ci", Instant.parse("2026-11-23T10:00:00.123456Z"), "here", "data", "t", false, List.of(), null,
+        List.of(passed, search, skipped), 100);
+  }
+
+  @Test
+  void theShapeIsExactlyTheIssues() {
+    String json = JsonReport.render(report());
+    JsonObject root = JsonParser.parseString(json).getAsJsonObject();
+    assertEquals(List.of("profile", "started_at", "scenarios"), new ArrayList<>(root.keySet()));
+    assertEquals("ci", root.get("profile").getAsString());
+    assertEquals("2026-11-23T10:00:00.123Z", root.get("started_at").getAsString());
+    var scenarios = root.getAsJsonArray("scenarios");
+    assertEquals(3, scenarios.size());
+    for (JsonElement e : scenarios) {
+      assertEquals(KEYS, new ArrayList<>(e.getAsJsonObject().keySet()));
+    }
+    JsonObject a = scenarios.get(0).getAsJsonObject();
+    assertEquals(120, a.get("requests").getAsLong());
+    assertEquals(1, a.get("errors").getAsLong());
+    assertEquals(1.5, a.get("p50_ms").getAsDouble());
+    assertEquals(3.25, a.get("p95_ms").getAsDouble());
+    assertEquals(4.125, a.get("p99_ms").getAsDouble());
+    assertEquals(9.5, a.get("max_ms").getAsDouble());
+    assertEquals(10.0, a.get("throughput_rps").getAsDouble());
+    assertEquals(10.0, a.get("target_p99_ms").getAsDouble());
+    assertTrue(a.get("passed").getAsBoolean());
+    assertTrue(a.get("recall_at_10").isJsonNull());
+    assertEquals(0.25, a.get("baseline_p50_ms").getAsDouble());
+    assertEquals(0.75, a.get("baseline_p99_ms").getAsDouble());
+    assertTrue(json.contains("\"target_p99_ms\": 10.0,"), "floats keep their decimal point: " + json);
+
+    JsonObject s = scenarios.get(1).getAsJsonObject();
+    assertEquals(false, s.get("passed").getAsBoolean());
+    assertEquals(0.931, s.get("recall_at_10").getAsDouble());
+    assertTrue(s.get("baseline_p50_ms").isJsonNull());
+
+    JsonObject k = scenarios.get(2).getAsJsonObject();
+    assertTrue(k.get("passed").isJsonNull(), "skipped: neither passed nor failed");
+    assertEquals(0, k.get("requests").getAsLong());
+    assertEquals(0.0, k.get("p99_ms").getAsDouble());
+    assertEquals(60.0, k.get("target_p99_ms").getAsDouble());
+  }
+
+  @Test
+  void htmlIsSelfContained() {
+    String html = Html.render(report());
+    assertTrue(html.startsWith("<!DOCTYPE html>"));
+    assertTrue(html.contains("<svg"), "inline charts");
+    assertTrue(!html.contains("<script") && !html.contains("src=") && !html.contains("href=\"http"),
+        "no scripts, no external resources");
+    assertTrue(html.contains("Latency by percentile") && html.contains("Latency over time"));
+    assertTrue(html.contains("agent_turn") && html.contains("SKIPPED"));
+  }
+
+  @Test
+  void jsonStringsAreEscaped() {
+    assertEquals("\"a\\\"b\\\\c\\nd\\u0001\"", JsonReport.str("a\"b\\c\nd\u0001"));
+    assertEquals("1.0", JsonReport.num(1.0));
+    assertEquals("0.001", JsonReport.num(0.0012));
+    assertEquals("null", JsonReport.num(Double.NaN));
+  }
+}
