@@ -460,21 +460,9 @@ public final class ConversationGrpcService extends ConversationServiceGrpc.Conve
       v.add(field, "is required");
       return null;
     }
-    return rawText(v, field, key, MAX_THREAD_KEY_LENGTH);
+    return v.raw(field, key, MAX_THREAD_KEY_LENGTH);
   }
 
-  /** Text stored exactly as given (no stripping): length in characters, no NUL (PostgreSQL can't store it). */
-  private static String rawText(Validator v, String field, String s, int maxLength) {
-    if (s.codePointCount(0, s.length()) > maxLength) {
-      v.add(field, "must be at most " + maxLength + " characters");
-      return null;
-    }
-    if (s.indexOf('\0') >= 0) {
-      v.add(field, "must not contain NUL characters");
-      return null;
-    }
-    return s;
-  }
 
   /**
    * A message to append. Content, tool calls and attachments are checked but never rewritten: what
@@ -487,7 +475,7 @@ public final class ConversationGrpcService extends ConversationServiceGrpc.Conve
       v.add(prefix + ".role", m.getRole() == MessageRole.MESSAGE_ROLE_UNSPECIFIED ? "is required"
           : "unknown role " + m.getRoleValue());
     }
-    String content = rawText(v, prefix + ".content", m.getContent(), MAX_CONTENT_LENGTH);
+    String content = v.raw(prefix + ".content", m.getContent(), MAX_CONTENT_LENGTH);
 
     List<Message.ToolCall> toolCalls = new ArrayList<>(m.getToolCallsCount());
     if (m.getToolCallsCount() > 0 && role != null && !role.equals("assistant")) {
@@ -500,7 +488,7 @@ public final class ConversationGrpcService extends ConversationServiceGrpc.Conve
         String f = prefix + ".tool_calls[" + i + "]";
         String id = required(v, f + ".id", t.getId(), MAX_TOOL_ID_LENGTH);
         String name = required(v, f + ".name", t.getName(), MAX_TOOL_ID_LENGTH);
-        String args = rawText(v, f + ".arguments", t.getArguments(), MAX_TOOL_ARGUMENTS_LENGTH);
+        String args = v.raw(f + ".arguments", t.getArguments(), MAX_TOOL_ARGUMENTS_LENGTH);
         toolCalls.add(new Message.ToolCall(id, name, args));
       }
     }
@@ -523,8 +511,8 @@ public final class ConversationGrpcService extends ConversationServiceGrpc.Conve
         if (uri != null && !isAbsoluteUri(uri)) {
           v.add(f + ".uri", "must be an absolute URI like https://example.com/photo.jpg");
         }
-        String type = rawText(v, f + ".media_type", a.getMediaType(), MAX_ATTACHMENT_TEXT_LENGTH);
-        String name = rawText(v, f + ".name", a.getName(), MAX_ATTACHMENT_TEXT_LENGTH);
+        String type = v.raw(f + ".media_type", a.getMediaType(), MAX_ATTACHMENT_TEXT_LENGTH);
+        String name = v.raw(f + ".name", a.getName(), MAX_ATTACHMENT_TEXT_LENGTH);
         if (a.getSizeBytes() < 0) {
           v.add(f + ".size_bytes", "must not be negative (0 means unknown)");
         }
@@ -538,7 +526,7 @@ public final class ConversationGrpcService extends ConversationServiceGrpc.Conve
 
     String metadata = v.metadata(prefix + ".metadata", m.getMetadata());
     String key = m.getIdempotencyKey().isEmpty() ? null
-        : rawText(v, prefix + ".idempotency_key", m.getIdempotencyKey(), MAX_IDEMPOTENCY_KEY_LENGTH);
+        : v.raw(prefix + ".idempotency_key", m.getIdempotencyKey(), MAX_IDEMPOTENCY_KEY_LENGTH);
     if (importing && m.getIdempotencyKey().isEmpty()) {
       v.add(prefix + ".idempotency_key", "is required in ImportMessages (it makes re-running an import safe)");
     }
@@ -558,7 +546,7 @@ public final class ConversationGrpcService extends ConversationServiceGrpc.Conve
       v.add(field, "is required");
       return null;
     }
-    return rawText(v, field, s, maxLength);
+    return v.raw(field, s, maxLength);
   }
 
   private static boolean isAbsoluteUri(String s) {

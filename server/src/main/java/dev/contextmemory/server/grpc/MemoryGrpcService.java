@@ -92,7 +92,7 @@ public final class MemoryGrpcService extends MemoryServiceGrpc.MemoryServiceImpl
     int pageSize = v.pageSize("page_size", req.getPageSize());
     List<String> kinds = kinds(v, "kinds", req.getKindsValueList());
     UUID conversationId = req.getConversationId().isEmpty() ? null : v.id("conversation_id", req.getConversationId());
-    String key = req.getKey().isEmpty() ? null : rawText(v, "key", req.getKey(), MAX_KEY_LENGTH);
+    String key = req.getKey().isEmpty() ? null : v.raw("key", req.getKey(), MAX_KEY_LENGTH);
     Memory.Filter filter = new Memory.Filter(kinds, conversationId, key, v.metadata("metadata_filter",
         req.getMetadataFilter()));
     String filterKey = "memories|" + customerId + "|" + filter;
@@ -334,7 +334,7 @@ public final class MemoryGrpcService extends MemoryServiceGrpc.MemoryServiceImpl
             : "unknown kind " + m.getKindValue());
       }
     }
-    String key = m.getKey().isEmpty() ? null : rawText(v, "memory.key", m.getKey(), MAX_KEY_LENGTH);
+    String key = m.getKey().isEmpty() ? null : v.raw("memory.key", m.getKey(), MAX_KEY_LENGTH);
     if (upsert && m.getKey().isEmpty()) {
       v.add("memory.key", "is required: UpsertMemory finds the memory by its key");
     }
@@ -421,20 +421,9 @@ public final class MemoryGrpcService extends MemoryServiceGrpc.MemoryServiceImpl
     if (s.isBlank()) {
       return null;
     }
-    return rawText(v, field, s, MAX_QUERY_LENGTH);
+    return v.raw(field, s, MAX_QUERY_LENGTH);
   }
 
-  private static String rawText(Validator v, String field, String s, int max) {
-    if (s.codePointCount(0, s.length()) > max) {
-      v.add(field, "must be at most " + max + " characters");
-      return null;
-    }
-    if (s.indexOf('\0') >= 0) {
-      v.add(field, "must not contain NUL characters");
-      return null;
-    }
-    return s;
-  }
 
   static dev.contextmemory.v1.Memory memory(Memory m) {
     var b = dev.contextmemory.v1.Memory.newBuilder()

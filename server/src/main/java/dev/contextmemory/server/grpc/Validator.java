@@ -71,6 +71,19 @@ final class Validator {
     return s;
   }
 
+  /** Text stored exactly as given (not stripped): length in characters, no NUL. Null if invalid. */
+  String raw(String field, String s, int maxLength) {
+    if (s.codePointCount(0, s.length()) > maxLength) {
+      add(field, "must be at most " + maxLength + " characters");
+      return null;
+    }
+    if (s.indexOf('\0') >= 0) {
+      add(field, "must not contain NUL characters");
+      return null;
+    }
+    return s;
+  }
+
   String requiredText(String field, String value, int maxLength) {
     String s = text(field, value, maxLength);
     if (s == null && value.strip().isEmpty()) {
