@@ -3,9 +3,12 @@ package dev.contextmemory.server.store;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Timestamp;
+import java.sql.Types;
 import java.time.Instant;
 import java.time.OffsetDateTime;
 import java.time.ZoneOffset;
+import org.jdbi.v3.core.argument.Argument;
+import org.postgresql.util.PGobject;
 
 /** Column reading and parameter helpers shared by the stores. */
 final class Rows {
@@ -21,12 +24,29 @@ final class Rows {
     return i == null ? null : i.atOffset(ZoneOffset.UTC);
   }
 
-  /** pgvector's text form, '[1.0,2.5,...]'; bind it through {@code CAST(:x AS vector)}. */
-  static String vector(float[] v) {
+  /**
+   * A vector parameter typed as pgvector's {@code vector}, so {@code CAST(:x AS vector)} is a no-op.
+   * Bound as text, the cast would stay in a generic plan and re-parse the 768 floats for every row
+   * it is compared with: 8 ms instead of 1.6 ms for 100 HNSW candidates, 30+ ms for an exact scan
+   * of 600 rows. Null binds SQL NULL.
+   */
+  static Argument vector(float[] v) {
     if (v == null) {
-      return null;
+      return (position, statement, ctx) -> statement.setNull(position, Types.OTHER);
     }
-    StringBuilder sb = new StringBuilder(v.length * 10).append('[');
+    PGobject typed = new PGobject();
+    typed.setType("vector");
+    try {
+      typed.setValue(vectorText(v));
+    } catch (SQLException e) {
+      throw new IllegalStateException(e); // PGobject.setValue does not throw
+    }
+    return (position, statement, ctx) -> statement.setObject(position, typed);
+  }
+
+  /** pgvector's text form, '[1.0,2.5,...]'. */
+  static String vectorText(float[] v) {
+    StringBuilder sb = new StringBuilder(v.length * 12).append('[');
     for (int i = 0; i < v.length; i++) {
       if (i > 0) {
         sb.append(',');
