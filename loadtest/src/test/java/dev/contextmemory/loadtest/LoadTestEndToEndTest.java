@@ -63,6 +63,13 @@ class LoadTestEndToEndTest {
   }
 
   @Test
+  void theTransportFloorIsTimedAfterAWarmUpOfEveryScenario() {
+    assertTrue(log.contains("warm-up: every selected scenario once"), log);
+    assertNotNull(report.transportFloor(), log);
+    assertTrue(report.transportFloor().startsWith("gRPC Health/Check (no database) at "), report.transportFloor());
+  }
+
+  @Test
   void everyScenarioIsReportedInTheIssuesOrder() {
     assertEquals(Targets.SCENARIOS, report.outcomes().stream().map(Outcome::name).toList());
     assertTrue(report.passed(), log);

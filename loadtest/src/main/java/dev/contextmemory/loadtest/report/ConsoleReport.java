@@ -25,6 +25,9 @@ public final class ConsoleReport {
         + String.format(Locale.ROOT, "; total %.1f s", r.setup().stream().mapToDouble(Setup.Phase::seconds).sum())
         + (r.vacuumSeconds() == null ? "" : String.format(Locale.ROOT, "; VACUUM ANALYZE + CHECKPOINT %.1f s", r.vacuumSeconds())));
     out.println("targets: p99 ms " + r.targets() + (r.targetsAdjusted() ? "   (ADJUSTED on the command line)" : ""));
+    if (r.transportFloor() != null) {
+      out.println("floor:   " + r.transportFloor());
+    }
     out.println(rule);
     out.printf(Locale.ROOT, ROW, "scenario", "load", "requests", "errors", "min", "p50", "p75", "p95", "p99", "max",
         "req/s", "target", "result");

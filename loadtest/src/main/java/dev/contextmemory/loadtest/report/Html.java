@@ -42,7 +42,8 @@ public final class Html {
         r.passed() ? "PASSED" : "FAILED", r.passed() ? "PASSED" : "FAILED"));
     sb.append("<p>Server: ").append(esc(r.server())).append("<br>Data: ").append(esc(r.dataSet()))
         .append("<br>Targets (p99 ms): ").append(esc(r.targets()))
-        .append(r.targetsAdjusted() ? " <span class=\"adj\">adjusted on the command line</span>" : "").append("</p>");
+        .append(r.targetsAdjusted() ? " <span class=\"adj\">adjusted on the command line</span>" : "")
+        .append(r.transportFloor() == null ? "" : "<br>Floor: " + esc(r.transportFloor())).append("</p>");
     setup(sb, r);
     summary(sb, r);
     for (Outcome o : r.outcomes()) {

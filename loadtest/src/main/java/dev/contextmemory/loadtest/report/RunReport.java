@@ -20,6 +20,7 @@ public record RunReport(
     boolean targetsAdjusted,
     List<Setup.Phase> setup,
     Double vacuumSeconds,
+    String transportFloor,
     List<Outcome> outcomes,
     double totalSeconds) {
 

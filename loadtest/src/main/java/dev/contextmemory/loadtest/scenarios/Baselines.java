@@ -148,7 +148,7 @@ public final class Baselines {
           ps.setObject(3, conversation);
           ps.setLong(4, seq[0]++);
           ps.setString(5, Texts.sentence(random.nextLong()));
-          ps.setString(6, new UUID(random.nextLong(), random.nextLong()).toString());
+          ps.setString(6, UUID.randomUUID().toString()); // fresh per run: a rerun on a kept database must not collide
         }
 
         @Override
@@ -181,7 +181,7 @@ public final class Baselines {
             seqs[k] = seq[0]++;
             roles[k] = k % 2 == 0 ? "user" : "assistant";
             contents[k] = Texts.sentence(random.nextLong());
-            keys[k] = new UUID(random.nextLong(), random.nextLong()).toString();
+            keys[k] = UUID.randomUUID().toString(); // fresh per run: a rerun on a kept database must not collide
           }
           for (Array a : arrays) {
             if (a != null) {

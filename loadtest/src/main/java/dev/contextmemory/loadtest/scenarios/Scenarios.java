@@ -25,6 +25,11 @@ import dev.contextmemory.v1.MessageRole;
 import dev.contextmemory.v1.SearchMemoriesRequest;
 import dev.contextmemory.v1.SearchMessagesRequest;
 import dev.contextmemory.v1.UpsertMemoryRequest;
+import io.grpc.MethodDescriptor;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
@@ -84,6 +89,48 @@ public final class Scenarios {
     d.add(new Definition("agent_turn", Set.of("conversations", "memories"), this::agentTurn, null));
     return d;
   }
+
+  /** The rate of the transport floor: the highest of the read scenarios' rates (list_messages_20). */
+  public static final double FLOOR_RATE = 200;
+
+  /**
+   * The transport floor: gRPC Health/Check, which touches no database, through the same channel and
+   * engine at {@link #FLOOR_RATE}. Every scenario's latency includes it: it is what this machine's
+   * scheduler, the HTTP/2 stack and the harness cost before our code runs, and on a 2-core VM where
+   * threads park between requests its p99 alone is several milliseconds.
+   */
+  public Scenario transportFloor() {
+    return Scenario.named("transport_floor")
+        .warmUp(Injection.constantRate(FLOOR_RATE, profile.warmUp()))
+        .inject(Injection.constantRate(FLOOR_RATE, profile.measure()))
+        .exec(Step.call(HEALTH_CHECK, s -> new byte[0])) // an empty HealthCheckRequest: the server's health
+        .build();
+  }
+
+  /** Passes the bytes through: Health/Check's request and response are used as they are on the wire. */
+  private static final MethodDescriptor.Marshaller<byte[]> RAW = new MethodDescriptor.Marshaller<>() {
+    @Override
+    public InputStream stream(byte[] value) {
+      return new ByteArrayInputStream(value);
+    }
+
+    @Override
+    public byte[] parse(InputStream in) {
+      try {
+        return in.readAllBytes();
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      }
+    }
+  };
+
+  /** grpc.health.v1.Health/Check without the grpc-services stubs (which the harness does not need). */
+  private static final MethodDescriptor<byte[], byte[]> HEALTH_CHECK = MethodDescriptor.<byte[], byte[]>newBuilder()
+      .setType(MethodDescriptor.MethodType.UNARY)
+      .setFullMethodName("grpc.health.v1.Health/Check")
+      .setRequestMarshaller(RAW)
+      .setResponseMarshaller(RAW)
+      .build();
 
   private Scenario.Builder base(String name) {
     double rate = profile.rate(name);
