@@ -45,6 +45,12 @@ public final class Engine implements AutoCloseable {
   private final Duration callTimeout;
   private final int maxInFlight;
   private final long seed;
+  /**
+   * Numbers sessions across every run of this engine, so the warm-up, the measured run and each
+   * capacity step draw different conversations, queries and vectors instead of replaying the same
+   * ones (which caches would flatter).
+   */
+  private final AtomicLong sessions = new AtomicLong();
   private final ScheduledExecutorService ticker = Executors.newSingleThreadScheduledExecutor(r -> daemon(r, "lt-ticker"));
   // Closed users start their next session here rather than on the callback thread, so calls that
   // fail synchronously cannot recurse.
@@ -98,7 +104,6 @@ public final class Engine implements AutoCloseable {
   private void runOpen(Run run, Injection.Open open) {
     Schedule schedule = new Schedule(open);
     long offset;
-    long index = 0;
     while ((offset = schedule.nextOffsetNanos()) >= 0 && run.unimplemented.get() == null) {
       long intended = run.start + offset;
       sleepUntil(intended);
@@ -108,13 +113,13 @@ public final class Engine implements AutoCloseable {
         continue;
       }
       run.inFlight.incrementAndGet();
-      startSession(run, index++, intended, run::sessionDone);
+      startSession(run, sessions.getAndIncrement(), intended, run::sessionDone);
     }
   }
 
   private void runClosed(Run run, Injection.Closed closed) {
     long end = run.start + closed.duration().toNanos();
-    AtomicLong index = new AtomicLong();
+    AtomicLong index = sessions;
     sleepUntil(run.start);
     for (int u = 0; u < closed.users(); u++) {
       run.inFlight.incrementAndGet();
