@@ -303,7 +303,7 @@ public final class MemoryStore extends Store {
 
   private static List<Ranked> vectorList(Handle h, String tenant, UUID customerId, float[] q, int limit,
       List<String> kinds, String metadataJson, double minSimilarity) {
-    boolean exact = prepareVectorSearch(h, "memories", tenant, customerId, indexCandidates(limit, customerId != null));
+    boolean exact = prepareVectorSearch(h, "memories", tenant, customerId, indexCandidates(limit));
     StringBuilder where = new StringBuilder(" m.tenant_id = :tenant AND m.embedding IS NOT NULL AND " + LIVE);
     if (customerId != null) {
       where.append(" AND m.customer_id = :customer");
@@ -325,7 +325,7 @@ public final class MemoryStore extends Store {
            LIMIT %d
         )
         SELECT * FROM knn WHERE 1 - distance >= :min ORDER BY distance, created_at DESC LIMIT %d"""
-        .formatted(COLUMNS, where, indexCandidates(limit, customerId != null), limit);
+        .formatted(COLUMNS, where, indexCandidates(limit), limit);
     Query query = h.createQuery(sql).bind("tenant", tenant).bind("q", Rows.vector(q)).bind("min", minSimilarity);
     if (customerId != null) {
       query.bind("customer", customerId);
@@ -440,7 +440,7 @@ public final class MemoryStore extends Store {
     StringBuilder joins = new StringBuilder();
     String filter = kindsFilter(r.kinds());
     if (r.embedding() != null) {
-      boolean exact = prepareVectorSearch(h, "memories", tenant, r.customerId(), indexCandidates(cut, true));
+      boolean exact = prepareVectorSearch(h, "memories", tenant, r.customerId(), indexCandidates(cut));
       String scope = "m.tenant_id = :tenant AND m.customer_id = :customer AND m.embedding IS NOT NULL AND "
           + LIVE + filter;
       with.append(exact ? """
@@ -452,7 +452,7 @@ public final class MemoryStore extends Store {
             SELECT m.id, 1 - (m.embedding <=> CAST(:q AS vector)) AS sim FROM memories m WHERE %s
              ORDER BY m.embedding <=> CAST(:q AS vector) LIMIT %d),
           v AS (SELECT id, sim FROM candidates ORDER BY sim DESC LIMIT %d),
-          """.formatted(scope, indexCandidates(cut, true), cut));
+          """.formatted(scope, indexCandidates(cut), cut));
       with.append("vr AS (SELECT id, sim, row_number() OVER (ORDER BY sim DESC, id DESC) AS rank FROM v WHERE sim > 0),\n");
       joins.append(" LEFT JOIN vr ON vr.id = m.id");
     } else {
