@@ -105,7 +105,8 @@ public final class LoadTest {
     boolean memories = implemented(missing, MemoryServiceGrpc.getUpsertMemoryMethod(),
         MemoryServiceGrpc.getListMemoriesMethod());
     // Only the data the selected scenarios read (--only) is set up.
-    List<Scenarios.Definition> definitions = new Scenarios(profile, targets, data).all();
+    Scenarios scenarios = new Scenarios(profile, targets, data);
+    List<Scenarios.Definition> definitions = scenarios.all();
     Set<String> needed = new java.util.HashSet<>();
     definitions.stream().filter(d -> only.isEmpty() || only.contains(d.name())).forEach(d -> needed.addAll(d.needs()));
     Setup.Result setup = new Setup(env.channel(), data, profile.setupConcurrency(), CALL_TIMEOUT, log,
@@ -125,25 +126,15 @@ public final class LoadTest {
     List<Outcome> outcomes = new ArrayList<>();
     String transportFloor = null;
     try (Engine engine = new Engine(env.channel(), CALL_TIMEOUT, MAX_IN_FLIGHT, seed)) {
-      warmUp(engine, definitions, setup, missing);
-      transportFloor = transportFloor(engine, new Scenarios(profile, targets, data).transportFloor());
-      for (Scenarios.Definition d : definitions) {
+      List<Planned> plan = plan(definitions, setup, missing);
+      warmUp(engine, plan);
+      transportFloor = transportFloor(engine, scenarios.transportFloor());
+      for (Planned p : plan) {
+        Scenarios.Definition d = p.definition();
+        Scenario scenario = p.scenario();
         Double target = targets.p99Ms(d.name());
-        if (!only.isEmpty() && !only.contains(d.name())) {
-          outcomes.add(Outcome.skipped(d.name(), target, "not selected (--only)"));
-          continue;
-        }
-        if (d.needs().contains("conversations") && !setup.hasConversations()
-            || d.needs().contains("memories") && !setup.hasMemories()) {
-          outcomes.add(Outcome.skipped(d.name(), target, "its data could not be set up: "
-              + (setup.hasConversations() ? "MemoryService" : "ConversationService") + " answers UNIMPLEMENTED"));
-          continue;
-        }
-        Scenario scenario = d.build().apply(setup);
-        Set<String> absent = new java.util.LinkedHashSet<>(scenario.methods());
-        absent.retainAll(missing);
-        if (!absent.isEmpty()) {
-          outcomes.add(Outcome.skipped(d.name(), target, "UNIMPLEMENTED: " + String.join(", ", absent)));
+        if (scenario == null) {
+          outcomes.add(Outcome.skipped(d.name(), target, p.skipped()));
           continue;
         }
         log.printf(Locale.ROOT, "scenario: %s (%s) ...%n", d.name(), scenario.injection().describe());
@@ -166,6 +157,32 @@ public final class LoadTest {
         setup.phases(), vacuum, transportFloor, outcomes, (System.nanoTime() - t0) / 1e9);
   }
 
+  /** A scenario of the run: built, or skipped for the reason given. */
+  private record Planned(Scenarios.Definition definition, Scenario scenario, String skipped) {}
+
+  /** Decides, once, which scenarios run (built) and why the others are skipped. */
+  private List<Planned> plan(List<Scenarios.Definition> definitions, Setup.Result setup, Set<String> missing) {
+    List<Planned> plan = new ArrayList<>();
+    for (Scenarios.Definition d : definitions) {
+      if (!only.isEmpty() && !only.contains(d.name())) {
+        plan.add(new Planned(d, null, "not selected (--only)"));
+        continue;
+      }
+      if (d.needs().contains("conversations") && !setup.hasConversations()
+          || d.needs().contains("memories") && !setup.hasMemories()) {
+        plan.add(new Planned(d, null, "its data could not be set up: "
+            + (setup.hasConversations() ? "MemoryService" : "ConversationService") + " answers UNIMPLEMENTED"));
+        continue;
+      }
+      Scenario scenario = d.build().apply(setup);
+      Set<String> absent = new java.util.LinkedHashSet<>(scenario.methods());
+      absent.retainAll(missing);
+      plan.add(absent.isEmpty() ? new Planned(d, scenario, null)
+          : new Planned(d, null, "UNIMPLEMENTED: " + String.join(", ", absent)));
+    }
+    return plan;
+  }
+
   /**
    * Runs the warm-up of every scenario that will be measured, once, before any is measured: the
    * server and this harness are fresh JVMs, and until the JIT has compiled the paths of every RPC
@@ -173,19 +190,12 @@ public final class LoadTest {
    * compiler, not the server. The target is a steady-state promise; each scenario still warms up
    * again right before its own measurement.
    */
-  private void warmUp(Engine engine, List<Scenarios.Definition> definitions, Setup.Result setup, Set<String> missing) {
+  private void warmUp(Engine engine, List<Planned> plan) {
     long t0 = System.nanoTime();
-    for (Scenarios.Definition d : definitions) {
-      if (!only.isEmpty() && !only.contains(d.name())
-          || d.needs().contains("conversations") && !setup.hasConversations()
-          || d.needs().contains("memories") && !setup.hasMemories()) {
-        continue;
+    for (Planned p : plan) {
+      if (p.scenario() != null && p.scenario().warmUp().isPresent()) {
+        engine.run(p.scenario(), p.scenario().warmUp().get());
       }
-      Scenario scenario = d.build().apply(setup);
-      if (scenario.warmUp().isEmpty() || scenario.methods().stream().anyMatch(missing::contains)) {
-        continue;
-      }
-      engine.run(scenario, scenario.warmUp().get());
     }
     log.printf(Locale.ROOT, "warm-up: every selected scenario once, %.1f s%n", (System.nanoTime() - t0) / 1e9);
   }

@@ -1,11 +1,7 @@
 package dev.contextmemory.loadtest.dsl;
 
-import io.grpc.CallOptions;
 import io.grpc.Channel;
-import io.grpc.ClientCall;
 import io.grpc.Status;
-import io.grpc.stub.ClientCalls;
-import io.grpc.stub.StreamObserver;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -195,32 +191,19 @@ public final class Engine implements AutoCloseable {
       outcome.failed("HARNESS", "request: " + e, method);
       return;
     }
-    ClientCall<Q, R> call = channel.newCall(step.method(),
-        CallOptions.DEFAULT.withDeadlineAfter(callTimeout.toNanos(), TimeUnit.NANOSECONDS));
-    ClientCalls.asyncUnaryCall(call, request, new StreamObserver<>() {
-      private R response;
-
-      @Override
-      public void onNext(R value) {
-        response = value;
-      }
-
-      @Override
-      public void onError(Throwable t) {
-        Status s = Status.fromThrowable(t);
+    Calls.unary(channel, step.method(), request, callTimeout).whenComplete((response, error) -> {
+      if (error != null) {
+        Status s = Status.fromThrowable(error);
         outcome.failed(s.getCode().name(), String.valueOf(s.getDescription()), method);
+        return;
       }
-
-      @Override
-      public void onCompleted() {
-        try {
-          step.save().accept(session, response);
-        } catch (RuntimeException e) {
-          outcome.failed("HARNESS", "saving the response: " + e, method);
-          return;
-        }
-        outcome.ok();
+      try {
+        step.save().accept(session, response);
+      } catch (RuntimeException e) {
+        outcome.failed("HARNESS", "saving the response: " + e, method);
+        return;
       }
+      outcome.ok();
     });
   }
 

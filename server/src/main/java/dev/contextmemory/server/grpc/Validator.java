@@ -57,18 +57,7 @@ final class Validator {
 
   String text(String field, String value, int maxLength) {
     String s = value.strip();
-    if (s.isEmpty()) {
-      return null;
-    }
-    if (s.codePointCount(0, s.length()) > maxLength) {
-      add(field, "must be at most " + maxLength + " characters");
-      return null;
-    }
-    if (s.indexOf('\0') >= 0) {
-      add(field, "must not contain NUL characters");
-      return null;
-    }
-    return s;
+    return s.isEmpty() ? null : raw(field, s, maxLength);
   }
 
   /** Text stored exactly as given (not stripped): length in characters, no NUL. Null if invalid. */
