@@ -51,6 +51,8 @@ final class LiveServer implements AutoCloseable {
     env.put("CONTEXT_MEMORY_DB_POOL_SIZE", "4");
     env.put("CONTEXT_MEMORY_HEALTH_CHECK_INTERVAL_MS", "200");
     env.put("CONTEXT_MEMORY_SHUTDOWN_GRACE_SECONDS", "5");
+    env.put("CONTEXT_MEMORY_AUTH", "none");
+    env.put("CONTEXT_MEMORY_HOST", "127.0.0.1");
     Capturing capturing = new Capturing(transport);
     interceptors.forEach(capturing::intercept);
     try {

@@ -105,6 +105,7 @@ class MainProcessTest {
     ProcessBuilder pb = command(args);
     pb.environment().put("CONTEXT_MEMORY_DB_URL", dbUrl);
     pb.environment().put("CONTEXT_MEMORY_HOST", "127.0.0.1");
+    pb.environment().put("CONTEXT_MEMORY_AUTH", "none");
     pb.environment().put("CONTEXT_MEMORY_PORT", Integer.toString(port));
     pb.environment().put("CONTEXT_MEMORY_DB_POOL_SIZE", "2");
     pb.environment().put("CONTEXT_MEMORY_MAX_INBOUND_MESSAGE_BYTES", Integer.toString(64 * 1024));

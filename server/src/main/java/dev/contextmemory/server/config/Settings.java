@@ -29,14 +29,15 @@ public record Settings(
     String defaultTenant,
     String applicationName,
     Duration memorySweepInterval,
-    int memorySweepBatch) {
+    int memorySweepBatch,
+    SecuritySettings security) {
 
   public static final String PREFIX = "CONTEXT_MEMORY_";
 
   public Settings {
     Objects.requireNonNull(dbUrl, "dbUrl");
     if (!dbUrl.startsWith("jdbc:postgresql:")) {
-      throw new IllegalArgumentException(PREFIX + "DB_URL must be a jdbc:postgresql: URL, got " + dbUrl);
+      throw new IllegalArgumentException(PREFIX + "DB_URL must be a jdbc:postgresql: URL, got " + redact(dbUrl));
     }
     if (embeddingDimension < 1 || embeddingDimension > 16000) {
       throw new IllegalArgumentException(PREFIX + "EMBEDDING_DIMENSION must be within 1..16000");
@@ -62,8 +63,9 @@ public record Settings(
     // The default assumes the database runs on a host like this one (scripts/dev-db); set
     // CONTEXT_MEMORY_DB_POOL_SIZE from the real database host's cores in production.
     int poolSize = r.integer("DB_POOL_SIZE", cores * 2 + 1, 1, 1000);
+    String host = r.string("HOST", "0.0.0.0");
     return new Settings(
-        r.string("HOST", "0.0.0.0"),
+        host,
         r.integer("PORT", 50051, 0, 65535),
         dbUrl,
         r.string("DB_USER", ""),
@@ -84,7 +86,8 @@ public record Settings(
         r.string("DEFAULT_TENANT", "default"),
         r.string("APPLICATION_NAME", "context-memory"),
         Duration.ofMillis(r.integer("MEMORY_SWEEP_INTERVAL_MS", 60_000, 100, 86_400_000)),
-        r.integer("MEMORY_SWEEP_BATCH", 500, 1, 100_000));
+        r.integer("MEMORY_SWEEP_BATCH", 500, 1, 100_000),
+        SecuritySettings.read(r, host));
   }
 
   @Override
@@ -93,14 +96,16 @@ public record Settings(
     return "Settings[host=" + host + ", port=" + port + ", dbUrl=" + redact(dbUrl)
         + ", dbPoolSize=" + dbPoolSize + ", requestThreads=" + requestThreads
         + ", statementTimeout=" + statementTimeout + ", migrateOnStart=" + migrateOnStart
-        + ", embeddingDimension=" + embeddingDimension + "]";
+        + ", embeddingDimension=" + embeddingDimension + ", auth=" + security.auth()
+        + ", tls=" + security.tls() + "]";
   }
 
-  private static String redact(String url) {
-    return url.replaceAll("(?i)(password=)[^&]*", "$1***");
+  /** A database URL fit for a log line: no password, in a query parameter or in user:password@. */
+  public static String redact(String url) {
+    return url.replaceAll("(?i)(password=)[^&]*", "$1***").replaceAll("(//[^/@:]*):[^/@]*@", "$1:***@");
   }
 
-  private record Reader(Map<String, String> env) {
+  record Reader(Map<String, String> env) {
     String string(String name, String fallback) {
       String v = env.get(PREFIX + name);
       return v == null || v.isEmpty() ? fallback : v.trim();
