@@ -5,6 +5,7 @@ import dev.contextmemory.server.domain.Conversation;
 import dev.contextmemory.server.domain.ConversationField;
 import dev.contextmemory.server.domain.Message;
 import dev.contextmemory.server.store.ConversationStore;
+import dev.contextmemory.server.store.MessageImportStore;
 import dev.contextmemory.server.store.MessageStore;
 import dev.contextmemory.v1.*;
 import io.grpc.stub.StreamObserver;
@@ -41,13 +42,15 @@ public final class ConversationGrpcService extends ConversationServiceGrpc.Conve
 
   private final ConversationStore conversations;
   private final MessageStore messages;
+  private final MessageImportStore imports;
   private final ContactNormalizer contacts;
   private final int embeddingDimension;
 
-  public ConversationGrpcService(ConversationStore conversations, MessageStore messages, ContactNormalizer contacts,
-      int embeddingDimension) {
+  public ConversationGrpcService(ConversationStore conversations, MessageStore messages, MessageImportStore imports,
+      ContactNormalizer contacts, int embeddingDimension) {
     this.conversations = conversations;
     this.messages = messages;
+    this.imports = imports;
     this.contacts = contacts;
     this.embeddingDimension = embeddingDimension;
   }
@@ -203,7 +206,7 @@ public final class ConversationGrpcService extends ConversationServiceGrpc.Conve
 
   @Override
   public StreamObserver<ImportMessagesRequest> importMessages(StreamObserver<ImportMessagesResponse> out) {
-    return new ImportMessagesStream(Tenants.current(), out, messages, contacts);
+    return new ImportMessagesStream(Tenants.current(), out, imports, contacts);
   }
 
   @Override

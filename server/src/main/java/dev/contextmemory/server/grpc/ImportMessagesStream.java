@@ -7,7 +7,7 @@ import dev.contextmemory.server.domain.FieldViolation;
 import dev.contextmemory.server.domain.ImportItem;
 import dev.contextmemory.server.domain.InvalidArgumentException;
 import dev.contextmemory.server.domain.Message;
-import dev.contextmemory.server.store.MessageStore;
+import dev.contextmemory.server.store.MessageImportStore;
 import dev.contextmemory.v1.ImportMessagesError;
 import dev.contextmemory.v1.ImportMessagesRequest;
 import dev.contextmemory.v1.ImportMessagesResponse;
@@ -30,13 +30,13 @@ final class ImportMessagesStream implements StreamObserver<ImportMessagesRequest
 
   private final String tenant;
   private final StreamObserver<ImportMessagesResponse> out;
-  private final MessageStore messages;
+  private final MessageImportStore messages;
   private final ContactNormalizer contacts;
   private final List<ImportItem> chunk = new ArrayList<>(IMPORT_CHUNK);
   private final ImportMessagesResponse.Builder result = ImportMessagesResponse.newBuilder();
   private long received;
 
-  ImportMessagesStream(String tenant, StreamObserver<ImportMessagesResponse> out, MessageStore messages,
+  ImportMessagesStream(String tenant, StreamObserver<ImportMessagesResponse> out, MessageImportStore messages,
       ContactNormalizer contacts) {
     this.tenant = tenant;
     this.out = out;
