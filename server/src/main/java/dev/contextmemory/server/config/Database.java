@@ -103,8 +103,8 @@ public final class Database {
   public static Jdbi jdbi(DataSource ds) {
     Jdbi jdbi = Jdbi.create(ds).installPlugin(new PostgresPlugin());
     // Jdbi's exception messages render bound values by default (phones, emails, message text);
-    // the statement's text, shortened, is all a log needs to find the query.
-    jdbi.getConfig(StatementExceptions.class).setMessageRendering(StatementExceptions.MessageRendering.SHORT_STATEMENT);
+    // the error id and the stack trace are enough to find the statement.
+    jdbi.getConfig(StatementExceptions.class).setMessageRendering(StatementExceptions.MessageRendering.NONE);
     return jdbi;
   }
 }

@@ -4,7 +4,6 @@ import dev.contextmemory.server.auth.Scope;
 import dev.contextmemory.v1.ConfirmMemoriesRequest;
 import dev.contextmemory.v1.MemoryConfirmation;
 import java.util.HashMap;
-import java.util.List;
 import java.util.Map;
 import java.util.function.Function;
 
@@ -12,8 +11,9 @@ import java.util.function.Function;
  * The scope each RPC needs (docs/security.md has the table). Reads need READ; writes, appends and
  * soft deletes WRITE; anything that removes rows for good ERASE, since it cannot be undone and is
  * audited; key management ADMIN. One RPC depends on its request: ConfirmMemories needs ERASE when
- * an item rejects with {@code delete_on_reject}. A method missing here is refused (fail closed);
- * ScopePolicyTest checks that every method of every service has its entry.
+ * an item rejects with {@code delete_on_reject}. A method missing here is refused (fail closed,
+ * INTERNAL): TenantIsolationTest calls every method of every service with an all-scopes key, so a
+ * new RPC without its entry fails there.
  */
 final class ScopePolicy {
   /** The scope a call needs, given its request message (null before the message is known). */
@@ -57,10 +57,6 @@ final class ScopePolicy {
   /** The rule of {@code fullMethodName}, or null for a method with none (refused). */
   static Rule rule(String fullMethodName) {
     return RULES.get(fullMethodName);
-  }
-
-  static List<String> methods() {
-    return List.copyOf(RULES.keySet());
   }
 
   private static void fixed(Scope scope, String service, String... methods) {

@@ -20,6 +20,24 @@ public final class AuditLog {
 
   private AuditLog() {}
 
+  /**
+   * Deletes for good and audits in one statement: {@code deleteReturningId} is a DELETE with
+   * {@code RETURNING <table alias>.id AS id}; the statement answers the number of rows deleted.
+   * Binds :tenant, :actor and :audit_id itself; the caller binds the DELETE's own parameters.
+   */
+  static org.jdbi.v3.core.statement.Update deleteAudited(Handle h, String tenant, String actor, String action,
+      String targetType, String deleteReturningId) {
+    return h.createUpdate("WITH d AS (" + deleteReturningId + """
+            )
+            INSERT INTO audit_events (tenant_id, id, actor, action, target_type, target_id)
+            SELECT :tenant, :audit_id, :actor, :audit_action, :audit_type, d.id::text FROM d""")
+        .bind("tenant", tenant)
+        .bind("audit_id", Ids.newId())
+        .bind("actor", actor)
+        .bind("audit_action", action)
+        .bind("audit_type", targetType);
+  }
+
   static void record(Handle h, String tenant, String actor, String action, String targetType, Object targetId,
       Map<String, Long> counts) {
     h.createUpdate("""
