@@ -11,6 +11,7 @@ import dev.contextmemory.server.grpc.DatabaseHealth;
 import dev.contextmemory.server.grpc.ExceptionInterceptor;
 import dev.contextmemory.server.grpc.MalformedRequests;
 import dev.contextmemory.server.grpc.MemoryGrpcService;
+import dev.contextmemory.server.grpc.PageTokens;
 import dev.contextmemory.server.grpc.Tenants;
 import dev.contextmemory.server.store.ConversationStore;
 import dev.contextmemory.server.store.CustomerStore;
@@ -82,11 +83,12 @@ public final class ContextMemoryServer implements AutoCloseable {
       ContactNormalizer contacts = new ContactNormalizer(s.defaultPhoneRegion());
       ConversationStore conversations = new ConversationStore(jdbi);
       MemoryStore memories = new MemoryStore(jdbi);
+      PageTokens tokens = PageTokens.withSecret(s.pageTokenSecret());
       List<BindableService> services = List.of(
-          new CustomerGrpcService(new CustomerStore(jdbi), contacts),
+          new CustomerGrpcService(new CustomerStore(jdbi), contacts, tokens),
           new ConversationGrpcService(conversations, new MessageStore(jdbi), new MessageImportStore(jdbi), contacts,
-              s.embeddingDimension()),
-          new MemoryGrpcService(memories, new MemorySearchStore(jdbi), conversations, s.embeddingDimension()));
+              tokens, s.embeddingDimension()),
+          new MemoryGrpcService(memories, new MemorySearchStore(jdbi), conversations, tokens, s.embeddingDimension()));
       DatabaseHealth health = new DatabaseHealth(pool, List.of(
           CustomerServiceGrpc.SERVICE_NAME, ConversationServiceGrpc.SERVICE_NAME, MemoryServiceGrpc.SERVICE_NAME));
 
@@ -103,7 +105,8 @@ public final class ContextMemoryServer implements AutoCloseable {
           .intercept(new ExceptionInterceptor())
           .intercept(new Tenants(s.defaultTenant()));
       Server server = transport.build().start();
-      ExpirySweeper sweeper = new ExpirySweeper(memories, s.memorySweepInterval(), s.memorySweepBatch());
+      ExpirySweeper sweeper = new ExpirySweeper(memories, conversations, s.memorySweepInterval(), s.memorySweepBatch(),
+          s.deletedConversationRetention());
       health.start(s.healthCheckInterval());
       log.info("context-memory serving on port {} ({})", server.getPort(), s);
       return new ContextMemoryServer(s, pool, canceller, executor, server, health, sweeper);
