@@ -4,6 +4,7 @@ import com.zaxxer.hikari.HikariDataSource;
 import dev.contextmemory.server.config.Database;
 import dev.contextmemory.server.config.Settings;
 import dev.contextmemory.server.domain.ContactNormalizer;
+import dev.contextmemory.server.grpc.CallDeadlines;
 import dev.contextmemory.server.grpc.CancelStatementOnCallEnd;
 import dev.contextmemory.server.grpc.ConversationGrpcService;
 import dev.contextmemory.server.grpc.CustomerGrpcService;
@@ -11,6 +12,8 @@ import dev.contextmemory.server.grpc.DatabaseHealth;
 import dev.contextmemory.server.grpc.ExceptionInterceptor;
 import dev.contextmemory.server.grpc.MalformedRequests;
 import dev.contextmemory.server.grpc.MemoryGrpcService;
+import dev.contextmemory.server.grpc.PoolGate;
+import dev.contextmemory.server.grpc.RequestAdmission;
 import dev.contextmemory.server.grpc.Tenants;
 import dev.contextmemory.server.store.ConversationStore;
 import dev.contextmemory.server.store.CustomerStore;
@@ -26,10 +29,8 @@ import io.grpc.ServerBuilder;
 import io.grpc.protobuf.services.ProtoReflectionService;
 import io.grpc.protobuf.services.ProtoReflectionServiceV1;
 import java.io.IOException;
+import java.time.Duration;
 import java.util.List;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.jdbi.v3.core.Jdbi;
@@ -45,27 +46,34 @@ public final class ContextMemoryServer implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(ContextMemoryServer.class);
 
   private final Settings settings;
-  private final HikariDataSource pool;
+  private final PoolGate pool;
   private final CancelStatementOnCallEnd statementCanceller;
-  private final ExecutorService requestExecutor;
+  private final RequestAdmission admission;
+  private final CallDeadlines deadlines;
   private final Server server;
   private final DatabaseHealth health;
   private final ExpirySweeper sweeper;
   private final AtomicInteger closed = new AtomicInteger();
 
-  private ContextMemoryServer(Settings settings, HikariDataSource pool, CancelStatementOnCallEnd canceller,
-      ExecutorService executor, Server server, DatabaseHealth health, ExpirySweeper sweeper) {
+  private ContextMemoryServer(Settings settings, PoolGate pool, CancelStatementOnCallEnd canceller,
+      RequestAdmission admission, CallDeadlines deadlines, Server server, DatabaseHealth health,
+      ExpirySweeper sweeper) {
     this.settings = settings;
     this.pool = pool;
     this.statementCanceller = canceller;
-    this.requestExecutor = executor;
+    this.admission = admission;
+    this.deadlines = deadlines;
     this.server = server;
     this.health = health;
     this.sweeper = sweeper;
   }
 
   public static ContextMemoryServer start(Settings s, ServerBuilder<?> transport) throws IOException {
-    HikariDataSource pool = Database.pool(s);
+    DatabaseHealth health = new DatabaseHealth(s, List.of(
+        CustomerServiceGrpc.SERVICE_NAME, ConversationServiceGrpc.SERVICE_NAME, MemoryServiceGrpc.SERVICE_NAME));
+    PoolGate pool = new PoolGate(() -> Database.pool(s), s.dbConnectionTimeout(), health::databaseDown,
+        Duration.ofSeconds(Database.socketTimeoutSeconds(s)));
+    health.onRecovery(pool::refresh);
     try {
       if (s.migrateOnStart()) {
         var result = Database.migrate(s);
@@ -84,27 +92,30 @@ public final class ContextMemoryServer implements AutoCloseable {
           new CustomerGrpcService(new CustomerStore(jdbi), contacts),
           new ConversationGrpcService(conversations, new MessageStore(jdbi), contacts, s.embeddingDimension()),
           new MemoryGrpcService(memories, conversations, s.embeddingDimension()));
-      DatabaseHealth health = new DatabaseHealth(pool, List.of(
-          CustomerServiceGrpc.SERVICE_NAME, ConversationServiceGrpc.SERVICE_NAME, MemoryServiceGrpc.SERVICE_NAME));
 
-      // A bounded pool, not grpc-java's unbounded cached executor: threads beyond what the
-      // connection pool can feed would only wait on it.
-      ExecutorService executor = Executors.newFixedThreadPool(s.requestThreads(), named("grpc-request"));
+      // Health and reflection on their own threads, API calls on the bounded request executor
+      // (shed when its queue is full), see RequestAdmission.
+      RequestAdmission admission = new RequestAdmission(s.requestThreads(), s.requestQueue());
+      CallDeadlines deadlines = new CallDeadlines(s.maxCallDeadline());
+      admission.install(transport);
       services.forEach(service -> transport.addService(MalformedRequests.wrap(service.bindService())));
       transport.addService(health.manager().getHealthService())
           .addService(ProtoReflectionServiceV1.newInstance())
           .addService(legacyReflection())
-          .executor(executor)
           .maxInboundMessageSize(s.maxInboundMessageBytes())
-          // Runs last-added first: the tenant is in the Context before errors are mapped.
+          // Runs last-added first: shed calls cost nothing more; the deadline bound and the tenant
+          // are in the Context before errors are mapped.
           .intercept(new ExceptionInterceptor())
-          .intercept(new Tenants(s.defaultTenant()));
+          .intercept(new Tenants(s.defaultTenant()))
+          .intercept(deadlines)
+          .intercept(admission);
       Server server = transport.build().start();
       ExpirySweeper sweeper = new ExpirySweeper(memories, s.memorySweepInterval(), s.memorySweepBatch());
-      health.start(s.healthCheckInterval());
+      health.start();
       log.info("context-memory serving on port {} ({})", server.getPort(), s);
-      return new ContextMemoryServer(s, pool, canceller, executor, server, health, sweeper);
+      return new ContextMemoryServer(s, pool, canceller, admission, deadlines, server, health, sweeper);
     } catch (RuntimeException | IOException e) {
+      health.close();
       pool.close();
       throw e;
     }
@@ -125,8 +136,19 @@ public final class ContextMemoryServer implements AutoCloseable {
     return sweeper;
   }
 
+  /** The connection pool in use now (a fresh one replaces it after a database outage). */
   public HikariDataSource pool() {
-    return pool;
+    return pool.pool();
+  }
+
+  /** Admission to the request executor (tests read how many calls were shed). */
+  public RequestAdmission admission() {
+    return admission;
+  }
+
+  /** The database health prober. */
+  public DatabaseHealth health() {
+    return health;
   }
 
   public void awaitTermination() throws InterruptedException {
@@ -151,24 +173,16 @@ public final class ContextMemoryServer implements AutoCloseable {
         server.shutdownNow();
         server.awaitTermination(5, TimeUnit.SECONDS);
       }
-      requestExecutor.shutdown();
-      requestExecutor.awaitTermination(5, TimeUnit.SECONDS);
+      admission.shutdown(5);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       server.shutdownNow();
     }
     sweeper.close();
+    deadlines.close();
+    admission.close();
     statementCanceller.close();
     pool.close();
     log.info("stopped");
-  }
-
-  private static ThreadFactory named(String prefix) {
-    AtomicInteger n = new AtomicInteger();
-    return r -> {
-      Thread t = new Thread(r, prefix + "-" + n.incrementAndGet());
-      t.setDaemon(true);
-      return t;
-    };
   }
 }
