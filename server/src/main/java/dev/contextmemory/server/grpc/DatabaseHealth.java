@@ -131,7 +131,7 @@ public final class DatabaseHealth implements AutoCloseable {
     log.info("database {}: health {}", switch (found) {
       case SERVING -> "answers";
       case READ_ONLY -> "is read-only (a standby, or default_transaction_read_only)";
-      default -> "does not answer within " + timeout.toMillis() + " ms";
+      default -> "does not answer (the probe failed or took over " + timeout.toMillis() + " ms)";
     }, found == State.SERVING ? "SERVING" : "NOT_SERVING");
     publish(found == State.SERVING ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
     if (before == State.DOWN && found != State.DOWN) {
