@@ -51,8 +51,7 @@ final class LiveServer implements AutoCloseable {
     env.put("CONTEXT_MEMORY_DB_POOL_SIZE", "4");
     env.put("CONTEXT_MEMORY_HEALTH_CHECK_INTERVAL_MS", "200");
     env.put("CONTEXT_MEMORY_SHUTDOWN_GRACE_SECONDS", "5");
-    Capturing capturing = new Capturing(transport);
-    interceptors.forEach(capturing::intercept);
+    Capturing capturing = new Capturing(transport, interceptors);
     try {
       return new LiveServer(ContextMemoryServer.start(Settings.from(env), capturing), capturing.built);
     } catch (IOException e) {
@@ -60,13 +59,19 @@ final class LiveServer implements AutoCloseable {
     }
   }
 
-  /** Passes everything to the transport and keeps the server it builds. */
+  /**
+   * Passes everything to the transport and keeps the server it builds. The test's interceptors go
+   * on last, so they run first and see each call as the client sent it (its own deadline, say,
+   * before the server bounds it).
+   */
   private static final class Capturing extends ForwardingServerBuilder<Capturing> {
     private final ServerBuilder<?> transport;
+    private final List<ServerInterceptor> outermost;
     private Server built;
 
-    Capturing(ServerBuilder<?> transport) {
+    Capturing(ServerBuilder<?> transport, List<ServerInterceptor> outermost) {
       this.transport = transport;
+      this.outermost = outermost;
     }
 
     @Override
@@ -76,6 +81,7 @@ final class LiveServer implements AutoCloseable {
 
     @Override
     public Server build() {
+      outermost.forEach(transport::intercept);
       built = super.build();
       return built;
     }
