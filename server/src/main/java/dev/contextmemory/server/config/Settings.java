@@ -110,7 +110,7 @@ public record Settings(
         // Calls without a deadline (or with a longer one) end here, with their SQL cancelled.
         Duration.ofMillis(r.integer("MAX_CALL_DEADLINE_MS", 60_000, 100, 3_600_000)),
         // Calls that may wait for a request thread; beyond that, new calls are shed at once.
-        r.integer("REQUEST_QUEUE", Math.max(8, poolSize * 2), 0, 100_000),
+        r.integer("REQUEST_QUEUE", Math.max(8, poolSize * 2), 1, 100_000),
         Duration.ofMillis(r.integer("HEALTH_CHECK_TIMEOUT_MS", 1000, 100, 600_000)));
   }
 

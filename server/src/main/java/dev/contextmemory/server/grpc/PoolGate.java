@@ -109,7 +109,14 @@ public final class PoolGate implements DataSource, AutoCloseable {
     if (stats != null && stats.getTotalConnections() >= old.getMaximumPoolSize()) {
       return; // nothing was lost (a probe timed out under load, say)
     }
-    HikariDataSource fresh = factory.get();
+    HikariDataSource fresh;
+    try {
+      fresh = factory.get();
+    } catch (RuntimeException e) {
+      // Gone again already: the old pool refills by itself, and the next recovery tries again.
+      log.warn("database back, but a fresh pool could not connect: {}", e.toString());
+      return;
+    }
     pool = fresh;
     log.info("database back: replaced the connection pool ({} of {} connections left)",
         stats == null ? 0 : stats.getTotalConnections(), old.getMaximumPoolSize());
