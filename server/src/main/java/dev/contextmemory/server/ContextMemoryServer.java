@@ -8,6 +8,7 @@ import dev.contextmemory.server.auth.KeyVerifier;
 import dev.contextmemory.server.config.SecuritySettings;
 import dev.contextmemory.server.grpc.AdminGrpcService;
 import dev.contextmemory.server.grpc.Authentication;
+import dev.contextmemory.server.grpc.CallDeadlines;
 import dev.contextmemory.server.grpc.CancelStatementOnCallEnd;
 import dev.contextmemory.server.grpc.ConversationGrpcService;
 import dev.contextmemory.server.grpc.CustomerGrpcService;
@@ -15,8 +16,10 @@ import dev.contextmemory.server.grpc.DatabaseHealth;
 import dev.contextmemory.server.grpc.ExceptionInterceptor;
 import dev.contextmemory.server.grpc.MalformedRequests;
 import dev.contextmemory.server.grpc.MemoryGrpcService;
-import dev.contextmemory.server.store.ApiKeyStore;
+import dev.contextmemory.server.grpc.PoolGate;
+import dev.contextmemory.server.grpc.RequestAdmission;
 import dev.contextmemory.server.grpc.PageTokens;
+import dev.contextmemory.server.store.ApiKeyStore;
 import dev.contextmemory.server.store.ConversationStore;
 import dev.contextmemory.server.store.CustomerStore;
 import dev.contextmemory.server.store.ExpirySweeper;
@@ -35,10 +38,8 @@ import io.grpc.protobuf.services.ProtoReflectionService;
 import io.grpc.protobuf.services.ProtoReflectionServiceV1;
 import java.io.IOException;
 import java.time.Clock;
+import java.time.Duration;
 import java.util.List;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.jdbi.v3.core.Jdbi;
@@ -54,9 +55,10 @@ public final class ContextMemoryServer implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(ContextMemoryServer.class);
 
   private final Settings settings;
-  private final HikariDataSource pool;
+  private final PoolGate pool;
   private final CancelStatementOnCallEnd statementCanceller;
-  private final ExecutorService requestExecutor;
+  private final RequestAdmission admission;
+  private final CallDeadlines deadlines;
   private final Server server;
   private final DatabaseHealth health;
   private final ExpirySweeper sweeper;
@@ -64,12 +66,14 @@ public final class ContextMemoryServer implements AutoCloseable {
   private final AtomicInteger closed = new AtomicInteger();
   private final List<AutoCloseable> closeLast = new java.util.concurrent.CopyOnWriteArrayList<>();
 
-  private ContextMemoryServer(Settings settings, HikariDataSource pool, CancelStatementOnCallEnd canceller,
-      ExecutorService executor, Server server, DatabaseHealth health, ExpirySweeper sweeper, KeyVerifier keyVerifier) {
+  private ContextMemoryServer(Settings settings, PoolGate pool, CancelStatementOnCallEnd canceller,
+      RequestAdmission admission, CallDeadlines deadlines, Server server, DatabaseHealth health,
+      ExpirySweeper sweeper, KeyVerifier keyVerifier) {
     this.settings = settings;
     this.pool = pool;
     this.statementCanceller = canceller;
-    this.requestExecutor = executor;
+    this.admission = admission;
+    this.deadlines = deadlines;
     this.server = server;
     this.health = health;
     this.sweeper = sweeper;
@@ -77,7 +81,12 @@ public final class ContextMemoryServer implements AutoCloseable {
   }
 
   public static ContextMemoryServer start(Settings s, ServerBuilder<?> transport) throws IOException {
-    HikariDataSource pool = Database.pool(s);
+    DatabaseHealth health = new DatabaseHealth(s, List.of(
+        CustomerServiceGrpc.SERVICE_NAME, ConversationServiceGrpc.SERVICE_NAME, MemoryServiceGrpc.SERVICE_NAME,
+        AdminServiceGrpc.SERVICE_NAME));
+    PoolGate pool = new PoolGate(() -> Database.pool(s), s.dbConnectionTimeout(), health::databaseDown,
+        Duration.ofSeconds(Database.socketTimeoutSeconds(s)));
+    health.onRecovery(pool::refresh);
     try {
       if (s.migrateOnStart()) {
         var result = Database.migrate(s);
@@ -108,31 +117,34 @@ public final class ContextMemoryServer implements AutoCloseable {
               tokens, s.embeddingDimension()),
           new MemoryGrpcService(memories, new MemorySearchStore(jdbi), conversations, tokens, s.embeddingDimension()),
           new AdminGrpcService(apiKeys, verifier, tokens));
-      DatabaseHealth health = new DatabaseHealth(pool, List.of(CustomerServiceGrpc.SERVICE_NAME,
-          ConversationServiceGrpc.SERVICE_NAME, MemoryServiceGrpc.SERVICE_NAME, AdminServiceGrpc.SERVICE_NAME));
 
-      // A bounded pool, not grpc-java's unbounded cached executor: threads beyond what the
-      // connection pool can feed would only wait on it.
-      ExecutorService executor = Executors.newFixedThreadPool(s.requestThreads(), named("grpc-request"));
+      // Health and reflection on their own threads, API calls on the bounded request executor
+      // (shed when its queue is full), see RequestAdmission.
+      RequestAdmission admission = new RequestAdmission(s.requestThreads(), s.requestQueue());
+      CallDeadlines deadlines = new CallDeadlines(s.maxCallDeadline());
+      admission.install(transport);
       services.forEach(service -> transport.addService(MalformedRequests.wrap(service.bindService())));
       transport.addService(health.manager().getHealthService());
       if (sec.reflection()) {
         transport.addService(ProtoReflectionServiceV1.newInstance()).addService(legacyReflection());
       }
-      transport.executor(executor)
-          .maxInboundMessageSize(s.maxInboundMessageBytes())
-          // Runs last-added first: the caller is known, allowed and in the Context before any
-          // service code runs or any error is mapped.
+      transport.maxInboundMessageSize(s.maxInboundMessageBytes())
+          // Runs last-added first: shed calls cost nothing more; the deadline bound is set, and the
+          // caller is known, allowed and in the Context, before any service code runs or any error
+          // is mapped.
           .intercept(new ExceptionInterceptor())
-          .intercept(authentication);
+          .intercept(authentication)
+          .intercept(deadlines)
+          .intercept(admission);
       Server server = transport.build().start();
       warnAboutExposure(s);
       ExpirySweeper sweeper = new ExpirySweeper(memories, conversations, s.memorySweepInterval(), s.memorySweepBatch(),
           s.deletedConversationRetention());
-      health.start(s.healthCheckInterval());
+      health.start();
       log.info("context-memory serving on port {} ({})", server.getPort(), s);
-      return new ContextMemoryServer(s, pool, canceller, executor, server, health, sweeper, verifier);
+      return new ContextMemoryServer(s, pool, canceller, admission, deadlines, server, health, sweeper, verifier);
     } catch (RuntimeException | IOException e) {
+      health.close();
       pool.close();
       throw e;
     }
@@ -150,15 +162,15 @@ public final class ContextMemoryServer implements AutoCloseable {
     }
   }
 
+  /** Something to close after the server has stopped (e.g. the transport's certificate watchers). */
+  public void closeOnStop(AutoCloseable resource) {
+    closeLast.add(resource);
+  }
+
   /** grpcurl and older tools still ask the v1alpha reflection service. */
   @SuppressWarnings("deprecation")
   private static BindableService legacyReflection() {
     return ProtoReflectionService.newInstance();
-  }
-
-  /** Something to close after the server has stopped (e.g. the transport's certificate watchers). */
-  public void closeOnStop(AutoCloseable resource) {
-    closeLast.add(resource);
   }
 
   public int port() {
@@ -170,8 +182,19 @@ public final class ContextMemoryServer implements AutoCloseable {
     return sweeper;
   }
 
+  /** The connection pool in use now (a fresh one replaces it after a database outage). */
   public HikariDataSource pool() {
-    return pool;
+    return pool.pool();
+  }
+
+  /** Admission to the request executor (tests read how many calls were shed). */
+  public RequestAdmission admission() {
+    return admission;
+  }
+
+  /** The database health prober. */
+  public DatabaseHealth health() {
+    return health;
   }
 
   public void awaitTermination() throws InterruptedException {
@@ -196,13 +219,14 @@ public final class ContextMemoryServer implements AutoCloseable {
         server.shutdownNow();
         server.awaitTermination(5, TimeUnit.SECONDS);
       }
-      requestExecutor.shutdown();
-      requestExecutor.awaitTermination(5, TimeUnit.SECONDS);
+      admission.shutdown(5);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       server.shutdownNow();
     }
     sweeper.close();
+    deadlines.close();
+    admission.close();
     if (keyVerifier != null) {
       keyVerifier.close();
     }
@@ -216,14 +240,5 @@ public final class ContextMemoryServer implements AutoCloseable {
       }
     }
     log.info("stopped");
-  }
-
-  private static ThreadFactory named(String prefix) {
-    AtomicInteger n = new AtomicInteger();
-    return r -> {
-      Thread t = new Thread(r, prefix + "-" + n.incrementAndGet());
-      t.setDaemon(true);
-      return t;
-    };
   }
 }

@@ -101,6 +101,24 @@ class MainProcessTest {
     assertTrue(Files.readString(log).contains("CONTEXT_MEMORY_PORT must be an integer"), Files.readString(log));
   }
 
+  /**
+   * Before: 1 ms passed validation, then pgjdbc's own start-up queries hit the statement timeout and
+   * the process died with a stack trace (status 1).
+   */
+  @Test
+  void aStatementTimeoutNoConnectionCouldWorkUnderIsRejectedWithStatus2() throws Exception {
+    Path log = Files.createTempFile("context-memory-badtimeout", ".log");
+    ProcessBuilder pb = command(List.of());
+    pb.environment().put("CONTEXT_MEMORY_DB_URL", TestDatabase.baseUrl());
+    pb.environment().put("CONTEXT_MEMORY_DB_STATEMENT_TIMEOUT_MS", "1");
+    Process p = pb.redirectErrorStream(true).redirectOutput(log.toFile()).start();
+    assertTrue(p.waitFor(60, TimeUnit.SECONDS));
+    String out = Files.readString(log);
+    assertEquals(2, p.exitValue(), out);
+    assertTrue(out.contains("CONTEXT_MEMORY_DB_STATEMENT_TIMEOUT_MS must be 0 (none) or at least 100"), out);
+    assertTrue(!out.contains("\tat "), "no stack trace: " + out);
+  }
+
   static Process java(List<String> args, String dbUrl, int port, Path log) throws IOException {
     ProcessBuilder pb = command(args);
     pb.environment().put("CONTEXT_MEMORY_DB_URL", dbUrl);

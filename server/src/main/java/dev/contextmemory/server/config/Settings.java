@@ -32,6 +32,10 @@ public record Settings(
     int memorySweepBatch,
     String pageTokenSecret,
     Duration deletedConversationRetention,
+    Duration lockTimeout,
+    Duration maxCallDeadline,
+    int requestQueue,
+    Duration healthCheckTimeout,
     SecuritySettings security) {
 
   public static final String PREFIX = "CONTEXT_MEMORY_";
@@ -46,7 +50,22 @@ public record Settings(
     if (embeddingDimension < 1 || embeddingDimension > MAX_EMBEDDING_DIMENSION) {
       throw new IllegalArgumentException(PREFIX + "EMBEDDING_DIMENSION must be within 1.." + MAX_EMBEDDING_DIMENSION);
     }
+    // pgjdbc runs its own start-up queries on every new connection under this timeout, and so
+    // do the start-up checks: below this, no connection could serve a request.
+    if (!statementTimeout.isZero() && statementTimeout.toMillis() < MIN_STATEMENT_TIMEOUT_MS) {
+      throw new IllegalArgumentException(PREFIX + "DB_STATEMENT_TIMEOUT_MS must be 0 (none) or at least "
+          + MIN_STATEMENT_TIMEOUT_MS + ", got " + statementTimeout.toMillis());
+    }
+    // A blocked writer must give up its connection (lock_timeout) before the statement timeout
+    // would cancel it as a runaway; otherwise the lock bound never applies.
+    if (!statementTimeout.isZero() && !lockTimeout.isZero() && lockTimeout.compareTo(statementTimeout) >= 0) {
+      throw new IllegalArgumentException(PREFIX + "DB_LOCK_TIMEOUT_MS (" + lockTimeout.toMillis()
+          + ") must be below " + PREFIX + "DB_STATEMENT_TIMEOUT_MS (" + statementTimeout.toMillis() + ")");
+    }
   }
+
+  /** The smallest non-zero statement timeout: pgjdbc's connection set-up must fit under it. */
+  public static final int MIN_STATEMENT_TIMEOUT_MS = 100;
 
   /** Reads the settings from {@code System.getenv()}. */
   public static Settings fromEnvironment() {
@@ -95,6 +114,14 @@ public record Settings(
         r.string("PAGE_TOKEN_SECRET", null),
         // 0 keeps soft-deleted conversations until their customer is erased.
         Duration.ofSeconds(r.integer("DELETED_CONVERSATION_RETENTION_SECONDS", 30 * 86_400, 0, Integer.MAX_VALUE)),
+        // Well under the statement timeout: a writer queued behind a held row lock gives its
+        // connection back (ABORTED, retryable) instead of holding it for the caller's whole deadline.
+        Duration.ofMillis(r.integer("DB_LOCK_TIMEOUT_MS", 2000, 0, 3_600_000)),
+        // Calls without a deadline (or with a longer one) end here, with their SQL cancelled.
+        Duration.ofMillis(r.integer("MAX_CALL_DEADLINE_MS", 60_000, 100, 3_600_000)),
+        // Calls that may wait for a request thread; beyond that, new calls are shed at once.
+        r.integer("REQUEST_QUEUE", Math.max(8, poolSize * 2), 1, 100_000),
+        Duration.ofMillis(r.integer("HEALTH_CHECK_TIMEOUT_MS", 1000, 100, 600_000)),
         SecuritySettings.read(r, host));
   }
 
@@ -103,7 +130,9 @@ public record Settings(
     // Never print the password.
     return "Settings[host=" + host + ", port=" + port + ", dbUrl=" + redact(dbUrl)
         + ", dbPoolSize=" + dbPoolSize + ", requestThreads=" + requestThreads
-        + ", statementTimeout=" + statementTimeout + ", migrateOnStart=" + migrateOnStart
+        + ", requestQueue=" + requestQueue + ", statementTimeout=" + statementTimeout
+        + ", lockTimeout=" + lockTimeout + ", maxCallDeadline=" + maxCallDeadline
+        + ", migrateOnStart=" + migrateOnStart
         + ", embeddingDimension=" + embeddingDimension + ", auth=" + security.auth()
         + ", tls=" + security.tls() + "]";
   }

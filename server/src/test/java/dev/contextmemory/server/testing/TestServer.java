@@ -39,7 +39,11 @@ public final class TestServer implements AutoCloseable {
 
   /** A server of its own, with extra CONTEXT_MEMORY_* settings (names without the prefix). */
   public static TestServer start(Map<String, String> overrides) {
-    String dbUrl = TestDatabase.create();
+    return startOn(TestDatabase.create(), overrides);
+  }
+
+  /** A server of its own on a database the caller provides (a throwaway cluster's, say). */
+  public static TestServer startOn(String dbUrl, Map<String, String> overrides) {
     Map<String, String> env = new HashMap<>();
     env.put("CONTEXT_MEMORY_DB_URL", dbUrl);
     env.put("CONTEXT_MEMORY_DB_POOL_SIZE", "4");
