@@ -15,6 +15,7 @@ import dev.contextmemory.loadtest.report.JsonReport;
 import dev.contextmemory.loadtest.report.Outcome;
 import dev.contextmemory.loadtest.report.RunReport;
 import dev.contextmemory.loadtest.scenarios.Baselines;
+import dev.contextmemory.loadtest.scenarios.SameStatementFloors;
 import dev.contextmemory.loadtest.scenarios.Scenarios;
 import dev.contextmemory.v1.ConversationServiceGrpc;
 import dev.contextmemory.v1.CustomerServiceGrpc;
@@ -119,11 +120,14 @@ public final class LoadTest {
 
     Double vacuum = null;
     Map<String, Baselines.Baseline> floors = Map.of();
+    Map<String, Baselines.Baseline> sameStatement = Map.of();
     if (env.dbUrl() != null) {
       if (setup.phases().stream().anyMatch(p -> p.written() > 0)) {
         vacuum = vacuumAnalyze(env.dbUrl());
       }
       floors = new Baselines(env.dbUrl(), env.tenant(), data, setup, profile.baselineIterations(), log).run();
+      sameStatement = new SameStatementFloors(env.dbUrl(), env.tenant(), data, setup, profile, log)
+          .run(name -> only.isEmpty() || only.contains(name));
     }
     MemoryCopy copy = setup.hasMemories() ? new MemoryCopy(data, setup.memoryIds()) : null;
 
@@ -160,7 +164,7 @@ public final class LoadTest {
     }
     return new RunReport(profile.name(), started, env.server(), dataSet, targets.toString(), targets.adjusted(),
         setup.phases(), vacuum, floor == null ? null : floorLine(floor), outcomes, (System.nanoTime() - t0) / 1e9,
-        floor == null ? null : floor.summary());
+        floor == null ? null : floor.summary(), sameStatement);
   }
 
   /** One measured run of a scenario (attempt 1, or 2 after a miss), judged; recall from this run's answers only. */

@@ -99,6 +99,18 @@ class LoadTestEndToEndTest {
   }
 
   @Test
+  void theSameStatementFloorsRunTheServersStatementsAtTheScenariosRate() {
+    List<String> expected = memoryServiceLanded()
+        ? List.of("append_message", "list_messages_20", "search_memories_customer")
+        : List.of("append_message", "list_messages_20");
+    assertEquals(expected, List.copyOf(report.sameStatement().keySet()), log);
+    for (var e : report.sameStatement().entrySet()) {
+      assertTrue(e.getValue().iterations() > 0 && e.getValue().p99Ms() >= e.getValue().p50Ms(), e.toString());
+    }
+    assertTrue(log.contains("same-statement floor: append_message"), log);
+  }
+
+  @Test
   void memoryScenariosRunOrAreSkippedBecauseTheirServiceIsNotThereYet() {
     for (String name : List.of("search_memories_customer", "search_memories_tenant", "fetch_context", "agent_turn")) {
       Outcome o = outcome(name);

@@ -70,8 +70,8 @@ public final class Html {
 
   private static void summary(StringBuilder sb, RunReport r) {
     sb.append("<table><tr><th>scenario</th><th>load</th><th>requests</th><th>errors</th><th>p50</th><th>p95</th>")
-        .append("<th>p99</th><th>p99 &minus; floor p99</th><th>max</th><th>req/s</th><th>target p99</th><th>SQL p50</th>")
-        .append("<th>SQL p99</th><th>p99 / SQL p99</th><th>own p50</th><th>recall@10</th><th>result</th></tr>");
+        .append("<th>p99</th><th>p99 &minus; floor p99</th><th>max</th><th>req/s</th><th>target p99</th><th>stmt SQL p50</th>")
+        .append("<th>stmt SQL p99</th><th>phys SQL p50</th><th>phys SQL p99</th><th>p99 / phys p99</th><th>own p50</th><th>recall@10</th><th>result</th></tr>");
     for (Outcome o : r.outcomes()) {
       Summary s = o.summary();
       var b = o.baseline();
@@ -81,7 +81,7 @@ public final class Html {
         sb.append("<tr><td>").append(esc(o.name())).append(" (run 1)</td><td>").append(esc(o.run().injection()))
             .append("</td>");
         cells(sb, r, f);
-        sb.append("<td>").append(ConsoleReport.ms(o.targetP99Ms())).append("</td><td colspan=\"4\"></td><td>")
+        sb.append("<td>").append(ConsoleReport.ms(o.targetP99Ms())).append("</td><td colspan=\"6\"></td><td>")
             .append(first.recallAt10() == null ? "" : String.format(Locale.ROOT, "%.3f", first.recallAt10()))
             .append("</td><td class=\"FAILED\">MISSED: ").append(esc(first.missed()))
             .append("; measured once more</td></tr>");
@@ -95,10 +95,13 @@ public final class Html {
         cells(sb, r, s);
       }
       sb.append("<td>").append(ConsoleReport.ms(o.targetP99Ms())).append("</td>");
+      var same = r.sameStatement().get(o.name());
+      sb.append("<td>").append(same == null ? "" : ConsoleReport.ms(same.p50Ms())).append("</td>");
+      sb.append("<td>").append(same == null ? "" : ConsoleReport.ms(same.p99Ms())).append("</td>");
       sb.append("<td>").append(b == null ? "" : ConsoleReport.ms(b.p50Ms())).append("</td>");
       sb.append("<td>").append(b == null ? "" : ConsoleReport.ms(b.p99Ms())).append("</td>");
       sb.append("<td>").append(s == null || b == null ? "" : ConsoleReport.ratio(s.p99Ms(), b.p99Ms())).append("</td>");
-      Double own = ConsoleReport.own(r, s, b);
+      Double own = ConsoleReport.own(r, o.name(), s, b);
       sb.append("<td>").append(own == null ? "" : ConsoleReport.signed(own)).append("</td>");
       sb.append("<td>").append(o.recallAt10() == null ? "" : String.format(Locale.ROOT, "%.3f", o.recallAt10()))
           .append("</td>");

@@ -13,12 +13,14 @@ import java.util.Locale;
  * {"profile": "ci", "started_at": "2026-11-23T10:00:00Z", "scenarios": [{"name": "append_message",
  *  "requests": 0, "errors": 0, "p50_ms": 0.0, "p95_ms": 0.0, "p99_ms": 0.0, "max_ms": 0.0,
  *  "throughput_rps": 0.0, "target_p99_ms": 10.0, "passed": true, "recall_at_10": null,
- *  "baseline_p50_ms": 0.0, "baseline_p99_ms": 0.0, "p99_over_floor_ms": 0.0, "own_p50_ms": 0.0,
- *  "first_run": null}]}
+ *  "baseline_p50_ms": 0.0, "baseline_p99_ms": 0.0, "p99_over_floor_ms": 0.0, "same_statement_p50_ms": 0.0,
+ *  "same_statement_p99_ms": 0.0, "own_p50_ms": 0.0, "first_run": null}]}
  * </pre>
  *
- * The last three keys came with issue 13: the p99 minus the transport floor's p99, the server's own
- * share of the p50 (server p50 − transport floor p50 − SQL floor p50), and, when the first measured
+ * The last six keys came with issue 13: the p99 minus the transport floor's p99, the same-statement
+ * SQL floor (the server's own statements over a pool at the scenario's rate; {@code baseline_*} is
+ * then the physical floor, the bare SQL), the server's own share of the p50 (server p50 − transport
+ * floor p50 − SQL floor p50, the same-statement one where measured), and, when the first measured
  * run missed a target and the scenario was measured once more, that first run ({@code requests,
  * errors, p50_ms, p95_ms, p99_ms, max_ms, recall_at_10, passed: false, missed}); {@code passed}
  * is then the second run's verdict.
@@ -61,7 +63,10 @@ public final class JsonReport {
       sb.append(", \"baseline_p50_ms\": ").append(num(o.baseline() == null ? null : o.baseline().p50Ms()));
       sb.append(", \"baseline_p99_ms\": ").append(num(o.baseline() == null ? null : o.baseline().p99Ms()));
       sb.append(", \"p99_over_floor_ms\": ").append(num(ran ? r.p99OverFloorMs(s.p99Ms()) : null));
-      sb.append(", \"own_p50_ms\": ").append(num(ran ? ConsoleReport.own(r, s, o.baseline()) : null));
+      var same = r.sameStatement().get(o.name());
+      sb.append(", \"same_statement_p50_ms\": ").append(num(same == null ? null : same.p50Ms()));
+      sb.append(", \"same_statement_p99_ms\": ").append(num(same == null ? null : same.p99Ms()));
+      sb.append(", \"own_p50_ms\": ").append(num(ran ? ConsoleReport.own(r, o.name(), s, o.baseline()) : null));
       sb.append(", \"first_run\": ");
       Outcome first = o.firstRun();
       if (first == null || first.summary() == null) {

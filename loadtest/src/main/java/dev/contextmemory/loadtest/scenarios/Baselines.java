@@ -282,7 +282,7 @@ public final class Baselines {
    * The columns the server's ConversationStore reads for a list (its COLUMNS): the floor reads
    * the same row width, so the difference is the server's own.
    */
-  private static final String CONVERSATION_COLUMNS = "id, customer_id, channel, thread_key, started_at,"
+  static final String CONVERSATION_COLUMNS = "id, customer_id, channel, thread_key, started_at,"
       + " last_message_at, closed_at, message_count, summary, summary_embedding IS NOT NULL AS has_summary_embedding,"
       + " metadata::text AS metadata, created_at, updated_at";
   private static final String CONVERSATION_ORDER = " ORDER BY last_message_at DESC NULLS LAST, id DESC LIMIT ?";

@@ -21,7 +21,7 @@ class JsonReportTest {
   /** The keys of a scenario, in the order the issue gives them. */
   private static final List<String> KEYS = List.of("name", "requests", "errors", "p50_ms", "p95_ms", "p99_ms",
       "max_ms", "throughput_rps", "target_p99_ms", "passed", "recall_at_10", "baseline_p50_ms", "baseline_p99_ms",
-      "p99_over_floor_ms", "own_p50_ms", "first_run");
+      "p99_over_floor_ms", "same_statement_p50_ms", "same_statement_p99_ms", "own_p50_ms", "first_run");
 
   static RunReport report() {
     Histogram h = new Histogram(3);
@@ -38,7 +38,8 @@ class JsonReportTest {
         null).withFirstRun(firstMiss);
     Outcome skipped = Outcome.skipped("agent_turn", 60.0, "UNIMPLEMENTED: x");
     return new RunReport("ci", Instant.parse("2026-11-23T10:00:00.123456Z"), "here", "data", "t", false, List.of(), null,
-        null, List.of(passed, search, skipped), 100, floor());
+        null, List.of(passed, search, skipped), 100, floor(), Map.of("append_message",
+        new Baselines.Baseline("the CTE", 100, 0.5, 1.5)));
   }
 
   /** A transport floor with p50 1.0 ms and p99 3.0 ms. */
@@ -77,7 +78,10 @@ class JsonReportTest {
     assertTrue(json.contains("\"target_p99_ms\": 10.0,"), "floats keep their decimal point: " + json);
 
     assertEquals(1.125, a.get("p99_over_floor_ms").getAsDouble(), 1e-9, "p99 4.125 - floor p99 3.0");
-    assertEquals(0.25, a.get("own_p50_ms").getAsDouble(), 1e-9, "p50 1.5 - floor p50 1.0 - SQL p50 0.25");
+    assertEquals(0.5, a.get("same_statement_p50_ms").getAsDouble());
+    assertEquals(1.5, a.get("same_statement_p99_ms").getAsDouble());
+    assertEquals(0.0, a.get("own_p50_ms").getAsDouble(), 1e-9,
+        "p50 1.5 - floor p50 1.0 - same-statement SQL p50 0.5 (not the physical 0.25)");
     assertTrue(a.get("first_run").isJsonNull(), "passed on its first run");
 
     JsonObject s = scenarios.get(1).getAsJsonObject();
