@@ -8,8 +8,8 @@ import java.util.stream.Collectors;
 
 /** The Gatling-like tables printed at the end of a run. Latencies in milliseconds. */
 public final class ConsoleReport {
-  private static final String ROW = "%-28s %-16s %8s %6s %8s %8s %8s %8s %8s %9s %8s %8s %7s  %s%n";
-  private static final int WIDTH = 151;
+  private static final String ROW = "%-36s %-16s %8s %6s %8s %8s %8s %8s %8s %9s %8s %8s %7s  %s%n";
+  private static final int WIDTH = 159;
 
   private ConsoleReport() {}
 
@@ -84,7 +84,7 @@ public final class ConsoleReport {
       out.println("database floor: not measured (no --db-url for the server's database)");
       return;
     }
-    String f = "%-28s %10s %10s %10s %10s %10s %10s %9s %8s %6s  %s%n";
+    String f = "%-36s %10s %10s %10s %10s %10s %10s %9s %8s %6s  %s%n";
     out.printf(Locale.ROOT, f, "server vs database floor", "server p50", "stmt p50", "phys p50", "server p99",
         "stmt p99", "phys p99", "recall@10", "own p50", "<=0.25", "SQL timed (same statement; physical)");
     out.println("-".repeat(WIDTH));
