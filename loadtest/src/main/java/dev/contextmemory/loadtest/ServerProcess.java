@@ -58,6 +58,7 @@ final class ServerProcess implements AutoCloseable {
     pb.environment().putAll(env);
     pb.environment().put("CONTEXT_MEMORY_DB_URL", dbUrl);
     pb.environment().put("CONTEXT_MEMORY_HOST", "127.0.0.1");
+    pb.environment().put("CONTEXT_MEMORY_AUTH", "none");
     pb.environment().put("CONTEXT_MEMORY_PORT", Integer.toString(port));
     ServerProcess server = new ServerProcess(pb.start(), port, log);
     try {
