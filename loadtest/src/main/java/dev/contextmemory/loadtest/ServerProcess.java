@@ -5,7 +5,6 @@ import dev.contextmemory.v1.CustomerServiceGrpc;
 import dev.contextmemory.v1.ListCustomersRequest;
 import io.grpc.ManagedChannel;
 import io.grpc.StatusRuntimeException;
-import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.ServerSocket;
@@ -34,7 +33,13 @@ final class ServerProcess implements AutoCloseable {
     this.log = log;
   }
 
-  static ServerProcess start(Path jar, String dbUrl, List<String> javaOptions, Path log) throws IOException {
+  /**
+   * @param env extra environment of the server (e.g. CONTEXT_MEMORY_AUTH=api-key), set after the
+   *     harness's own CONTEXT_MEMORY_* variables are cleared and before the database, host and port
+   * @param apiKey the key the start-up probe sends, or null
+   */
+  static ServerProcess start(Path jar, String dbUrl, List<String> javaOptions, java.util.Map<String, String> env,
+      String apiKey, Path log) throws IOException {
     int port = freePort();
     List<String> cmd = new ArrayList<>();
     cmd.add(ProcessHandle.current().info().command().orElse("java"));
@@ -50,13 +55,14 @@ final class ServerProcess implements AutoCloseable {
     cmd.add("serve");
     ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
     pb.environment().keySet().removeIf(k -> k.startsWith("CONTEXT_MEMORY_"));
+    pb.environment().putAll(env);
     pb.environment().put("CONTEXT_MEMORY_DB_URL", dbUrl);
     pb.environment().put("CONTEXT_MEMORY_HOST", "127.0.0.1");
     pb.environment().put("CONTEXT_MEMORY_AUTH", "none");
     pb.environment().put("CONTEXT_MEMORY_PORT", Integer.toString(port));
     ServerProcess server = new ServerProcess(pb.start(), port, log);
     try {
-      server.awaitServing();
+      server.awaitServing(apiKey);
     } catch (RuntimeException e) {
       server.close();
       throw e;
@@ -89,9 +95,9 @@ final class ServerProcess implements AutoCloseable {
   }
 
   /** Waits until the server answers a real call (migrations done, pool up), or fails with its log. */
-  private void awaitServing() {
+  private void awaitServing(String apiKey) {
     long deadline = System.nanoTime() + START_TIMEOUT.toNanos();
-    ManagedChannel ch = NettyChannelBuilder.forAddress("127.0.0.1", port).usePlaintext().build();
+    ManagedChannel ch = HarnessChannel.open("127.0.0.1", port, apiKey);
     try {
       while (true) {
         if (!process.isAlive()) {
