@@ -74,7 +74,8 @@ public final class LoadTest {
    * @param ownsDatabase the harness created the database for this run, so the set-up may take the
    *     bulk-load path (drop and rebuild the vector index around the memories' load)
    */
-  public record Environment(Channel channel, String dbUrl, boolean ownsDatabase, String tenant, String server) {}
+  public record Environment(Channel channel, String dbUrl, boolean ownsDatabase, String tenant, String server,
+      Channel withoutAuth) {}
 
   private final Profile profile;
   private final Targets targets;
@@ -153,6 +154,12 @@ public final class LoadTest {
           o = measure(engine, d, scenario, target, floors.get(d.name()), copy, 2).withFirstRun(o);
         }
         outcomes.add(o);
+      }
+      if (env.withoutAuth() != null) {
+        try (Engine off = new Engine(env.withoutAuth(), CALL_TIMEOUT, MAX_IN_FLIGHT, seed + 1)) {
+          AuthComparison.run(engine, off, plan.stream().filter(p -> p.scenario() != null)
+              .map(Planned::scenario).toList(), log);
+        }
       }
       if (profile.capacity() != null) {
         List<Outcome> searched = new ArrayList<>();

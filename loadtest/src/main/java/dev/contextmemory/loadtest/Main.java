@@ -4,6 +4,8 @@ import dev.contextmemory.loadtest.report.RunReport;
 import io.grpc.ManagedChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -42,7 +44,7 @@ public final class Main {
       ManagedChannel ch = HarnessChannel.open(host, port, o.apiKey());
       try {
         RunReport r = test.run(new LoadTest.Environment(ch, o.dbUrl(), false, o.tenant(), "--target " + o.target()
-            + (o.dbUrl() == null ? " (no --db-url: no SQL baselines)" : "")));
+            + (o.dbUrl() == null ? " (no --db-url: no SQL baselines)" : ""), null));
         return finish(r, o.out());
       } finally {
         ch.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
@@ -54,17 +56,39 @@ public final class Main {
       System.out.println("loadtest: fresh database " + db.name() + (o.keepDatabase() ? " (kept)" : "")
           + "; starting " + jar.getFileName() + " (log: " + o.out().resolve("server.log") + ")");
       long t0 = System.nanoTime();
-      try (ServerProcess server = ServerProcess.start(jar, db.url(), o.serverJavaOptions(), o.serverEnv(), o.apiKey(),
-          o.out().resolve("server.log"))) {
+      // The server authenticates as in production: it requires API keys, and the harness sends a
+      // key made for this run (unless --server-env CONTEXT_MEMORY_AUTH=none or --api-key says otherwise).
+      Map<String, String> env = new LinkedHashMap<>(o.serverEnv());
+      env.putIfAbsent("CONTEXT_MEMORY_AUTH", "api-key");
+      String key = o.apiKey();
+      if (key == null && env.get("CONTEXT_MEMORY_AUTH").equals("api-key")) {
+        key = ServerProcess.createKey(jar, o.serverJavaOptions(), db.url(), "default");
+        System.out.println("loadtest: the server requires API keys; created one (read,write) for this run");
+      }
+      Map<String, String> noAuthEnv = new LinkedHashMap<>(env);
+      noAuthEnv.put("CONTEXT_MEMORY_AUTH", "none");
+      try (ServerProcess server = ServerProcess.start(jar, db.url(), o.serverJavaOptions(), env, key,
+              o.out().resolve("server.log"));
+           ServerProcess noAuth = o.compareAuth() ? ServerProcess.start(jar, db.url(), o.serverJavaOptions(), noAuthEnv,
+               null, o.out().resolve("server-noauth.log")) : null) {
         Runtime.getRuntime().addShutdownHook(new Thread(server::close)); // also when the harness is killed
-        System.out.printf("loadtest: server up on 127.0.0.1:%d in %.1f s%n", server.port(), (System.nanoTime() - t0) / 1e9);
-        ManagedChannel ch = HarnessChannel.open("127.0.0.1", server.port(), o.apiKey());
+        if (noAuth != null) {
+          Runtime.getRuntime().addShutdownHook(new Thread(noAuth::close));
+        }
+        System.out.printf("loadtest: server up on 127.0.0.1:%d in %.1f s%s%n", server.port(), (System.nanoTime() - t0) / 1e9,
+            noAuth == null ? "" : "; without authentication on 127.0.0.1:" + noAuth.port() + ", for --compare-auth");
+        ManagedChannel ch = HarnessChannel.open("127.0.0.1", server.port(), key);
+        ManagedChannel off = noAuth == null ? null : HarnessChannel.open("127.0.0.1", noAuth.port(), null);
         try {
           RunReport r = test.run(new LoadTest.Environment(ch, db.url(), true, "default",
-              "started here: " + jar.getFileName() + " on 127.0.0.1:" + server.port() + ", fresh database " + db.name()));
+              "started here: " + jar.getFileName() + " on 127.0.0.1:" + server.port() + ", fresh database " + db.name(),
+              off));
           return finish(r, o.out());
         } finally {
           ch.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+          if (off != null) {
+            off.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+          }
         }
       }
     }

@@ -33,7 +33,8 @@ public record Options(
     boolean keepDatabase,
     List<String> serverJavaOptions,
     String apiKey,
-    Map<String, String> serverEnv) {
+    Map<String, String> serverEnv,
+    boolean compareAuth) {
 
   public static final String USAGE = """
       usage: loadtest [options]
@@ -54,6 +55,9 @@ public record Options(
         --only NAME[,NAME...]       run only these scenarios
         --seed N                    data set and request seed (default 42)
         --keep-db                   keep the fresh database after the run (default: drop it)
+        --compare-auth              without --target: also start a server without authentication on the same
+                                    database and compare append_message and list_messages_20 p50 with and
+                                    without API keys (the run's own server requires keys, made for the run)
       exit status: 0 every target met (skipped scenarios allowed), 1 a target missed, 2 usage or set-up error
       """;
 
@@ -69,6 +73,7 @@ public record Options(
     Set<String> only = new LinkedHashSet<>();
     long seed = 42;
     boolean keep = false;
+    boolean compareAuth = false;
     List<String> javaOpts = new ArrayList<>();
     String apiKey = System.getenv(HarnessChannel.API_KEY_ENV);
     Map<String, String> serverEnv = new LinkedHashMap<>();
@@ -76,12 +81,13 @@ public record Options(
       String a = args[i];
       String v = null;
       int eq = a.indexOf('=');
-      if (a.startsWith("--") && eq > 0 && !a.equals("--keep-db")) {
+      if (a.startsWith("--") && eq > 0 && !a.equals("--keep-db") && !a.equals("--compare-auth")) {
         v = a.substring(eq + 1);
         a = a.substring(0, eq);
       }
       switch (a) {
         case "--keep-db" -> keep = true;
+        case "--compare-auth" -> compareAuth = true;
         case "-h", "--help" -> throw new UsageException("");
         default -> {
           if (v == null) {
@@ -128,7 +134,7 @@ public record Options(
     }
     return new Options(profile, target, dbUrl, jar, out, tenant, scale, List.copyOf(overrides), Set.copyOf(only), seed,
         keep, List.copyOf(javaOpts), apiKey == null || apiKey.isEmpty() ? null : apiKey,
-        java.util.Collections.unmodifiableMap(serverEnv));
+        java.util.Collections.unmodifiableMap(serverEnv), compareAuth);
   }
 
   private static double number(String option, String v) {

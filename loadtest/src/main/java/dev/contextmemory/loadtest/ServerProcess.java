@@ -55,10 +55,10 @@ final class ServerProcess implements AutoCloseable {
     cmd.add("serve");
     ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
     pb.environment().keySet().removeIf(k -> k.startsWith("CONTEXT_MEMORY_"));
+    pb.environment().put("CONTEXT_MEMORY_AUTH", "none"); // unless env says api-key
     pb.environment().putAll(env);
     pb.environment().put("CONTEXT_MEMORY_DB_URL", dbUrl);
     pb.environment().put("CONTEXT_MEMORY_HOST", "127.0.0.1");
-    pb.environment().put("CONTEXT_MEMORY_AUTH", "none");
     pb.environment().put("CONTEXT_MEMORY_PORT", Integer.toString(port));
     ServerProcess server = new ServerProcess(pb.start(), port, log);
     try {
@@ -68,6 +68,37 @@ final class ServerProcess implements AutoCloseable {
       throw e;
     }
     return server;
+  }
+
+  /**
+   * Creates an API key of {@code tenant} with the read and write scopes in the database at
+   * {@code dbUrl}, through the server jar's {@code keys create} (which migrates the database
+   * first), as an operator would. Returns the key; it is never printed.
+   */
+  static String createKey(Path jar, List<String> javaOptions, String dbUrl, String tenant) throws IOException {
+    List<String> cmd = new ArrayList<>();
+    cmd.add(ProcessHandle.current().info().command().orElse("java"));
+    if (Runtime.version().feature() >= 24) {
+      cmd.add("--sun-misc-unsafe-memory-access=allow");
+      cmd.add("--enable-native-access=ALL-UNNAMED");
+    }
+    cmd.addAll(javaOptions);
+    cmd.addAll(List.of("-jar", jar.toString(), "keys", "create", "--tenant", tenant, "--name", "loadtest",
+        "--scopes", "read,write"));
+    ProcessBuilder pb = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.DISCARD);
+    pb.environment().keySet().removeIf(k -> k.startsWith("CONTEXT_MEMORY_"));
+    pb.environment().put("CONTEXT_MEMORY_DB_URL", dbUrl);
+    Process p = pb.start();
+    String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.US_ASCII).strip();
+    try {
+      if (!p.waitFor(120, TimeUnit.SECONDS) || p.exitValue() != 0 || !out.startsWith("cm_")) {
+        throw new IllegalStateException("`keys create` failed (status " + (p.isAlive() ? "running" : p.exitValue()) + ")");
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted", e);
+    }
+    return out;
   }
 
   /** The newest runnable jar under server/target, relative to the working directory. */

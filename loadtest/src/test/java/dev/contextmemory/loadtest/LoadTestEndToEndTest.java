@@ -51,7 +51,7 @@ class LoadTestEndToEndTest {
     ByteArrayOutputStream out = new ByteArrayOutputStream();
     LoadTest test = new LoadTest(Profile.named("smoke"), Targets.adjusted("full", 1000, List.of()), Set.of(), 42,
         new PrintStream(out, true, StandardCharsets.UTF_8));
-    report = test.run(new LoadTest.Environment(server.channel(), server.dbUrl(), true, "default", "in-process"));
+    report = test.run(new LoadTest.Environment(server.channel(), server.dbUrl(), true, "default", "in-process", null));
     log = out.toString(StandardCharsets.UTF_8);
   }
 
