@@ -5,6 +5,10 @@ import dev.contextmemory.server.config.Database;
 import dev.contextmemory.server.config.Settings;
 import dev.contextmemory.server.domain.ContactNormalizer;
 import dev.contextmemory.server.grpc.CallDeadlines;
+import dev.contextmemory.server.auth.KeyVerifier;
+import dev.contextmemory.server.config.SecuritySettings;
+import dev.contextmemory.server.grpc.AdminGrpcService;
+import dev.contextmemory.server.grpc.Authentication;
 import dev.contextmemory.server.grpc.CancelStatementOnCallEnd;
 import dev.contextmemory.server.grpc.ConversationGrpcService;
 import dev.contextmemory.server.grpc.CustomerGrpcService;
@@ -14,7 +18,8 @@ import dev.contextmemory.server.grpc.MalformedRequests;
 import dev.contextmemory.server.grpc.MemoryGrpcService;
 import dev.contextmemory.server.grpc.PoolGate;
 import dev.contextmemory.server.grpc.RequestAdmission;
-import dev.contextmemory.server.grpc.Tenants;
+import dev.contextmemory.server.store.ApiKeyStore;
+import dev.contextmemory.server.grpc.PageTokens;
 import dev.contextmemory.server.store.ConversationStore;
 import dev.contextmemory.server.store.CustomerStore;
 import dev.contextmemory.server.store.ExpirySweeper;
@@ -22,6 +27,7 @@ import dev.contextmemory.server.store.MemorySearchStore;
 import dev.contextmemory.server.store.MemoryStore;
 import dev.contextmemory.server.store.MessageImportStore;
 import dev.contextmemory.server.store.MessageStore;
+import dev.contextmemory.v1.AdminServiceGrpc;
 import dev.contextmemory.v1.ConversationServiceGrpc;
 import dev.contextmemory.v1.CustomerServiceGrpc;
 import dev.contextmemory.v1.MemoryServiceGrpc;
@@ -32,6 +38,7 @@ import io.grpc.protobuf.services.ProtoReflectionService;
 import io.grpc.protobuf.services.ProtoReflectionServiceV1;
 import java.io.IOException;
 import java.time.Duration;
+import java.time.Clock;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -55,11 +62,13 @@ public final class ContextMemoryServer implements AutoCloseable {
   private final Server server;
   private final DatabaseHealth health;
   private final ExpirySweeper sweeper;
+  private final KeyVerifier keyVerifier;
   private final AtomicInteger closed = new AtomicInteger();
+  private final List<AutoCloseable> closeLast = new java.util.concurrent.CopyOnWriteArrayList<>();
 
   private ContextMemoryServer(Settings settings, PoolGate pool, CancelStatementOnCallEnd canceller,
       RequestAdmission admission, CallDeadlines deadlines, Server server, DatabaseHealth health,
-      ExpirySweeper sweeper) {
+      ExpirySweeper sweeper, KeyVerifier keyVerifier) {
     this.settings = settings;
     this.pool = pool;
     this.statementCanceller = canceller;
@@ -68,11 +77,12 @@ public final class ContextMemoryServer implements AutoCloseable {
     this.server = server;
     this.health = health;
     this.sweeper = sweeper;
+    this.keyVerifier = keyVerifier;
   }
 
   public static ContextMemoryServer start(Settings s, ServerBuilder<?> transport) throws IOException {
-    DatabaseHealth health = new DatabaseHealth(s, List.of(
-        CustomerServiceGrpc.SERVICE_NAME, ConversationServiceGrpc.SERVICE_NAME, MemoryServiceGrpc.SERVICE_NAME));
+    DatabaseHealth health = new DatabaseHealth(s, List.of(CustomerServiceGrpc.SERVICE_NAME,
+        ConversationServiceGrpc.SERVICE_NAME, MemoryServiceGrpc.SERVICE_NAME, AdminServiceGrpc.SERVICE_NAME));
     PoolGate pool = new PoolGate(() -> Database.pool(s), s.dbConnectionTimeout(), health::databaseDown,
         Duration.ofSeconds(Database.socketTimeoutSeconds(s)));
     health.onRecovery(pool::refresh);
@@ -90,11 +100,22 @@ public final class ContextMemoryServer implements AutoCloseable {
       ContactNormalizer contacts = new ContactNormalizer(s.defaultPhoneRegion());
       ConversationStore conversations = new ConversationStore(jdbi);
       MemoryStore memories = new MemoryStore(jdbi);
+      ApiKeyStore apiKeys = new ApiKeyStore(jdbi);
+      SecuritySettings sec = s.security();
+      KeyVerifier verifier = sec.auth() == SecuritySettings.AuthMode.API_KEY
+          ? new KeyVerifier(apiKeys, sec.authCacheTtl(), sec.lastUsedFlushInterval(), Clock.systemUTC())
+          : null;
+      Authentication authentication = verifier != null
+          ? Authentication.apiKeys(verifier, sec.keyRequestsPerSecond(), sec.keyBurst(), sec.tenantMaxConcurrentCalls())
+          : Authentication.none(s.defaultTenant(), sec.keyRequestsPerSecond(), sec.keyBurst(),
+              sec.tenantMaxConcurrentCalls());
+      PageTokens tokens = PageTokens.withSecret(s.pageTokenSecret());
       List<BindableService> services = List.of(
-          new CustomerGrpcService(new CustomerStore(jdbi), contacts),
+          new CustomerGrpcService(new CustomerStore(jdbi), contacts, tokens),
           new ConversationGrpcService(conversations, new MessageStore(jdbi), new MessageImportStore(jdbi), contacts,
-              s.embeddingDimension()),
-          new MemoryGrpcService(memories, new MemorySearchStore(jdbi), conversations, s.embeddingDimension()));
+              tokens, s.embeddingDimension()),
+          new MemoryGrpcService(memories, new MemorySearchStore(jdbi), conversations, tokens, s.embeddingDimension()),
+          new AdminGrpcService(apiKeys, verifier, tokens));
 
       // Health and reflection on their own threads, API calls on the bounded request executor
       // (shed when its queue is full), see RequestAdmission.
@@ -102,21 +123,25 @@ public final class ContextMemoryServer implements AutoCloseable {
       CallDeadlines deadlines = new CallDeadlines(s.maxCallDeadline());
       admission.install(transport);
       services.forEach(service -> transport.addService(MalformedRequests.wrap(service.bindService())));
-      transport.addService(health.manager().getHealthService())
-          .addService(ProtoReflectionServiceV1.newInstance())
-          .addService(legacyReflection())
-          .maxInboundMessageSize(s.maxInboundMessageBytes())
-          // Runs last-added first: shed calls cost nothing more; the deadline bound and the tenant
-          // are in the Context before errors are mapped.
+      transport.addService(health.manager().getHealthService());
+      if (sec.reflection()) {
+        transport.addService(ProtoReflectionServiceV1.newInstance()).addService(legacyReflection());
+      }
+      transport.maxInboundMessageSize(s.maxInboundMessageBytes())
+          // Runs last-added first: shed calls cost nothing more; the deadline bound is set, and
+          // the caller is known, allowed and in the Context before any service code runs or any
+          // error is mapped.
           .intercept(new ExceptionInterceptor())
-          .intercept(new Tenants(s.defaultTenant()))
+          .intercept(authentication)
           .intercept(deadlines)
           .intercept(admission);
       Server server = transport.build().start();
-      ExpirySweeper sweeper = new ExpirySweeper(memories, s.memorySweepInterval(), s.memorySweepBatch());
+      warnAboutExposure(s);
+      ExpirySweeper sweeper = new ExpirySweeper(memories, conversations, s.memorySweepInterval(), s.memorySweepBatch(),
+          s.deletedConversationRetention());
       health.start();
       log.info("context-memory serving on port {} ({})", server.getPort(), s);
-      return new ContextMemoryServer(s, pool, canceller, admission, deadlines, server, health, sweeper);
+      return new ContextMemoryServer(s, pool, canceller, admission, deadlines, server, health, sweeper, verifier);
     } catch (RuntimeException | IOException e) {
       health.close();
       pool.close();
@@ -124,10 +149,27 @@ public final class ContextMemoryServer implements AutoCloseable {
     }
   }
 
+  private static void warnAboutExposure(Settings s) {
+    SecuritySettings sec = s.security();
+    if (sec.auth() == SecuritySettings.AuthMode.NONE) {
+      log.warn("authentication is off ({}AUTH=none): every call acts for tenant '{}' with every scope;"
+          + " listening on {}{}", Settings.PREFIX, s.defaultTenant(), s.host(),
+          sec.allowInsecure() ? " because " + Settings.PREFIX + "ALLOW_INSECURE=true" : " (loopback only)");
+    } else if (!sec.tls()) {
+      log.warn("serving plaintext: API keys cross the network in the clear unless a proxy in front terminates"
+          + " TLS (set {}TLS_CERT_FILE and {}TLS_KEY_FILE to serve TLS)", Settings.PREFIX, Settings.PREFIX);
+    }
+  }
+
   /** grpcurl and older tools still ask the v1alpha reflection service. */
   @SuppressWarnings("deprecation")
   private static BindableService legacyReflection() {
     return ProtoReflectionService.newInstance();
+  }
+
+  /** Something to close after the server has stopped (e.g. the transport's certificate watchers). */
+  public void closeOnStop(AutoCloseable resource) {
+    closeLast.add(resource);
   }
 
   public int port() {
@@ -184,8 +226,18 @@ public final class ContextMemoryServer implements AutoCloseable {
     sweeper.close();
     deadlines.close();
     admission.close();
+    if (keyVerifier != null) {
+      keyVerifier.close();
+    }
     statementCanceller.close();
     pool.close();
+    for (AutoCloseable c : closeLast) {
+      try {
+        c.close();
+      } catch (Exception e) {
+        log.warn("could not close {}: {}", c, e.toString());
+      }
+    }
     log.info("stopped");
   }
 }

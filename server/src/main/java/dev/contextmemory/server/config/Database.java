@@ -8,6 +8,7 @@ import javax.sql.DataSource;
 import org.flywaydb.core.Flyway;
 import org.flywaydb.core.api.output.MigrateResult;
 import org.jdbi.v3.core.Jdbi;
+import org.jdbi.v3.core.statement.StatementExceptions;
 import org.jdbi.v3.postgres.PostgresPlugin;
 
 /** The connection pool, the schema migrations and Jdbi: how the server reaches PostgreSQL. */
@@ -61,7 +62,10 @@ public final class Database {
         "prepareThreshold", "1",
         "preparedStatementCacheQueries", "512",
         "preparedStatementCacheSizeMiB", "8",
-        "reWriteBatchedInserts", "true");
+        "reWriteBatchedInserts", "true",
+        // PostgreSQL's error DETAIL quotes row values ("Key (phone)=(+1555…) already exists"):
+        // keep it out of exception messages, which reach the log.
+        "logServerErrorDetail", "false");
     Map<String, String> network = Map.of(
         // A host that does not answer at all (down, or a partition dropping packets) fails the
         // TCP connect in 5 s and the whole log-in in 10 s, instead of the OS's minutes.
@@ -124,6 +128,10 @@ public final class Database {
   }
 
   public static Jdbi jdbi(DataSource ds) {
-    return Jdbi.create(ds).installPlugin(new PostgresPlugin());
+    Jdbi jdbi = Jdbi.create(ds).installPlugin(new PostgresPlugin());
+    // Jdbi's exception messages render bound values by default (phones, emails, message text);
+    // the error id and the stack trace are enough to find the statement.
+    jdbi.getConfig(StatementExceptions.class).setMessageRendering(StatementExceptions.MessageRendering.NONE);
+    return jdbi;
   }
 }

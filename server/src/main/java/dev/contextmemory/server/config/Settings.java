@@ -34,17 +34,23 @@ public record Settings(
     Duration maxCallDeadline,
     int requestQueue,
     Duration healthCheckTimeout,
-    Duration requestQueueWait) {
+    Duration requestQueueWait,
+
+    String pageTokenSecret,
+    Duration deletedConversationRetention,
+    SecuritySettings security) {
 
   public static final String PREFIX = "CONTEXT_MEMORY_";
+  /** pgvector's HNSW index, which vector search relies on, indexes vectors of at most 2,000 dimensions. */
+  public static final int MAX_EMBEDDING_DIMENSION = 2000;
 
   public Settings {
     Objects.requireNonNull(dbUrl, "dbUrl");
     if (!dbUrl.startsWith("jdbc:postgresql:")) {
-      throw new IllegalArgumentException(PREFIX + "DB_URL must be a jdbc:postgresql: URL, got " + dbUrl);
+      throw new IllegalArgumentException(PREFIX + "DB_URL must be a jdbc:postgresql: URL, got " + redact(dbUrl));
     }
-    if (embeddingDimension < 1 || embeddingDimension > 16000) {
-      throw new IllegalArgumentException(PREFIX + "EMBEDDING_DIMENSION must be within 1..16000");
+    if (embeddingDimension < 1 || embeddingDimension > MAX_EMBEDDING_DIMENSION) {
+      throw new IllegalArgumentException(PREFIX + "EMBEDDING_DIMENSION must be within 1.." + MAX_EMBEDDING_DIMENSION);
     }
     // pgjdbc runs its own start-up queries on every new connection under this timeout, and so
     // do the start-up checks: below this, no connection could serve a request.
@@ -82,8 +88,9 @@ public record Settings(
     // The default assumes the database runs on a host like this one (scripts/dev-db); set
     // CONTEXT_MEMORY_DB_POOL_SIZE from the real database host's cores in production.
     int poolSize = r.integer("DB_POOL_SIZE", cores * 2 + 1, 1, 1000);
+    String host = r.string("HOST", "0.0.0.0");
     return new Settings(
-        r.string("HOST", "0.0.0.0"),
+        host,
         r.integer("PORT", 50051, 0, 65535),
         dbUrl,
         r.string("DB_USER", ""),
@@ -93,11 +100,12 @@ public record Settings(
         Duration.ofMillis(r.integer("DB_STATEMENT_TIMEOUT_MS", 15_000, 0, 3_600_000)),
         Duration.ofMillis(r.integer("DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", 15_000, 0, 3_600_000)),
         r.bool("MIGRATE_ON_START", true),
-        r.integer("EMBEDDING_DIMENSION", 768, 1, 16000),
+        r.integer("EMBEDDING_DIMENSION", 768, 1, MAX_EMBEDDING_DIMENSION),
         // Threads beyond the pool only queue on it; twice the pool keeps every connection busy
         // while other threads decode, validate and encode.
         r.integer("REQUEST_THREADS", Math.max(8, poolSize * 2), 1, 10_000),
-        r.integer("MAX_INBOUND_MESSAGE_BYTES", 16 * 1024 * 1024, 1024, 256 * 1024 * 1024),
+        // gRPC's own default: a request of the documented maximum sizes fits (README "Limits").
+        r.integer("MAX_INBOUND_MESSAGE_BYTES", 4 * 1024 * 1024, 1024, 256 * 1024 * 1024),
         Duration.ofSeconds(r.integer("SHUTDOWN_GRACE_SECONDS", 20, 0, 3600)),
         Duration.ofMillis(r.integer("HEALTH_CHECK_INTERVAL_MS", 2000, 100, 600_000)),
         r.string("DEFAULT_PHONE_REGION", "US").toUpperCase(java.util.Locale.ROOT),
@@ -119,7 +127,12 @@ public record Settings(
         Duration.ofMillis(r.integer("HEALTH_CHECK_TIMEOUT_MS", 1000, 100, 600_000)),
         // Once the oldest waiting call has waited this long, the threads are stuck (on locks, on
         // the pool): new calls are shed rather than queued behind it.
-        Duration.ofMillis(r.integer("REQUEST_QUEUE_WAIT_MS", 1000, 1, 600_000)));
+        Duration.ofMillis(r.integer("REQUEST_QUEUE_WAIT_MS", 1000, 1, 600_000)),
+
+        r.string("PAGE_TOKEN_SECRET", null),
+        // 0 keeps soft-deleted conversations until their customer is erased.
+        Duration.ofSeconds(r.integer("DELETED_CONVERSATION_RETENTION_SECONDS", 30 * 86_400, 0, Integer.MAX_VALUE)),
+        SecuritySettings.read(r, host));
   }
 
   @Override
@@ -131,14 +144,16 @@ public record Settings(
         + ", statementTimeout=" + statementTimeout
         + ", lockTimeout=" + lockTimeout + ", maxCallDeadline=" + maxCallDeadline
         + ", migrateOnStart=" + migrateOnStart
-        + ", embeddingDimension=" + embeddingDimension + "]";
+        + ", embeddingDimension=" + embeddingDimension + ", auth=" + security.auth()
+        + ", tls=" + security.tls() + "]";
   }
 
-  private static String redact(String url) {
-    return url.replaceAll("(?i)(password=)[^&]*", "$1***");
+  /** A database URL fit for a log line: no password, in a query parameter or in user:password@. */
+  public static String redact(String url) {
+    return url.replaceAll("(?i)(password=)[^&]*", "$1***").replaceAll("(//[^/@:]*):[^/@]*@", "$1:***@");
   }
 
-  private record Reader(Map<String, String> env) {
+  record Reader(Map<String, String> env) {
     String string(String name, String fallback) {
       String v = env.get(PREFIX + name);
       return v == null || v.isEmpty() ? fallback : v.trim();

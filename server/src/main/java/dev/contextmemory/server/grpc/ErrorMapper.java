@@ -15,6 +15,9 @@ import dev.contextmemory.server.domain.FailedPreconditionException;
 import dev.contextmemory.server.domain.FieldViolation;
 import dev.contextmemory.server.domain.InvalidArgumentException;
 import dev.contextmemory.server.domain.NotFoundException;
+import dev.contextmemory.server.domain.PermissionDeniedException;
+import dev.contextmemory.server.domain.ResourceExhaustedException;
+import dev.contextmemory.server.domain.UnauthenticatedException;
 import io.grpc.Context;
 import io.grpc.StatusRuntimeException;
 import io.grpc.protobuf.StatusProto;
@@ -34,6 +37,10 @@ import org.slf4j.LoggerFactory;
 public final class ErrorMapper {
   public static final String DOMAIN = "contextmemory.dev";
   private static final Logger log = LoggerFactory.getLogger(ErrorMapper.class);
+  /** Budget of the BadRequest detail: with the message (at most 1,000 characters) well under 8 KiB. */
+  static final int MAX_FIELD_VIOLATIONS = 50;
+  static final int MAX_FIELD_VIOLATION_BYTES = 3_000;
+  private static final int MAX_VIOLATION_TEXT = 200;
 
   private ErrorMapper() {}
 
@@ -87,12 +94,12 @@ public final class ErrorMapper {
     ErrorInfo info = errorInfo(d.reason(), d.metadata());
     return switch (d) {
       case InvalidArgumentException e -> {
-        BadRequest.Builder br = BadRequest.newBuilder();
-        for (FieldViolation v : e.violations()) {
-          br.addFieldViolations(BadRequest.FieldViolation.newBuilder()
-              .setField(v.field()).setDescription(v.description()));
+        BadRequest br = badRequest(e);
+        int omitted = e.violations().size() - br.getFieldViolationsCount();
+        if (omitted > 0) {
+          info = info.toBuilder().putMetadata("field_violations_omitted", Integer.toString(omitted)).build();
         }
-        yield status(Code.INVALID_ARGUMENT, e.getMessage(), info, br.build());
+        yield status(Code.INVALID_ARGUMENT, e.getMessage(), info, br);
       }
       case NotFoundException e -> status(Code.NOT_FOUND, e.getMessage(), info,
           ResourceInfo.newBuilder().setResourceType(e.resourceType()).setResourceName(e.resourceName())
@@ -103,7 +110,36 @@ public final class ErrorMapper {
       case FailedPreconditionException e -> status(Code.FAILED_PRECONDITION, e.getMessage(), info,
           PreconditionFailure.newBuilder().addViolations(PreconditionFailure.Violation.newBuilder()
               .setType(e.reason()).setDescription(e.getMessage())).build());
+      case UnauthenticatedException e -> status(Code.UNAUTHENTICATED, e.getMessage(), info);
+      case PermissionDeniedException e -> status(Code.PERMISSION_DENIED, e.getMessage(), info);
+      case ResourceExhaustedException e -> status(Code.RESOURCE_EXHAUSTED, e.getMessage(), info,
+          RetryInfo.newBuilder().setRetryDelay(duration(e.retryAfter())).build());
     };
+  }
+
+  /**
+   * The field violations that fit the budget. The status travels base64-encoded in the
+   * grpc-status-details-bin trailer and grpc-java clients refuse trailers over 8 KiB (their
+   * maxInboundMetadataSize), which the client then sees as INTERNAL; 2,000 violations of a bad
+   * 1,000-item batch made 320 KB. ErrorInfo's field_violations_omitted says how many were left out.
+   */
+  private static BadRequest badRequest(InvalidArgumentException e) {
+    BadRequest.Builder br = BadRequest.newBuilder();
+    int bytes = 0;
+    for (FieldViolation v : e.violations()) {
+      BadRequest.FieldViolation fv = BadRequest.FieldViolation.newBuilder()
+          .setField(clip(v.field())).setDescription(clip(v.description())).build();
+      bytes += fv.getSerializedSize() + 3;
+      if (br.getFieldViolationsCount() == MAX_FIELD_VIOLATIONS || bytes > MAX_FIELD_VIOLATION_BYTES) {
+        break;
+      }
+      br.addFieldViolations(fv);
+    }
+    return br.build();
+  }
+
+  private static String clip(String s) {
+    return s.length() <= MAX_VIOLATION_TEXT ? s : s.substring(0, MAX_VIOLATION_TEXT - 1) + "…";
   }
 
   /** SQL failures that are not bugs of ours: the database's state, load, or the call's deadline. */
@@ -184,6 +220,10 @@ public final class ErrorMapper {
   private static Status retryable(Code code, String message, String reason) {
     return status(code, message, errorInfo(reason, Map.of()),
         RetryInfo.newBuilder().setRetryDelay(Duration.newBuilder().setNanos(200_000_000)).build());
+  }
+
+  private static Duration duration(java.time.Duration d) {
+    return Duration.newBuilder().setSeconds(d.getSeconds()).setNanos(d.getNano()).build();
   }
 
   private static ErrorInfo errorInfo(String reason, Map<String, String> metadata) {

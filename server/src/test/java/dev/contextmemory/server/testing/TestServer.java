@@ -52,6 +52,10 @@ public final class TestServer implements AutoCloseable {
     // Functional tests fire bursts of 16 concurrent calls at 8 request threads; they test what the
     // calls do, not shedding, which OverloadTest covers with the production default.
     env.put("CONTEXT_MEMORY_REQUEST_QUEUE", "64");
+    // Most tests exercise the API, not authentication: the default tenant with every scope.
+    // AuthenticationTest and TenantIsolationTest override AUTH with api-key.
+    env.put("CONTEXT_MEMORY_AUTH", "none");
+    env.put("CONTEXT_MEMORY_HOST", "127.0.0.1");
     overrides.forEach((k, v) -> env.put(Settings.PREFIX + k, v));
     String name = "context-memory-test-" + UUID.randomUUID();
     try {
