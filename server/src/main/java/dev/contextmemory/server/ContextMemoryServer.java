@@ -4,11 +4,11 @@ import com.zaxxer.hikari.HikariDataSource;
 import dev.contextmemory.server.config.Database;
 import dev.contextmemory.server.config.Settings;
 import dev.contextmemory.server.domain.ContactNormalizer;
+import dev.contextmemory.server.grpc.CallDeadlines;
 import dev.contextmemory.server.auth.KeyVerifier;
 import dev.contextmemory.server.config.SecuritySettings;
 import dev.contextmemory.server.grpc.AdminGrpcService;
 import dev.contextmemory.server.grpc.Authentication;
-import dev.contextmemory.server.grpc.CallDeadlines;
 import dev.contextmemory.server.grpc.CancelStatementOnCallEnd;
 import dev.contextmemory.server.grpc.ConversationGrpcService;
 import dev.contextmemory.server.grpc.CustomerGrpcService;
@@ -18,8 +18,8 @@ import dev.contextmemory.server.grpc.MalformedRequests;
 import dev.contextmemory.server.grpc.MemoryGrpcService;
 import dev.contextmemory.server.grpc.PoolGate;
 import dev.contextmemory.server.grpc.RequestAdmission;
-import dev.contextmemory.server.grpc.PageTokens;
 import dev.contextmemory.server.store.ApiKeyStore;
+import dev.contextmemory.server.grpc.PageTokens;
 import dev.contextmemory.server.store.ConversationStore;
 import dev.contextmemory.server.store.CustomerStore;
 import dev.contextmemory.server.store.ExpirySweeper;
@@ -37,8 +37,8 @@ import io.grpc.ServerBuilder;
 import io.grpc.protobuf.services.ProtoReflectionService;
 import io.grpc.protobuf.services.ProtoReflectionServiceV1;
 import java.io.IOException;
-import java.time.Clock;
 import java.time.Duration;
+import java.time.Clock;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -81,9 +81,8 @@ public final class ContextMemoryServer implements AutoCloseable {
   }
 
   public static ContextMemoryServer start(Settings s, ServerBuilder<?> transport) throws IOException {
-    DatabaseHealth health = new DatabaseHealth(s, List.of(
-        CustomerServiceGrpc.SERVICE_NAME, ConversationServiceGrpc.SERVICE_NAME, MemoryServiceGrpc.SERVICE_NAME,
-        AdminServiceGrpc.SERVICE_NAME));
+    DatabaseHealth health = new DatabaseHealth(s, List.of(CustomerServiceGrpc.SERVICE_NAME,
+        ConversationServiceGrpc.SERVICE_NAME, MemoryServiceGrpc.SERVICE_NAME, AdminServiceGrpc.SERVICE_NAME));
     PoolGate pool = new PoolGate(() -> Database.pool(s), s.dbConnectionTimeout(), health::databaseDown,
         Duration.ofSeconds(Database.socketTimeoutSeconds(s)));
     health.onRecovery(pool::refresh);
@@ -120,7 +119,7 @@ public final class ContextMemoryServer implements AutoCloseable {
 
       // Health and reflection on their own threads, API calls on the bounded request executor
       // (shed when its queue is full), see RequestAdmission.
-      RequestAdmission admission = new RequestAdmission(s.requestThreads(), s.requestQueue());
+      RequestAdmission admission = new RequestAdmission(s.requestThreads(), s.requestQueue(), s.requestQueueWait());
       CallDeadlines deadlines = new CallDeadlines(s.maxCallDeadline());
       admission.install(transport);
       services.forEach(service -> transport.addService(MalformedRequests.wrap(service.bindService())));
@@ -129,9 +128,9 @@ public final class ContextMemoryServer implements AutoCloseable {
         transport.addService(ProtoReflectionServiceV1.newInstance()).addService(legacyReflection());
       }
       transport.maxInboundMessageSize(s.maxInboundMessageBytes())
-          // Runs last-added first: shed calls cost nothing more; the deadline bound is set, and the
-          // caller is known, allowed and in the Context, before any service code runs or any error
-          // is mapped.
+          // Runs last-added first: shed calls cost nothing more; the deadline bound is set, and
+          // the caller is known, allowed and in the Context before any service code runs or any
+          // error is mapped.
           .intercept(new ExceptionInterceptor())
           .intercept(authentication)
           .intercept(deadlines)
@@ -162,15 +161,15 @@ public final class ContextMemoryServer implements AutoCloseable {
     }
   }
 
-  /** Something to close after the server has stopped (e.g. the transport's certificate watchers). */
-  public void closeOnStop(AutoCloseable resource) {
-    closeLast.add(resource);
-  }
-
   /** grpcurl and older tools still ask the v1alpha reflection service. */
   @SuppressWarnings("deprecation")
   private static BindableService legacyReflection() {
     return ProtoReflectionService.newInstance();
+  }
+
+  /** Something to close after the server has stopped (e.g. the transport's certificate watchers). */
+  public void closeOnStop(AutoCloseable resource) {
+    closeLast.add(resource);
   }
 
   public int port() {

@@ -110,6 +110,8 @@ class MainProcessTest {
     Path log = Files.createTempFile("context-memory-badtimeout", ".log");
     ProcessBuilder pb = command(List.of());
     pb.environment().put("CONTEXT_MEMORY_DB_URL", TestDatabase.baseUrl());
+    pb.environment().put("CONTEXT_MEMORY_HOST", "127.0.0.1");
+    pb.environment().put("CONTEXT_MEMORY_AUTH", "none");
     pb.environment().put("CONTEXT_MEMORY_DB_STATEMENT_TIMEOUT_MS", "1");
     Process p = pb.redirectErrorStream(true).redirectOutput(log.toFile()).start();
     assertTrue(p.waitFor(60, TimeUnit.SECONDS));

@@ -69,9 +69,19 @@ class MisconfiguredDatabaseTest {
       } finally {
         admin(TestDatabase.baseUrl(), "ALTER DATABASE " + db + " RESET default_transaction_read_only");
       }
-      s.server().pool().getHikariPoolMXBean().softEvictConnections();
       ServerLifecycleTest.awaitTrue("health SERVING again", () -> health(s) == ServingStatus.SERVING);
-      customers.createCustomer(newCustomer("After"));
+      // Connections the pool opened while the database was read-only keep that default; evict
+      // until none is left (the pool refills one connection at a time).
+      ServerLifecycleTest.awaitTrue("writes work again", () -> {
+        s.server().pool().getHikariPoolMXBean().softEvictConnections();
+        try {
+          customers.createCustomer(newCustomer("After"));
+          return true;
+        } catch (io.grpc.StatusRuntimeException stillReadOnly) {
+          assertEquals(Code.UNAVAILABLE, stillReadOnly.getStatus().getCode());
+          return false;
+        }
+      });
     }
   }
 

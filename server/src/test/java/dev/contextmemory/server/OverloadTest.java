@@ -79,7 +79,8 @@ class OverloadTest {
    */
   @Test
   void aLockedRowStarvesNeitherHealthNorUnrelatedCalls() throws Exception {
-    try (TestServer s = TestServer.start(Map.of("DB_POOL_SIZE", "4", "REQUEST_THREADS", "8"))) {
+    // REQUEST_QUEUE 8: the production default for 8 request threads (TestServer sets a deeper one).
+    try (TestServer s = TestServer.start(Map.of("DB_POOL_SIZE", "4", "REQUEST_THREADS", "8", "REQUEST_QUEUE", "8"))) {
       Fixture f = fixture(s);
       var conversations = ConversationServiceGrpc.newBlockingStub(s.channel());
       var customers = CustomerServiceGrpc.newBlockingStub(s.channel());
@@ -245,8 +246,19 @@ class OverloadTest {
   /** REQUEST_QUEUE calls may wait for a thread; the next is shed at once, before any SQL. */
   @Test
   void callsBeyondTheQueueAreShedWithRetryInfo() throws Exception {
-    try (TestServer s = TestServer.start(Map.of("DB_POOL_SIZE", "2", "REQUEST_THREADS", "1", "REQUEST_QUEUE", "1",
-        "DB_LOCK_TIMEOUT_MS", "0"))) {
+    shedsWhileTheOnlyThreadIsHeld(Map.of("REQUEST_QUEUE", "1"), 0);
+  }
+
+  /** A queue that stops moving sheds new calls once its oldest has waited REQUEST_QUEUE_WAIT_MS. */
+  @Test
+  void aStalledQueueShedsOnceItsOldestCallHasWaitedTooLong() throws Exception {
+    shedsWhileTheOnlyThreadIsHeld(Map.of("REQUEST_QUEUE", "100", "REQUEST_QUEUE_WAIT_MS", "300"), 400);
+  }
+
+  private static void shedsWhileTheOnlyThreadIsHeld(Map<String, String> queue, long stallMillis) throws Exception {
+    Map<String, String> settings = new java.util.HashMap<>(queue);
+    settings.putAll(Map.of("DB_POOL_SIZE", "2", "REQUEST_THREADS", "1", "DB_LOCK_TIMEOUT_MS", "0"));
+    try (TestServer s = TestServer.start(settings)) {
       Fixture f = fixture(s);
       var conversations = ConversationServiceGrpc.newBlockingStub(s.channel());
       var customers = CustomerServiceGrpc.newBlockingStub(s.channel());
@@ -261,6 +273,7 @@ class OverloadTest {
         Future<?> queued = callers.submit(() -> customers.withDeadlineAfter(20, TimeUnit.SECONDS)
             .getCustomer(GetCustomerRequest.newBuilder().setCustomerId(f.customer().getId()).build()));
         ServerLifecycleTest.awaitTrue("the second call waits in the queue", () -> s.server().admission().queued() == 1);
+        Thread.sleep(stallMillis);
 
         var status = assertError(Code.RESOURCE_EXHAUSTED, "SERVER_OVERLOADED", () -> customers
             .withDeadlineAfter(20, TimeUnit.SECONDS)

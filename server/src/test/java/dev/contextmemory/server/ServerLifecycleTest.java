@@ -119,7 +119,7 @@ class ServerLifecycleTest {
 
   @Test
   void anExpiredDeadlineCancelsTheSqlStatementAndFreesTheConnection() throws SQLException {
-    try (TestServer s = TestServer.start(Map.of());
+    try (TestServer s = TestServer.start(Map.of("DB_LOCK_TIMEOUT_MS", "0"));
         Connection locker = DriverManager.getConnection(s.dbUrl())) {
       var customers = CustomerServiceGrpc.newBlockingStub(s.channel());
       Customer c = customers.createCustomer(CreateCustomerRequest.newBuilder()
@@ -142,7 +142,7 @@ class ServerLifecycleTest {
 
   @Test
   void shutdownLetsInFlightCallsFinishAndRefusesNewOnes() throws Exception {
-    TestServer s = TestServer.start(Map.of());
+    TestServer s = TestServer.start(Map.of("DB_LOCK_TIMEOUT_MS", "0"));
     // Own threads: the common pool may have a single thread on a 2-core machine.
     ExecutorService threads = Executors.newFixedThreadPool(2);
     try (Connection locker = DriverManager.getConnection(s.dbUrl())) {

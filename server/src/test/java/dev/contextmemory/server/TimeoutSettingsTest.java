@@ -31,7 +31,8 @@ class TimeoutSettingsTest {
     assertEquals(Duration.ofSeconds(2), s.lockTimeout());
     assertEquals(Duration.ofSeconds(60), s.maxCallDeadline());
     assertEquals(Duration.ofSeconds(1), s.healthCheckTimeout());
-    assertTrue(s.requestQueue() >= 8);
+    assertEquals(s.requestThreads(), s.requestQueue(), "as many may wait as run");
+    assertEquals(Duration.ofSeconds(1), s.requestQueueWait());
     assertEquals(15 + 5, Database.socketTimeoutSeconds(s), "statement timeout + 5 s");
   }
 

@@ -30,12 +30,14 @@ public record Settings(
     String applicationName,
     Duration memorySweepInterval,
     int memorySweepBatch,
-    String pageTokenSecret,
-    Duration deletedConversationRetention,
     Duration lockTimeout,
     Duration maxCallDeadline,
     int requestQueue,
     Duration healthCheckTimeout,
+    Duration requestQueueWait,
+
+    String pageTokenSecret,
+    Duration deletedConversationRetention,
     SecuritySettings security) {
 
   public static final String PREFIX = "CONTEXT_MEMORY_";
@@ -111,17 +113,25 @@ public record Settings(
         r.string("APPLICATION_NAME", "context-memory"),
         Duration.ofMillis(r.integer("MEMORY_SWEEP_INTERVAL_MS", 60_000, 100, 86_400_000)),
         r.integer("MEMORY_SWEEP_BATCH", 500, 1, 100_000),
-        r.string("PAGE_TOKEN_SECRET", null),
-        // 0 keeps soft-deleted conversations until their customer is erased.
-        Duration.ofSeconds(r.integer("DELETED_CONVERSATION_RETENTION_SECONDS", 30 * 86_400, 0, Integer.MAX_VALUE)),
         // Well under the statement timeout: a writer queued behind a held row lock gives its
         // connection back (ABORTED, retryable) instead of holding it for the caller's whole deadline.
         Duration.ofMillis(r.integer("DB_LOCK_TIMEOUT_MS", 2000, 0, 3_600_000)),
         // Calls without a deadline (or with a longer one) end here, with their SQL cancelled.
         Duration.ofMillis(r.integer("MAX_CALL_DEADLINE_MS", 60_000, 100, 3_600_000)),
-        // Calls that may wait for a request thread; beyond that, new calls are shed at once.
-        r.integer("REQUEST_QUEUE", Math.max(8, poolSize * 2), 1, 100_000),
+        // Calls that may wait for a request thread; beyond that, new calls are shed at once. As
+        // many as there are threads: an admitted call then waits at most one round of the calls
+        // ahead of it (each bounded by the lock and connection timeouts), so it is answered before
+        // a deadline of a few seconds instead of timing out in the queue. A deeper queue absorbs
+        // bigger bursts but lets calls queue past their deadlines when the threads are stuck.
+        r.integer("REQUEST_QUEUE", r.integer("REQUEST_THREADS", Math.max(8, poolSize * 2), 1, 10_000), 1, 100_000),
         Duration.ofMillis(r.integer("HEALTH_CHECK_TIMEOUT_MS", 1000, 100, 600_000)),
+        // Once the oldest waiting call has waited this long, the threads are stuck (on locks, on
+        // the pool): new calls are shed rather than queued behind it.
+        Duration.ofMillis(r.integer("REQUEST_QUEUE_WAIT_MS", 1000, 1, 600_000)),
+
+        r.string("PAGE_TOKEN_SECRET", null),
+        // 0 keeps soft-deleted conversations until their customer is erased.
+        Duration.ofSeconds(r.integer("DELETED_CONVERSATION_RETENTION_SECONDS", 30 * 86_400, 0, Integer.MAX_VALUE)),
         SecuritySettings.read(r, host));
   }
 
@@ -130,7 +140,8 @@ public record Settings(
     // Never print the password.
     return "Settings[host=" + host + ", port=" + port + ", dbUrl=" + redact(dbUrl)
         + ", dbPoolSize=" + dbPoolSize + ", requestThreads=" + requestThreads
-        + ", requestQueue=" + requestQueue + ", statementTimeout=" + statementTimeout
+        + ", requestQueue=" + requestQueue + ", requestQueueWait=" + requestQueueWait
+        + ", statementTimeout=" + statementTimeout
         + ", lockTimeout=" + lockTimeout + ", maxCallDeadline=" + maxCallDeadline
         + ", migrateOnStart=" + migrateOnStart
         + ", embeddingDimension=" + embeddingDimension + ", auth=" + security.auth()

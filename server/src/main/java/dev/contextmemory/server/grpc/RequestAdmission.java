@@ -9,6 +9,7 @@ import io.grpc.ServerCallExecutorSupplier;
 import io.grpc.ServerCallHandler;
 import io.grpc.ServerInterceptor;
 import io.grpc.StatusRuntimeException;
+import java.time.Duration;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.Executor;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -24,9 +25,11 @@ import java.util.concurrent.atomic.AtomicLong;
  *       Health/Check is never queued behind API calls (it answers from the last probe, see
  *       {@link DatabaseHealth});
  *   <li>an API call on the fixed request executor, unless {@code queue} calls already wait there
- *       for a thread: then it is shed at once with RESOURCE_EXHAUSTED (SERVER_OVERLOADED, with
- *       RetryInfo) instead of queueing unseen, and a call whose deadline has already passed
- *       answers DEADLINE_EXCEEDED. Neither runs its handler or touches the pool.
+ *       for a thread, or the oldest of them has waited {@code maxWait}: then the threads are all
+ *       held by something slow (a row lock, an exhausted pool) and it is shed at once with
+ *       RESOURCE_EXHAUSTED (SERVER_OVERLOADED, with RetryInfo) instead of queueing unseen. A call
+ *       whose deadline has already
+ *       passed answers DEADLINE_EXCEEDED. Neither runs its handler or touches the pool.
  * </ul>
  * The request executor's queue holds at most one entry per call (grpc-java serializes a call's
  * callbacks), and new calls join only below {@code queue}; what else can queue is callbacks of
@@ -45,10 +48,21 @@ public final class RequestAdmission implements ServerCallExecutorSupplier, Serve
   private final ThreadPoolExecutor requests;
   private final ThreadPoolExecutor control;
   private final int queue;
+  private final long maxWaitNanos;
   private final AtomicLong shed = new AtomicLong();
+  // What grpc-java is handed: each task stamped with the time it joined the queue.
+  private final Executor stamped = task -> requests().execute(new Queued(task, System.nanoTime()));
 
-  public RequestAdmission(int threads, int queue) {
+  private record Queued(Runnable task, long since) implements Runnable {
+    @Override
+    public void run() {
+      task.run();
+    }
+  }
+
+  public RequestAdmission(int threads, int queue, Duration maxWait) {
     this.queue = queue;
+    this.maxWaitNanos = maxWait.toNanos();
     // Fixed, not grpc-java's unbounded cached pool: threads beyond what the connection pool can
     // feed would only wait on it. Its queue is bounded by admission, above.
     this.requests = new ThreadPoolExecutor(threads, threads, 0, TimeUnit.MILLISECONDS,
@@ -78,11 +92,27 @@ public final class RequestAdmission implements ServerCallExecutorSupplier, Serve
       headers.put(VERDICT, EXPIRED);
       return control;
     }
-    if (requests.getQueue().size() >= queue) {
+    if (overloaded()) {
       shed.incrementAndGet();
       headers.put(VERDICT, SHED);
       return control;
     }
+    return stamped;
+  }
+
+  private boolean overloaded() {
+    var waiting = requests.getQueue();
+    int n = waiting.size();
+    if (n == 0) {
+      return false;
+    }
+    if (n >= queue) {
+      return true;
+    }
+    return waiting.peek() instanceof Queued oldest && System.nanoTime() - oldest.since() >= maxWaitNanos;
+  }
+
+  private ThreadPoolExecutor requests() {
     return requests;
   }
 

@@ -49,6 +49,9 @@ public final class TestServer implements AutoCloseable {
     env.put("CONTEXT_MEMORY_DB_POOL_SIZE", "4");
     env.put("CONTEXT_MEMORY_HEALTH_CHECK_INTERVAL_MS", "200");
     env.put("CONTEXT_MEMORY_SHUTDOWN_GRACE_SECONDS", "10");
+    // Functional tests fire bursts of 16 concurrent calls at 8 request threads; they test what the
+    // calls do, not shedding, which OverloadTest covers with the production default.
+    env.put("CONTEXT_MEMORY_REQUEST_QUEUE", "64");
     // Most tests exercise the API, not authentication: the default tenant with every scope.
     // AuthenticationTest and TenantIsolationTest override AUTH with api-key.
     env.put("CONTEXT_MEMORY_AUTH", "none");
