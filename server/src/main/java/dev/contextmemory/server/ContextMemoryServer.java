@@ -13,6 +13,7 @@ import dev.contextmemory.server.grpc.MalformedRequests;
 import dev.contextmemory.server.grpc.MemoryGrpcService;
 import dev.contextmemory.server.grpc.PageTokens;
 import dev.contextmemory.server.grpc.Tenants;
+import dev.contextmemory.server.store.AddressStore;
 import dev.contextmemory.server.store.ConversationStore;
 import dev.contextmemory.server.store.CustomerStore;
 import dev.contextmemory.server.store.ExpirySweeper;
@@ -85,7 +86,7 @@ public final class ContextMemoryServer implements AutoCloseable {
       MemoryStore memories = new MemoryStore(jdbi);
       PageTokens tokens = PageTokens.withSecret(s.pageTokenSecret());
       List<BindableService> services = List.of(
-          new CustomerGrpcService(new CustomerStore(jdbi), contacts, tokens),
+          new CustomerGrpcService(new CustomerStore(jdbi), new AddressStore(jdbi), contacts, tokens),
           new ConversationGrpcService(conversations, new MessageStore(jdbi), new MessageImportStore(jdbi), contacts,
               tokens, s.embeddingDimension()),
           new MemoryGrpcService(memories, new MemorySearchStore(jdbi), conversations, tokens, s.embeddingDimension()));
