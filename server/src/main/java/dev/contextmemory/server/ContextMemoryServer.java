@@ -20,6 +20,7 @@ import dev.contextmemory.server.store.ExpirySweeper;
 import dev.contextmemory.server.store.MemorySearchStore;
 import dev.contextmemory.server.store.MemoryStore;
 import dev.contextmemory.server.store.MessageImportStore;
+import dev.contextmemory.server.store.MessageSearchStore;
 import dev.contextmemory.server.store.MessageStore;
 import dev.contextmemory.v1.ConversationServiceGrpc;
 import dev.contextmemory.v1.CustomerServiceGrpc;
@@ -87,8 +88,8 @@ public final class ContextMemoryServer implements AutoCloseable {
       PageTokens tokens = PageTokens.withSecret(s.pageTokenSecret());
       List<BindableService> services = List.of(
           new CustomerGrpcService(new CustomerStore(jdbi), new AddressStore(jdbi), contacts, tokens),
-          new ConversationGrpcService(conversations, new MessageStore(jdbi), new MessageImportStore(jdbi), contacts,
-              tokens, s.embeddingDimension()),
+          new ConversationGrpcService(conversations, new MessageStore(jdbi), new MessageImportStore(jdbi),
+              new MessageSearchStore(jdbi), contacts, tokens, s.embeddingDimension()),
           new MemoryGrpcService(memories, new MemorySearchStore(jdbi), conversations, tokens, s.embeddingDimension()));
       DatabaseHealth health = new DatabaseHealth(pool, List.of(
           CustomerServiceGrpc.SERVICE_NAME, ConversationServiceGrpc.SERVICE_NAME, MemoryServiceGrpc.SERVICE_NAME));
