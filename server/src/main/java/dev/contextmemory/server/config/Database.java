@@ -8,6 +8,7 @@ import javax.sql.DataSource;
 import org.flywaydb.core.Flyway;
 import org.flywaydb.core.api.output.MigrateResult;
 import org.jdbi.v3.core.Jdbi;
+import org.jdbi.v3.core.statement.StatementExceptions;
 import org.jdbi.v3.postgres.PostgresPlugin;
 
 /** The connection pool, the schema migrations and Jdbi: how the server reaches PostgreSQL. */
@@ -61,7 +62,10 @@ public final class Database {
         // Fail fast when the database host is unreachable instead of hanging on TCP defaults.
         "connectTimeout", "5",
         "tcpKeepAlive", "true",
-        "reWriteBatchedInserts", "true");
+        "reWriteBatchedInserts", "true",
+        // PostgreSQL's error DETAIL quotes row values ("Key (phone)=(+1555…) already exists"):
+        // keep it out of exception messages, which reach the log.
+        "logServerErrorDetail", "false");
     pg.forEach(c::addDataSourceProperty);
     return new HikariDataSource(c);
   }
@@ -97,6 +101,10 @@ public final class Database {
   }
 
   public static Jdbi jdbi(DataSource ds) {
-    return Jdbi.create(ds).installPlugin(new PostgresPlugin());
+    Jdbi jdbi = Jdbi.create(ds).installPlugin(new PostgresPlugin());
+    // Jdbi's exception messages render bound values by default (phones, emails, message text);
+    // the error id and the stack trace are enough to find the statement.
+    jdbi.getConfig(StatementExceptions.class).setMessageRendering(StatementExceptions.MessageRendering.NONE);
+    return jdbi;
   }
 }

@@ -31,7 +31,8 @@ public record Settings(
     Duration memorySweepInterval,
     int memorySweepBatch,
     String pageTokenSecret,
-    Duration deletedConversationRetention) {
+    Duration deletedConversationRetention,
+    SecuritySettings security) {
 
   public static final String PREFIX = "CONTEXT_MEMORY_";
   /** pgvector's HNSW index, which vector search relies on, indexes vectors of at most 2,000 dimensions. */
@@ -40,7 +41,7 @@ public record Settings(
   public Settings {
     Objects.requireNonNull(dbUrl, "dbUrl");
     if (!dbUrl.startsWith("jdbc:postgresql:")) {
-      throw new IllegalArgumentException(PREFIX + "DB_URL must be a jdbc:postgresql: URL, got " + dbUrl);
+      throw new IllegalArgumentException(PREFIX + "DB_URL must be a jdbc:postgresql: URL, got " + redact(dbUrl));
     }
     if (embeddingDimension < 1 || embeddingDimension > MAX_EMBEDDING_DIMENSION) {
       throw new IllegalArgumentException(PREFIX + "EMBEDDING_DIMENSION must be within 1.." + MAX_EMBEDDING_DIMENSION);
@@ -66,8 +67,9 @@ public record Settings(
     // The default assumes the database runs on a host like this one (scripts/dev-db); set
     // CONTEXT_MEMORY_DB_POOL_SIZE from the real database host's cores in production.
     int poolSize = r.integer("DB_POOL_SIZE", cores * 2 + 1, 1, 1000);
+    String host = r.string("HOST", "0.0.0.0");
     return new Settings(
-        r.string("HOST", "0.0.0.0"),
+        host,
         r.integer("PORT", 50051, 0, 65535),
         dbUrl,
         r.string("DB_USER", ""),
@@ -92,7 +94,8 @@ public record Settings(
         r.integer("MEMORY_SWEEP_BATCH", 500, 1, 100_000),
         r.string("PAGE_TOKEN_SECRET", null),
         // 0 keeps soft-deleted conversations until their customer is erased.
-        Duration.ofSeconds(r.integer("DELETED_CONVERSATION_RETENTION_SECONDS", 30 * 86_400, 0, Integer.MAX_VALUE)));
+        Duration.ofSeconds(r.integer("DELETED_CONVERSATION_RETENTION_SECONDS", 30 * 86_400, 0, Integer.MAX_VALUE)),
+        SecuritySettings.read(r, host));
   }
 
   @Override
@@ -101,14 +104,16 @@ public record Settings(
     return "Settings[host=" + host + ", port=" + port + ", dbUrl=" + redact(dbUrl)
         + ", dbPoolSize=" + dbPoolSize + ", requestThreads=" + requestThreads
         + ", statementTimeout=" + statementTimeout + ", migrateOnStart=" + migrateOnStart
-        + ", embeddingDimension=" + embeddingDimension + "]";
+        + ", embeddingDimension=" + embeddingDimension + ", auth=" + security.auth()
+        + ", tls=" + security.tls() + "]";
   }
 
-  private static String redact(String url) {
-    return url.replaceAll("(?i)(password=)[^&]*", "$1***");
+  /** A database URL fit for a log line: no password, in a query parameter or in user:password@. */
+  public static String redact(String url) {
+    return url.replaceAll("(?i)(password=)[^&]*", "$1***").replaceAll("(//[^/@:]*):[^/@]*@", "$1:***@");
   }
 
-  private record Reader(Map<String, String> env) {
+  record Reader(Map<String, String> env) {
     String string(String name, String fallback) {
       String v = env.get(PREFIX + name);
       return v == null || v.isEmpty() ? fallback : v.trim();

@@ -73,7 +73,7 @@ public final class ExceptionInterceptor implements ServerInterceptor {
     };
   }
 
-  private static <Q, R> void close(ServerCall<Q, R> call, RuntimeException e) {
+  static <Q, R> void close(ServerCall<Q, R> call, RuntimeException e) {
     StatusRuntimeException sre = ErrorMapper.toException(e);
     Metadata trailers = sre.getTrailers() != null ? sre.getTrailers() : new Metadata();
     try {
