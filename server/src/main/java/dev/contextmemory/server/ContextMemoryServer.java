@@ -121,7 +121,8 @@ public final class ContextMemoryServer implements AutoCloseable {
 
       // Health and reflection on their own threads, API calls on the bounded request executor
       // (shed when its queue is full), see RequestAdmission.
-      RequestAdmission admission = new RequestAdmission(s.requestThreads(), s.requestQueue(), s.requestQueueWait());
+      RequestAdmission admission = new RequestAdmission(s.requestThreads(), s.requestQueue(), s.requestQueueWait(),
+          s.maxCallDeadline());
       CallDeadlines deadlines = new CallDeadlines(s.maxCallDeadline());
       admission.install(transport);
       services.forEach(service -> transport.addService(MalformedRequests.wrap(service.bindService())));
