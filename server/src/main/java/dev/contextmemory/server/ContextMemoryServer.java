@@ -158,7 +158,7 @@ public final class ContextMemoryServer implements AutoCloseable {
       log.warn("authentication is off ({}AUTH=none): every call acts for tenant '{}' with every scope;"
           + " listening on {}{}", Settings.PREFIX, s.defaultTenant(), s.host(),
           sec.allowInsecure() ? " because " + Settings.PREFIX + "ALLOW_INSECURE=true" : " (loopback only)");
-    } else if (!sec.tls()) {
+    } else if (!sec.tls() && !SecuritySettings.isLoopback(s.host())) {
       log.warn("serving plaintext: API keys cross the network in the clear unless a proxy in front terminates"
           + " TLS (set {}TLS_CERT_FILE and {}TLS_KEY_FILE to serve TLS)", Settings.PREFIX, Settings.PREFIX);
     }
