@@ -12,6 +12,7 @@ import dev.contextmemory.server.grpc.ExceptionInterceptor;
 import dev.contextmemory.server.grpc.MalformedRequests;
 import dev.contextmemory.server.grpc.MemoryGrpcService;
 import dev.contextmemory.server.grpc.Tenants;
+import dev.contextmemory.server.observability.Observability;
 import dev.contextmemory.server.store.ConversationStore;
 import dev.contextmemory.server.store.CustomerStore;
 import dev.contextmemory.server.store.ExpirySweeper;
@@ -23,13 +24,18 @@ import dev.contextmemory.v1.MemoryServiceGrpc;
 import io.grpc.BindableService;
 import io.grpc.Server;
 import io.grpc.ServerBuilder;
+import io.grpc.ServerInterceptor;
+import io.grpc.ServerServiceDefinition;
 import io.grpc.protobuf.services.ProtoReflectionService;
 import io.grpc.protobuf.services.ProtoReflectionServiceV1;
 import java.io.IOException;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.jdbi.v3.core.Jdbi;
@@ -51,10 +57,12 @@ public final class ContextMemoryServer implements AutoCloseable {
   private final Server server;
   private final DatabaseHealth health;
   private final ExpirySweeper sweeper;
+  private final Observability observability;
   private final AtomicInteger closed = new AtomicInteger();
 
   private ContextMemoryServer(Settings settings, HikariDataSource pool, CancelStatementOnCallEnd canceller,
-      ExecutorService executor, Server server, DatabaseHealth health, ExpirySweeper sweeper) {
+      ExecutorService executor, Server server, DatabaseHealth health, ExpirySweeper sweeper,
+      Observability observability) {
     this.settings = settings;
     this.pool = pool;
     this.statementCanceller = canceller;
@@ -62,10 +70,18 @@ public final class ContextMemoryServer implements AutoCloseable {
     this.server = server;
     this.health = health;
     this.sweeper = sweeper;
+    this.observability = observability;
   }
 
   public static ContextMemoryServer start(Settings s, ServerBuilder<?> transport) throws IOException {
-    HikariDataSource pool = Database.pool(s);
+    Observability obs = Observability.create(s.observability());
+    HikariDataSource pool;
+    try {
+      pool = Database.pool(s, obs.poolMetrics());
+    } catch (RuntimeException e) {
+      obs.close();
+      throw e;
+    }
     try {
       if (s.migrateOnStart()) {
         var result = Database.migrate(s);
@@ -76,6 +92,7 @@ public final class ContextMemoryServer implements AutoCloseable {
       Database.checkEmbeddingDimension(jdbi, s);
       CancelStatementOnCallEnd canceller = new CancelStatementOnCallEnd();
       jdbi.addCustomizer(canceller);
+      obs.instrument(jdbi);
 
       ContactNormalizer contacts = new ContactNormalizer(s.defaultPhoneRegion());
       ConversationStore conversations = new ConversationStore(jdbi);
@@ -89,23 +106,40 @@ public final class ContextMemoryServer implements AutoCloseable {
 
       // A bounded pool, not grpc-java's unbounded cached executor: threads beyond what the
       // connection pool can feed would only wait on it.
-      ExecutorService executor = Executors.newFixedThreadPool(s.requestThreads(), named("grpc-request"));
-      services.forEach(service -> transport.addService(MalformedRequests.wrap(service.bindService())));
+      ThreadPoolExecutor executor = (ThreadPoolExecutor) Executors.newFixedThreadPool(s.requestThreads(),
+          named("grpc-request"));
+      obs.monitor(executor, "grpc-request");
+      Set<String> methods = new HashSet<>();
+      services.forEach(service -> {
+        ServerServiceDefinition definition = service.bindService();
+        definition.getMethods().forEach(m -> methods.add(m.getMethodDescriptor().getFullMethodName()));
+        transport.addService(MalformedRequests.wrap(definition));
+      });
       transport.addService(health.manager().getHealthService())
           .addService(ProtoReflectionServiceV1.newInstance())
           .addService(legacyReflection())
           .executor(executor)
           .maxInboundMessageSize(s.maxInboundMessageBytes())
-          // Runs last-added first: the tenant is in the Context before errors are mapped.
-          .intercept(new ExceptionInterceptor())
+          .addStreamTracerFactory(obs.rpcMetrics(methods))
+          // Runs last-added first: the call's span, then the tenant, then the access log, before
+          // errors are mapped (so the access log sees the mapped status).
+          .intercept(new ExceptionInterceptor(obs.registry()))
+          .intercept(obs.accessLog())
           .intercept(new Tenants(s.defaultTenant()));
+      ServerInterceptor tracing = obs.tracing();
+      if (tracing != null) {
+        transport.intercept(tracing);
+      }
+      obs.serve();
       Server server = transport.build().start();
       ExpirySweeper sweeper = new ExpirySweeper(memories, s.memorySweepInterval(), s.memorySweepBatch());
+      obs.monitor(health, canceller, sweeper);
       health.start(s.healthCheckInterval());
       log.info("context-memory serving on port {} ({})", server.getPort(), s);
-      return new ContextMemoryServer(s, pool, canceller, executor, server, health, sweeper);
+      return new ContextMemoryServer(s, pool, canceller, executor, server, health, sweeper, obs);
     } catch (RuntimeException | IOException e) {
       pool.close();
+      obs.close();
       throw e;
     }
   }
@@ -127,6 +161,11 @@ public final class ContextMemoryServer implements AutoCloseable {
 
   public HikariDataSource pool() {
     return pool;
+  }
+
+  /** Metrics registry, metrics port and tracing of this server. */
+  public Observability observability() {
+    return observability;
   }
 
   public void awaitTermination() throws InterruptedException {
@@ -161,6 +200,7 @@ public final class ContextMemoryServer implements AutoCloseable {
     statementCanceller.close();
     pool.close();
     log.info("stopped");
+    observability.close();
   }
 
   private static ThreadFactory named(String prefix) {

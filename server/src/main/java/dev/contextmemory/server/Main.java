@@ -5,6 +5,9 @@ import dev.contextmemory.server.config.Settings;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import java.net.InetSocketAddress;
 import java.util.concurrent.TimeUnit;
+import ch.qos.logback.classic.LoggerContext;
+import org.slf4j.LoggerFactory;
+import org.slf4j.bridge.SLF4JBridgeHandler;
 
 /**
  * Command line: {@code serve} (the default) runs the gRPC server until SIGTERM/SIGINT;
@@ -15,6 +18,9 @@ public final class Main {
   private Main() {}
 
   public static void main(String[] args) throws Exception {
+    // grpc-java and the JDK log through java.util.logging: into the same JSON lines as the rest.
+    SLF4JBridgeHandler.removeHandlersForRootLogger();
+    SLF4JBridgeHandler.install();
     String command = args.length == 0 ? "serve" : args[0];
     Settings settings;
     try {
@@ -41,7 +47,13 @@ public final class Main {
         .permitKeepAliveTime(20, TimeUnit.SECONDS)
         .permitKeepAliveWithoutCalls(true);
     ContextMemoryServer server = ContextMemoryServer.start(s, netty);
-    Runtime.getRuntime().addShutdownHook(new Thread(server::close, "shutdown"));
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      server.close();
+      // The log appender is asynchronous: write out what is queued before the JVM halts.
+      if (LoggerFactory.getILoggerFactory() instanceof LoggerContext logback) {
+        logback.stop();
+      }
+    }, "shutdown"));
     server.awaitTermination();
   }
 

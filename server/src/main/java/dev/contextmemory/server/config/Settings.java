@@ -29,7 +29,8 @@ public record Settings(
     String defaultTenant,
     String applicationName,
     Duration memorySweepInterval,
-    int memorySweepBatch) {
+    int memorySweepBatch,
+    Observability observability) {
 
   public static final String PREFIX = "CONTEXT_MEMORY_";
 
@@ -84,7 +85,51 @@ public record Settings(
         r.string("DEFAULT_TENANT", "default"),
         r.string("APPLICATION_NAME", "context-memory"),
         Duration.ofMillis(r.integer("MEMORY_SWEEP_INTERVAL_MS", 60_000, 100, 86_400_000)),
-        r.integer("MEMORY_SWEEP_BATCH", 500, 1, 100_000));
+        r.integer("MEMORY_SWEEP_BATCH", 500, 1, 100_000),
+        new Observability(
+            r.string("METRICS_HOST", "127.0.0.1"),
+            r.integer("METRICS_PORT", -1, 0, 65535),
+            r.choice("ACCESS_LOG_LEVEL", "INFO", java.util.List.of("OFF", "ERROR", "WARN", "INFO", "DEBUG", "TRACE")),
+            r.integer("ACCESS_LOG_SAMPLE_PERCENT", 100, 0, 100),
+            otelVariables(env)));
+  }
+
+  /**
+   * Metrics, access log and tracing settings (docs/observability.md).
+   *
+   * @param metricsPort the Prometheus endpoint's port; -1 (unset) serves no endpoint, 0 any free port
+   * @param accessLogLevel the level of the one access-log line per RPC, or OFF
+   * @param accessLogSamplePercent the share of successful calls that get an access-log line (failed
+   *     calls always do)
+   * @param otel the standard OTEL_* variables; tracing is on only when they name an exporter
+   */
+  public record Observability(String metricsHost, int metricsPort, String accessLogLevel,
+      int accessLogSamplePercent, Map<String, String> otel) {
+    public Observability {
+      otel = Map.copyOf(otel);
+    }
+
+    /** Off: no endpoint, no access log, no tracing (the defaults of tests that set nothing). */
+    public static Observability off() {
+      return new Observability("127.0.0.1", -1, "OFF", 0, Map.of());
+    }
+
+    @Override
+    public String toString() {
+      // OTEL_EXPORTER_OTLP_HEADERS may carry a collector's API key: print names only.
+      return "Observability[metrics=" + (metricsPort < 0 ? "off" : metricsHost + ":" + metricsPort)
+          + ", accessLog=" + accessLogLevel + "@" + accessLogSamplePercent + "%, otel=" + otel.keySet() + "]";
+    }
+  }
+
+  private static Map<String, String> otelVariables(Map<String, String> env) {
+    Map<String, String> otel = new java.util.TreeMap<>();
+    env.forEach((k, v) -> {
+      if (k.startsWith("OTEL_") && v != null && !v.isBlank()) {
+        otel.put(k, v.trim());
+      }
+    });
+    return otel;
   }
 
   @Override
@@ -93,7 +138,7 @@ public record Settings(
     return "Settings[host=" + host + ", port=" + port + ", dbUrl=" + redact(dbUrl)
         + ", dbPoolSize=" + dbPoolSize + ", requestThreads=" + requestThreads
         + ", statementTimeout=" + statementTimeout + ", migrateOnStart=" + migrateOnStart
-        + ", embeddingDimension=" + embeddingDimension + "]";
+        + ", embeddingDimension=" + embeddingDimension + ", " + observability + "]";
   }
 
   private static String redact(String url) {
@@ -120,6 +165,14 @@ public record Settings(
       } catch (NumberFormatException e) {
         throw new IllegalArgumentException(PREFIX + name + " must be an integer, got '" + v + "'", e);
       }
+    }
+
+    String choice(String name, String fallback, java.util.List<String> allowed) {
+      String v = string(name, fallback).toUpperCase(java.util.Locale.ROOT);
+      if (!allowed.contains(v)) {
+        throw new IllegalArgumentException(PREFIX + name + " must be one of " + allowed + ", got '" + v + "'");
+      }
+      return v;
     }
 
     boolean bool(String name, boolean fallback) {

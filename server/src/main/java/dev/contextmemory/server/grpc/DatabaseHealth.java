@@ -30,6 +30,7 @@ public final class DatabaseHealth implements AutoCloseable {
     return t;
   });
   private volatile boolean serving;
+  private final java.util.concurrent.atomic.AtomicLong transitions = new java.util.concurrent.atomic.AtomicLong();
   private volatile boolean closed;
 
   public DatabaseHealth(DataSource ds, List<String> services) {
@@ -62,8 +63,19 @@ public final class DatabaseHealth implements AutoCloseable {
     }
     if (up != serving && !closed) {
       log.info("database {}: health {}", up ? "answers" : "does not answer", up ? "SERVING" : "NOT_SERVING");
+      transitions.incrementAndGet();
       set(up ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
     }
+  }
+
+  /** Whether health reports SERVING now (metrics). */
+  public boolean serving() {
+    return serving;
+  }
+
+  /** How often health flipped between SERVING and NOT_SERVING since start-up (metrics). */
+  public long transitions() {
+    return transitions.get();
   }
 
   private synchronized void set(ServingStatus status) {

@@ -6,6 +6,8 @@ import io.grpc.ServerCall;
 import io.grpc.ServerCallHandler;
 import io.grpc.ServerInterceptor;
 import io.grpc.StatusRuntimeException;
+import io.micrometer.core.instrument.MeterRegistry;
+import java.sql.SQLException;
 
 /**
  * Lets service methods simply throw: whatever escapes a handler is turned into a status by
@@ -13,6 +15,16 @@ import io.grpc.StatusRuntimeException;
  * requests {@link MalformedRequests} could not parse.
  */
 public final class ExceptionInterceptor implements ServerInterceptor {
+  private final MeterRegistry registry;
+
+  /**
+   * @param registry counts the SQL failures behind error statuses by SQLSTATE class
+   *     ({@code contextmemory_db_errors_total{sqlstate_class}}; {@code none} for a pool timeout)
+   */
+  public ExceptionInterceptor(MeterRegistry registry) {
+    this.registry = registry;
+  }
+
   @Override
   public <Q, R> ServerCall.Listener<Q> interceptCall(
       ServerCall<Q, R> call, Metadata headers, ServerCallHandler<Q, R> next) {
@@ -73,7 +85,14 @@ public final class ExceptionInterceptor implements ServerInterceptor {
     };
   }
 
-  private static <Q, R> void close(ServerCall<Q, R> call, RuntimeException e) {
+  private <Q, R> void close(ServerCall<Q, R> call, RuntimeException e) {
+    SQLException sql = ErrorMapper.findSqlException(e);
+    if (sql != null) {
+      String state = sql.getSQLState();
+      // The class (two characters) keeps the label's values few; the full code is in the span.
+      registry.counter("contextmemory.db.errors", "sqlstate_class",
+          state == null || state.length() < 2 ? "none" : state.substring(0, 2)).increment();
+    }
     StatusRuntimeException sre = ErrorMapper.toException(e);
     Metadata trailers = sre.getTrailers() != null ? sre.getTrailers() : new Metadata();
     try {

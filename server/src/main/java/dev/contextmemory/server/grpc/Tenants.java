@@ -30,6 +30,11 @@ public final class Tenants implements ServerInterceptor {
     return t;
   }
 
+  /** The current call's tenant, or null outside a call or before authentication set one. */
+  static String currentOrNull() {
+    return TENANT.get();
+  }
+
   @Override
   public <Q, R> ServerCall.Listener<Q> interceptCall(
       ServerCall<Q, R> call, Metadata headers, ServerCallHandler<Q, R> next) {

@@ -24,6 +24,8 @@ public final class ExpirySweeper implements AutoCloseable {
   private final int batch;
   private final ScheduledExecutorService timer;
   private final AtomicLong deleted = new AtomicLong();
+  private final AtomicLong rounds = new AtomicLong();
+  private final AtomicLong failures = new AtomicLong();
 
   public ExpirySweeper(MemoryStore store, Duration interval, int batch) {
     this.store = store;
@@ -39,6 +41,7 @@ public final class ExpirySweeper implements AutoCloseable {
   /** One round; public so operators' tooling and tests can trigger it. Returns rows deleted, -1 if skipped. */
   public long sweep() {
     long total = 0;
+    rounds.incrementAndGet();
     try {
       for (int i = 0; i < MAX_BATCHES_PER_ROUND; i++) {
         int n = store.sweepExpired(batch);
@@ -56,6 +59,7 @@ public final class ExpirySweeper implements AutoCloseable {
       }
     } catch (RuntimeException e) {
       // The database may be down for a moment; the next round tries again.
+      failures.incrementAndGet();
       log.warn("expiry sweep failed: {}", e.toString());
     }
     return total;
@@ -64,6 +68,16 @@ public final class ExpirySweeper implements AutoCloseable {
   /** Expired memories this server has deleted since it started. */
   public long deletedTotal() {
     return deleted.get();
+  }
+
+  /** Rounds started since start-up, including skipped and failed ones (metrics). */
+  public long roundsTotal() {
+    return rounds.get();
+  }
+
+  /** Rounds that failed (the database was unreachable, say) since start-up (metrics). */
+  public long failuresTotal() {
+    return failures.get();
   }
 
   @Override

@@ -37,7 +37,10 @@ public final class TestServer implements AutoCloseable {
     return shared;
   }
 
-  /** A server of its own, with extra CONTEXT_MEMORY_* settings (names without the prefix). */
+  /**
+   * A server of its own, with extra CONTEXT_MEMORY_* settings (names without the prefix) and
+   * OTEL_* variables (full names).
+   */
   public static TestServer start(Map<String, String> overrides) {
     String dbUrl = TestDatabase.create();
     Map<String, String> env = new HashMap<>();
@@ -45,7 +48,8 @@ public final class TestServer implements AutoCloseable {
     env.put("CONTEXT_MEMORY_DB_POOL_SIZE", "4");
     env.put("CONTEXT_MEMORY_HEALTH_CHECK_INTERVAL_MS", "200");
     env.put("CONTEXT_MEMORY_SHUTDOWN_GRACE_SECONDS", "10");
-    overrides.forEach((k, v) -> env.put(Settings.PREFIX + k, v));
+    // OTEL_* variables keep their standard names; everything else is a CONTEXT_MEMORY_* setting.
+    overrides.forEach((k, v) -> env.put(k.startsWith("OTEL_") ? k : Settings.PREFIX + k, v));
     String name = "context-memory-test-" + UUID.randomUUID();
     try {
       ContextMemoryServer server = ContextMemoryServer.start(Settings.from(env), InProcessServerBuilder.forName(name));
