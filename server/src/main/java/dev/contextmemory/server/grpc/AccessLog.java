@@ -131,12 +131,8 @@ public final class AccessLog implements ServerInterceptor {
     }
     double millis = Math.round(nanos / 10_000.0) / 100.0;
     LoggingEventBuilder e = log.atLevel(level)
-        .addKeyValue("rpc_method", method)
         .addKeyValue("grpc_code", status.getCode().name())
         .addKeyValue("duration_ms", millis);
-    if (tenant != null) {
-      e = e.addKeyValue("tenant", tenant);
-    }
     String reason = null;
     if (!ok) {
       ErrorInfo info = errorInfo(status, trailers);
@@ -149,7 +145,11 @@ public final class AccessLog implements ServerInterceptor {
         }
       }
     }
-    e.log("{} {}{} in {} ms", method, status.getCode(), reason == null ? "" : " " + reason, millis);
+    // The method and tenant come from the MDC, as on every line the call logs (close() may run
+    // outside the listener's callbacks, on a transport thread).
+    try (var ignored = scope(tenant, method)) {
+      e.log("{} {}{} in {} ms", method, status.getCode(), reason == null ? "" : " " + reason, millis);
+    }
   }
 
   private static ErrorInfo errorInfo(Status status, Metadata trailers) {
