@@ -16,7 +16,9 @@ import dev.contextmemory.server.observability.Observability;
 import dev.contextmemory.server.store.ConversationStore;
 import dev.contextmemory.server.store.CustomerStore;
 import dev.contextmemory.server.store.ExpirySweeper;
+import dev.contextmemory.server.store.MemorySearchStore;
 import dev.contextmemory.server.store.MemoryStore;
+import dev.contextmemory.server.store.MessageImportStore;
 import dev.contextmemory.server.store.MessageStore;
 import dev.contextmemory.v1.ConversationServiceGrpc;
 import dev.contextmemory.v1.CustomerServiceGrpc;
@@ -99,8 +101,9 @@ public final class ContextMemoryServer implements AutoCloseable {
       MemoryStore memories = new MemoryStore(jdbi);
       List<BindableService> services = List.of(
           new CustomerGrpcService(new CustomerStore(jdbi), contacts),
-          new ConversationGrpcService(conversations, new MessageStore(jdbi), contacts, s.embeddingDimension()),
-          new MemoryGrpcService(memories, conversations, s.embeddingDimension()));
+          new ConversationGrpcService(conversations, new MessageStore(jdbi), new MessageImportStore(jdbi), contacts,
+              s.embeddingDimension()),
+          new MemoryGrpcService(memories, new MemorySearchStore(jdbi), conversations, s.embeddingDimension()));
       DatabaseHealth health = new DatabaseHealth(pool, List.of(
           CustomerServiceGrpc.SERVICE_NAME, ConversationServiceGrpc.SERVICE_NAME, MemoryServiceGrpc.SERVICE_NAME));
 
