@@ -33,15 +33,22 @@ import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
+import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
 
 /**
  * The Prometheus endpoint of a real server on Netty (so message sizes are measured as in
  * production): scraped before and after real calls, its samples must move exactly as the calls
  * did.
  */
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class MetricsEndpointTest {
   private static final String CREATE = "contextmemory.v1.CustomerService/CreateCustomer";
   private static final String GET = "contextmemory.v1.CustomerService/GetCustomer";
@@ -166,6 +173,34 @@ class MetricsEndpointTest {
     assertTrue(after.value("jvm_memory_used_bytes", "area", "heap") > 0);
     assertTrue(after.value("jvm_threads_live_threads") > 0);
     assertTrue(after.text().contains("jvm_gc_"), "GC meters");
+  }
+
+  /**
+   * The dashboard and the alerts query only what the server exposes (run last: some series exist
+   * only once the other tests made a call fail).
+   */
+  @Test
+  @Order(Integer.MAX_VALUE)
+  void theDashboardAndAlertsUseOnlyExposedMetrics() throws Exception {
+    System.gc(); // jvm_gc_pause_seconds appears with the first collection
+    Thread.sleep(200);
+    Scrape scrape = Scrape.of(metricsPort);
+    Path docs = Path.of("..", "docs", "observability");
+    String dashboard = Files.readString(docs.resolve("dashboard.json"));
+    com.google.gson.JsonObject json = com.google.gson.JsonParser.parseString(dashboard).getAsJsonObject();
+    assertTrue(json.getAsJsonArray("panels").size() >= 10, "a dashboard with its panels");
+    TreeSet<String> missing = new TreeSet<>();
+    Pattern metric = Pattern.compile("\\b((?:contextmemory|hikaricp|executor|jvm)_[a-z0-9_]+)");
+    for (String file : new String[] {dashboard, Files.readString(docs.resolve("alerts.yml"))}) {
+      Matcher m = metric.matcher(file);
+      while (m.find()) {
+        String name = m.group(1);
+        if (!scrape.text().contains("\n" + name + "{") && !scrape.text().contains("\n" + name + " ")) {
+          missing.add(name);
+        }
+      }
+    }
+    assertTrue(missing.isEmpty(), () -> "not exposed by the server: " + missing);
   }
 
   private static Customer createCustomer(String phone) {
