@@ -14,6 +14,7 @@ import dev.contextmemory.loadtest.report.Html;
 import dev.contextmemory.loadtest.report.JsonReport;
 import dev.contextmemory.loadtest.report.Outcome;
 import dev.contextmemory.loadtest.report.RunReport;
+import dev.contextmemory.loadtest.report.ServerLatency;
 import dev.contextmemory.loadtest.scenarios.Baselines;
 import dev.contextmemory.loadtest.scenarios.Scenarios;
 import dev.contextmemory.v1.ConversationServiceGrpc;
@@ -68,8 +69,11 @@ public final class LoadTest {
    * @param dbUrl JDBC URL of the server's database, or null (then no baselines, no VACUUM)
    * @param ownsDatabase the harness created the database for this run, so the set-up may take the
    *     bulk-load path (drop and rebuild the vector index around the memories' load)
+   * @param metricsUrl the server's Prometheus endpoint, scraped around each scenario for its own
+   *     latency histograms; null when unknown (--target)
    */
-  public record Environment(Channel channel, String dbUrl, boolean ownsDatabase, String tenant, String server) {}
+  public record Environment(Channel channel, String dbUrl, boolean ownsDatabase, String tenant, String server,
+      java.net.URI metricsUrl) {}
 
   private final Profile profile;
   private final Targets targets;
@@ -124,6 +128,7 @@ public final class LoadTest {
     MemoryCopy copy = setup.hasMemories() ? new MemoryCopy(data, setup.memoryIds()) : null;
 
     List<Outcome> outcomes = new ArrayList<>();
+    Map<String, List<ServerLatency>> serverSide = new java.util.LinkedHashMap<>();
     String transportFloor = null;
     try (Engine engine = new Engine(env.channel(), CALL_TIMEOUT, MAX_IN_FLIGHT, seed)) {
       List<Planned> plan = plan(definitions, setup, missing);
@@ -138,7 +143,12 @@ public final class LoadTest {
           continue;
         }
         log.printf(Locale.ROOT, "scenario: %s (%s) ...%n", d.name(), scenario.injection().describe());
+        String before = ServerLatency.scrape(env.metricsUrl());
         RunResult run = engine.run(scenario);
+        if (before != null) {
+          sleepQuietly(250); // the server counts a call when its stream closes, just after the client got the answer
+        }
+        serverSide.put(d.name(), ServerLatency.between(before, ServerLatency.scrape(env.metricsUrl()), scenario.methods()));
         Outcome o = judge(scenario, run, target, floors.get(d.name()),
             d.recall() == null || copy == null ? null : d.recall().recallAt(Scenarios.K, copy));
         log.printf(Locale.ROOT, "scenario: %s %s: p50 %.3f ms, p99 %.3f ms, %d/%d errors%n", d.name(), o.status(),
@@ -154,7 +164,7 @@ public final class LoadTest {
       }
     }
     return new RunReport(profile.name(), started, env.server(), dataSet, targets.toString(), targets.adjusted(),
-        setup.phases(), vacuum, transportFloor, outcomes, (System.nanoTime() - t0) / 1e9);
+        setup.phases(), vacuum, transportFloor, outcomes, (System.nanoTime() - t0) / 1e9, serverSide);
   }
 
   /** A scenario of the run: built, or skipped for the reason given. */
@@ -332,9 +342,35 @@ public final class LoadTest {
     return sec;
   }
 
-  /** Writes report.json and report.html into {@code dir} and prints the console tables. */
+  private static void sleepQuietly(long ms) {
+    try {
+      Thread.sleep(ms);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  /**
+   * Writes report.json and report.html into {@code dir}, and the server's histogram lines each
+   * scenario's server-side figures come from into {@code dir/server-metrics/}; prints the console
+   * tables.
+   */
   public static void writeReports(RunReport r, Path dir, PrintStream console) throws IOException {
     Files.createDirectories(dir);
+    for (var e : r.serverLatency().entrySet()) {
+      if (e.getValue().isEmpty()) {
+        continue;
+      }
+      Path metrics = Files.createDirectories(dir.resolve("server-metrics"));
+      StringBuilder before = new StringBuilder();
+      StringBuilder after = new StringBuilder();
+      e.getValue().forEach(l -> {
+        before.append(l.before());
+        after.append(l.after());
+      });
+      Files.writeString(metrics.resolve(e.getKey() + ".before.prom"), before, StandardCharsets.UTF_8);
+      Files.writeString(metrics.resolve(e.getKey() + ".after.prom"), after, StandardCharsets.UTF_8);
+    }
     Files.writeString(dir.resolve("report.json"), JsonReport.render(r), StandardCharsets.UTF_8);
     Files.writeString(dir.resolve("report.html"), Html.render(r), StandardCharsets.UTF_8);
     ConsoleReport.print(r, console);

@@ -43,7 +43,7 @@ public final class Main {
       ManagedChannel ch = channel(host, port);
       try {
         RunReport r = test.run(new LoadTest.Environment(ch, o.dbUrl(), false, o.tenant(), "--target " + o.target()
-            + (o.dbUrl() == null ? " (no --db-url: no SQL baselines)" : "")));
+            + (o.dbUrl() == null ? " (no --db-url: no SQL baselines)" : ""), null));
         return finish(r, o.out());
       } finally {
         ch.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
@@ -61,7 +61,8 @@ public final class Main {
         ManagedChannel ch = channel("127.0.0.1", server.port());
         try {
           RunReport r = test.run(new LoadTest.Environment(ch, db.url(), true, "default",
-              "started here: " + jar.getFileName() + " on 127.0.0.1:" + server.port() + ", fresh database " + db.name()));
+              "started here: " + jar.getFileName() + " on 127.0.0.1:" + server.port() + ", fresh database " + db.name(),
+              server.metricsUrl()));
           return finish(r, o.out());
         } finally {
           ch.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);

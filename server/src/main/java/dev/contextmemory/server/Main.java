@@ -1,11 +1,11 @@
 package dev.contextmemory.server;
 
+import ch.qos.logback.classic.LoggerContext;
 import dev.contextmemory.server.config.Database;
 import dev.contextmemory.server.config.Settings;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import java.net.InetSocketAddress;
 import java.util.concurrent.TimeUnit;
-import ch.qos.logback.classic.LoggerContext;
 import org.slf4j.LoggerFactory;
 import org.slf4j.bridge.SLF4JBridgeHandler;
 

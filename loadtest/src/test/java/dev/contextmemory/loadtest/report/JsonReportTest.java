@@ -35,7 +35,7 @@ class JsonReportTest {
         null);
     Outcome skipped = Outcome.skipped("agent_turn", 60.0, "UNIMPLEMENTED: x");
     return new RunReport("ci", Instant.parse("2026-11-23T10:00:00.123456Z"), "here", "data", "t", false, List.of(), null,
-        null, List.of(passed, search, skipped), 100);
+        null, List.of(passed, search, skipped), 100, java.util.Map.of());
   }
 
   @Test

@@ -5,6 +5,7 @@ import io.grpc.ServerStreamTracer;
 import io.grpc.Status;
 import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Tags;
 import io.micrometer.core.instrument.Timer;
 import java.time.Duration;
 import java.util.Map;
@@ -12,6 +13,7 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Per-RPC metrics, taken by a stream tracer so that every call counts, including those the
@@ -59,8 +61,7 @@ public final class RpcMetrics extends ServerStreamTracer.Factory {
 
     Method(String name) {
       this.name = name;
-      registry.gauge("contextmemory.rpc.server.in.flight", io.micrometer.core.instrument.Tags.of("method", name),
-          inFlight);
+      registry.gauge("contextmemory.rpc.server.in.flight", Tags.of("method", name), inFlight);
       requestBytes = size("contextmemory.rpc.server.request", "request");
       responseBytes = size("contextmemory.rpc.server.response", "response");
     }
@@ -87,8 +88,8 @@ public final class RpcMetrics extends ServerStreamTracer.Factory {
   private static final class Call extends ServerStreamTracer {
     private final Method method;
     private final long start;
-    private final java.util.concurrent.atomic.AtomicLong in = new java.util.concurrent.atomic.AtomicLong();
-    private final java.util.concurrent.atomic.AtomicLong out = new java.util.concurrent.atomic.AtomicLong();
+    private final AtomicLong in = new AtomicLong();
+    private final AtomicLong out = new AtomicLong();
 
     Call(Method method, long start) {
       this.method = method;

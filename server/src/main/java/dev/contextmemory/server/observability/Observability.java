@@ -10,10 +10,12 @@ import dev.contextmemory.server.grpc.RpcMetrics;
 import dev.contextmemory.server.store.ExpirySweeper;
 import io.grpc.ServerInterceptor;
 import io.grpc.ServerStreamTracer;
+import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.binder.jvm.ClassLoaderMetrics;
+import io.micrometer.core.instrument.binder.jvm.ExecutorServiceMetrics;
 import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
 import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
 import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
@@ -23,7 +25,10 @@ import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.opentelemetry.api.OpenTelemetry;
 import io.opentelemetry.instrumentation.grpc.v1_6.GrpcTelemetry;
+import java.util.List;
 import java.util.Set;
+import java.util.concurrent.RejectedExecutionHandler;
+import java.util.concurrent.ThreadPoolExecutor;
 import org.jdbi.v3.core.Jdbi;
 
 /**
@@ -126,13 +131,11 @@ public final class Observability implements AutoCloseable {
    * {@code executor_active_threads}, ...), and the calls it rejected, counted by wrapping its
    * rejection handler ({@code contextmemory_executor_rejected_total{name}}).
    */
-  public void monitor(java.util.concurrent.ThreadPoolExecutor executor, String name) {
-    new io.micrometer.core.instrument.binder.jvm.ExecutorServiceMetrics(executor, name, java.util.List.of())
-        .bindTo(registry);
-    io.micrometer.core.instrument.Counter rejected = io.micrometer.core.instrument.Counter
-        .builder("contextmemory.executor.rejected").tag("name", name)
+  public void monitor(ThreadPoolExecutor executor, String name) {
+    new ExecutorServiceMetrics(executor, name, List.of()).bindTo(registry);
+    Counter rejected = Counter.builder("contextmemory.executor.rejected").tag("name", name)
         .description("Tasks the executor refused (load shed)").register(registry);
-    java.util.concurrent.RejectedExecutionHandler handler = executor.getRejectedExecutionHandler();
+    RejectedExecutionHandler handler = executor.getRejectedExecutionHandler();
     executor.setRejectedExecutionHandler((task, pool) -> {
       rejected.increment();
       handler.rejectedExecution(task, pool);
