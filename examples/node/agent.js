@@ -4,6 +4,7 @@
 // Every answer is checked; the process exits non-zero on the first wrong one.
 //
 //   npm ci && node agent.js        # CONTEXT_MEMORY_TARGET=host:port (default localhost:50051)
+//                                  # CM_API_KEY=cm_... when the server requires keys
 //
 // The stubs are built at run time by @grpc/proto-loader from the repository's proto/ directory
 // (CONTEXT_MEMORY_PROTO_DIR overrides it), so they always match the server's .proto files.
@@ -19,6 +20,13 @@ const PROTO_DIR = process.env.CONTEXT_MEMORY_PROTO_DIR || path.resolve(__dirname
 // Must equal the server's CONTEXT_MEMORY_EMBEDDING_DIMENSION.
 const DIMENSION = Number(process.env.CONTEXT_MEMORY_EMBEDDING_DIMENSION || 768);
 const DEADLINE_MS = 10_000;
+// The API key (`scripts/run keys create ...`), sent as `authorization: Bearer <key>` with every
+// call; none for a local server that runs with CONTEXT_MEMORY_AUTH=none. Per-call metadata
+// rather than call credentials, which grpc-js sends only over TLS.
+const auth = new grpc.Metadata();
+if (process.env.CM_API_KEY) {
+  auth.set('authorization', `Bearer ${process.env.CM_API_KEY}`);
+}
 
 // Field names in lowerCamelCase, int64 as strings, enums as their names, unset fields as defaults.
 const definition = protoLoader.loadSync(
@@ -53,7 +61,7 @@ const memories = new v1.MemoryService(TARGET, credentials, options);
 /** Calls a unary RPC with a deadline; resolves with the response. */
 function call(client, method, request) {
   return new Promise((resolve, reject) => {
-    client[method](request, { deadline: Date.now() + DEADLINE_MS }, (err, response) => {
+    client[method](request, auth, { deadline: Date.now() + DEADLINE_MS }, (err, response) => {
       if (err) {
         reject(new Error(`${method} failed: ${grpc.status[err.code]}: ${err.details}`));
       } else {

@@ -6,6 +6,7 @@ memory and searches for it. Every answer is checked; the process exits non-zero 
 wrong one.
 
     python3 generate.py && python3 agent.py   # CONTEXT_MEMORY_TARGET=host:port (default localhost:50051)
+                                              # CM_API_KEY=cm_... when the server requires keys
 
 The stubs come from generate.py, which compiles the repository's proto/ into gen/.
 """
@@ -29,6 +30,10 @@ from contextmemory.v1 import memory_pb2 as mem  # noqa: E402
 from contextmemory.v1 import memory_pb2_grpc as mem_grpc  # noqa: E402
 
 TARGET = os.environ.get("CONTEXT_MEMORY_TARGET", "localhost:50051")
+# The API key (`scripts/run keys create ...`), sent as `authorization: Bearer <key>` with every
+# call; none for a local server that runs with CONTEXT_MEMORY_AUTH=none.
+API_KEY = os.environ.get("CM_API_KEY", "")
+AUTH = (("authorization", f"Bearer {API_KEY}"),) if API_KEY else ()
 # Must equal the server's CONTEXT_MEMORY_EMBEDDING_DIMENSION.
 DIMENSION = int(os.environ.get("CONTEXT_MEMORY_EMBEDDING_DIMENSION", "768"))
 DEADLINE_SECONDS = 10.0
@@ -85,9 +90,9 @@ def run(channel):
     phone = f"+1555{2000000 + random.randrange(7999999)}"
     upsert = cust.UpsertCustomerRequest(contact_key=cust.ContactKey(phone=phone),
                                         customer=cust.Customer(display_name="Ada Lovelace"))
-    first = customers.UpsertCustomer(upsert, timeout=t)
+    first = customers.UpsertCustomer(upsert, timeout=t, metadata=AUTH)
     expect(first.created and first.customer.phone == phone, f"a new customer with phone {phone}", first)
-    again = customers.UpsertCustomer(upsert, timeout=t)
+    again = customers.UpsertCustomer(upsert, timeout=t, metadata=AUTH)
     expect(not again.created and again.customer.id == first.customer.id, "the same customer again", again)
     customer = first.customer
     print(f"customer {customer.id} ({customer.display_name}, {customer.phone})")
@@ -95,10 +100,10 @@ def run(channel):
     # 2. Open (or find) the conversation for this thread.
     open_request = conv.GetOrCreateOpenConversationRequest(customer_id=customer.id, channel=conv.CHANNEL_SMS,
                                                            thread_key=phone)
-    opened = conversations.GetOrCreateOpenConversation(open_request, timeout=t)
+    opened = conversations.GetOrCreateOpenConversation(open_request, timeout=t, metadata=AUTH)
     expect(opened.created and opened.conversation.status == conv.CONVERSATION_STATUS_OPEN,
            "a new open conversation", opened)
-    reopened = conversations.GetOrCreateOpenConversation(open_request, timeout=t)
+    reopened = conversations.GetOrCreateOpenConversation(open_request, timeout=t, metadata=AUTH)
     expect(reopened.conversation.id == opened.conversation.id and not reopened.created, "the same conversation",
            reopened)
     conversation = opened.conversation
@@ -109,18 +114,18 @@ def run(channel):
     user_turn = conv.AppendMessageRequest(conversation_id=conversation.id, message=conv.Message(
         role=conv.MESSAGE_ROLE_USER, content="Hi! Please text me rather than call, I am at work all day.",
         idempotency_key=str(uuid.uuid4())))
-    stored = conversations.AppendMessage(user_turn, timeout=t)
+    stored = conversations.AppendMessage(user_turn, timeout=t, metadata=AUTH)
     expect(not stored.replayed and stored.message.sequence == 1, "message 1, newly stored", stored)
-    replay = conversations.AppendMessage(user_turn, timeout=t)
+    replay = conversations.AppendMessage(user_turn, timeout=t, metadata=AUTH)
     expect(replay.replayed and replay.message.id == stored.message.id, "a replay of message 1", replay)
     reply = conversations.AppendMessage(conv.AppendMessageRequest(conversation_id=conversation.id, message=conv.Message(
         role=conv.MESSAGE_ROLE_ASSISTANT, content="Noted, I will text you.", idempotency_key=str(uuid.uuid4()))),
-        timeout=t)
+        timeout=t, metadata=AUTH)
     expect(reply.message.sequence == 2, "message 2", reply)
     print(f"appended messages {stored.message.id} and {reply.message.id}")
 
     # 4. Before answering next time, fetch the context in one call.
-    context = memories.FetchContext(mem.FetchContextRequest(customer_id=customer.id), timeout=t)
+    context = memories.FetchContext(mem.FetchContextRequest(customer_id=customer.id), timeout=t, metadata=AUTH)
     expect(context.customer.id == customer.id, "the customer", context.customer)
     expect(context.HasField("conversation") and context.conversation.id == conversation.id, "the open conversation",
            context.conversation)
@@ -132,14 +137,14 @@ def run(channel):
     note = "Prefers text messages over phone calls"
     memory = memories.UpsertMemory(mem.UpsertMemoryRequest(customer_id=customer.id, memory=mem.Memory(
         key="preferred_contact_channel", kind=mem.MEMORY_KIND_PREFERENCE, content=note, embedding=embed(note),
-        source="example-agent-python", conversation_id=conversation.id)), timeout=t)
+        source="example-agent-python", conversation_id=conversation.id)), timeout=t, metadata=AUTH)
     expect(memory.created and memory.memory.has_embedding, "a new memory with an embedding", memory)
     print(f"memory {memory.memory.id}: {memory.memory.content}")
 
     # 6. Search it by words and by meaning (hybrid).
     query = "text messages"
     found = memories.SearchMemories(mem.SearchMemoriesRequest(customer_id=customer.id, query_text=query,
-                                                              query_embedding=embed(query), top_k=5), timeout=t)
+                                                              query_embedding=embed(query), top_k=5), timeout=t, metadata=AUTH)
     expect(found.mode == mem.MEMORY_SEARCH_MODE_HYBRID, "hybrid search", found.mode)
     expect(len(found.hits) == 1 and found.hits[0].memory.id == memory.memory.id
            and found.hits[0].vector_rank == 1 and found.hits[0].text_rank == 1,
@@ -148,7 +153,7 @@ def run(channel):
 
     # The next turn's context now ranks the memory, and says why.
     nxt = memories.FetchContext(mem.FetchContextRequest(customer_id=customer.id, query_text=query,
-                                                        query_embedding=embed(query)), timeout=t)
+                                                        query_embedding=embed(query)), timeout=t, metadata=AUTH)
     expect(len(nxt.memories) == 1 and nxt.memories[0].memory.id == memory.memory.id
            and nxt.memories[0].breakdown.relevance > 0, "the memory, relevant to the query", nxt.memories)
     print(f"context memory score {nxt.memories[0].breakdown.final_score:.3f}")

@@ -46,11 +46,20 @@ final class LiveServer implements AutoCloseable {
   }
 
   static LiveServer start(String dbUrl, ServerBuilder<?> transport, List<ServerInterceptor> interceptors) {
+    return start(dbUrl, transport, interceptors, Map.of());
+  }
+
+  /** With extra CONTEXT_MEMORY_* settings (names without the prefix), e.g. AUTH=api-key. */
+  static LiveServer start(String dbUrl, ServerBuilder<?> transport, List<ServerInterceptor> interceptors,
+      Map<String, String> settings) {
     Map<String, String> env = new HashMap<>();
     env.put("CONTEXT_MEMORY_DB_URL", dbUrl);
     env.put("CONTEXT_MEMORY_DB_POOL_SIZE", "4");
     env.put("CONTEXT_MEMORY_HEALTH_CHECK_INTERVAL_MS", "200");
     env.put("CONTEXT_MEMORY_SHUTDOWN_GRACE_SECONDS", "5");
+    env.put("CONTEXT_MEMORY_AUTH", "none");
+    env.put("CONTEXT_MEMORY_HOST", "127.0.0.1");
+    settings.forEach((k, v) -> env.put(Settings.PREFIX + k, v));
     Capturing capturing = new Capturing(transport);
     interceptors.forEach(capturing::intercept);
     try {
@@ -83,6 +92,11 @@ final class LiveServer implements AutoCloseable {
 
   int port() {
     return server.port();
+  }
+
+  /** The server's connection pool, for tests that set up rows behind the API (e.g. API keys). */
+  javax.sql.DataSource pool() {
+    return server.pool();
   }
 
   String target() {

@@ -53,6 +53,7 @@ final class ServerProcess implements AutoCloseable {
     pb.environment().keySet().removeIf(k -> k.startsWith("CONTEXT_MEMORY_"));
     pb.environment().put("CONTEXT_MEMORY_DB_URL", dbUrl);
     pb.environment().put("CONTEXT_MEMORY_HOST", "127.0.0.1");
+    pb.environment().put("CONTEXT_MEMORY_AUTH", "none");
     pb.environment().put("CONTEXT_MEMORY_PORT", Integer.toString(port));
     // Its own latency histograms, scraped around each scenario (report: "server side").
     int metricsPort = freePort();

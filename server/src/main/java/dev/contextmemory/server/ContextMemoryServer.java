@@ -4,6 +4,10 @@ import com.zaxxer.hikari.HikariDataSource;
 import dev.contextmemory.server.config.Database;
 import dev.contextmemory.server.config.Settings;
 import dev.contextmemory.server.domain.ContactNormalizer;
+import dev.contextmemory.server.auth.KeyVerifier;
+import dev.contextmemory.server.config.SecuritySettings;
+import dev.contextmemory.server.grpc.AdminGrpcService;
+import dev.contextmemory.server.grpc.Authentication;
 import dev.contextmemory.server.grpc.CancelStatementOnCallEnd;
 import dev.contextmemory.server.grpc.ConversationGrpcService;
 import dev.contextmemory.server.grpc.CustomerGrpcService;
@@ -11,8 +15,8 @@ import dev.contextmemory.server.grpc.DatabaseHealth;
 import dev.contextmemory.server.grpc.ExceptionInterceptor;
 import dev.contextmemory.server.grpc.MalformedRequests;
 import dev.contextmemory.server.grpc.MemoryGrpcService;
-import dev.contextmemory.server.grpc.Tenants;
 import dev.contextmemory.server.observability.Observability;
+import dev.contextmemory.server.store.ApiKeyStore;
 import dev.contextmemory.server.store.ConversationStore;
 import dev.contextmemory.server.store.CustomerStore;
 import dev.contextmemory.server.store.ExpirySweeper;
@@ -20,6 +24,7 @@ import dev.contextmemory.server.store.MemorySearchStore;
 import dev.contextmemory.server.store.MemoryStore;
 import dev.contextmemory.server.store.MessageImportStore;
 import dev.contextmemory.server.store.MessageStore;
+import dev.contextmemory.v1.AdminServiceGrpc;
 import dev.contextmemory.v1.ConversationServiceGrpc;
 import dev.contextmemory.v1.CustomerServiceGrpc;
 import dev.contextmemory.v1.MemoryServiceGrpc;
@@ -31,6 +36,7 @@ import io.grpc.ServerServiceDefinition;
 import io.grpc.protobuf.services.ProtoReflectionService;
 import io.grpc.protobuf.services.ProtoReflectionServiceV1;
 import java.io.IOException;
+import java.time.Clock;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
@@ -60,10 +66,12 @@ public final class ContextMemoryServer implements AutoCloseable {
   private final DatabaseHealth health;
   private final ExpirySweeper sweeper;
   private final Observability observability;
+  private final KeyVerifier keyVerifier;
   private final AtomicInteger closed = new AtomicInteger();
+  private final List<AutoCloseable> closeLast = new java.util.concurrent.CopyOnWriteArrayList<>();
 
   private ContextMemoryServer(Settings settings, HikariDataSource pool, CancelStatementOnCallEnd canceller,
-      ExecutorService executor, Server server, DatabaseHealth health, ExpirySweeper sweeper,
+      ExecutorService executor, Server server, DatabaseHealth health, ExpirySweeper sweeper, KeyVerifier keyVerifier,
       Observability observability) {
     this.settings = settings;
     this.pool = pool;
@@ -72,6 +80,7 @@ public final class ContextMemoryServer implements AutoCloseable {
     this.server = server;
     this.health = health;
     this.sweeper = sweeper;
+    this.keyVerifier = keyVerifier;
     this.observability = observability;
   }
 
@@ -99,13 +108,23 @@ public final class ContextMemoryServer implements AutoCloseable {
       ContactNormalizer contacts = new ContactNormalizer(s.defaultPhoneRegion());
       ConversationStore conversations = new ConversationStore(jdbi);
       MemoryStore memories = new MemoryStore(jdbi);
+      ApiKeyStore apiKeys = new ApiKeyStore(jdbi);
+      SecuritySettings sec = s.security();
+      KeyVerifier verifier = sec.auth() == SecuritySettings.AuthMode.API_KEY
+          ? new KeyVerifier(apiKeys, sec.authCacheTtl(), sec.lastUsedFlushInterval(), Clock.systemUTC())
+          : null;
+      Authentication authentication = verifier != null
+          ? Authentication.apiKeys(verifier, sec.keyRequestsPerSecond(), sec.keyBurst(), sec.tenantMaxConcurrentCalls())
+          : Authentication.none(s.defaultTenant(), sec.keyRequestsPerSecond(), sec.keyBurst(),
+              sec.tenantMaxConcurrentCalls());
       List<BindableService> services = List.of(
           new CustomerGrpcService(new CustomerStore(jdbi), contacts),
           new ConversationGrpcService(conversations, new MessageStore(jdbi), new MessageImportStore(jdbi), contacts,
               s.embeddingDimension()),
-          new MemoryGrpcService(memories, new MemorySearchStore(jdbi), conversations, s.embeddingDimension()));
-      DatabaseHealth health = new DatabaseHealth(pool, List.of(
-          CustomerServiceGrpc.SERVICE_NAME, ConversationServiceGrpc.SERVICE_NAME, MemoryServiceGrpc.SERVICE_NAME));
+          new MemoryGrpcService(memories, new MemorySearchStore(jdbi), conversations, s.embeddingDimension()),
+          new AdminGrpcService(apiKeys, verifier));
+      DatabaseHealth health = new DatabaseHealth(pool, List.of(CustomerServiceGrpc.SERVICE_NAME,
+          ConversationServiceGrpc.SERVICE_NAME, MemoryServiceGrpc.SERVICE_NAME, AdminServiceGrpc.SERVICE_NAME));
 
       // A bounded pool, not grpc-java's unbounded cached executor: threads beyond what the
       // connection pool can feed would only wait on it.
@@ -118,28 +137,31 @@ public final class ContextMemoryServer implements AutoCloseable {
         definition.getMethods().forEach(m -> methods.add(m.getMethodDescriptor().getFullMethodName()));
         transport.addService(MalformedRequests.wrap(definition));
       });
-      transport.addService(health.manager().getHealthService())
-          .addService(ProtoReflectionServiceV1.newInstance())
-          .addService(legacyReflection())
-          .executor(executor)
+      transport.addService(health.manager().getHealthService());
+      if (sec.reflection()) {
+        transport.addService(ProtoReflectionServiceV1.newInstance()).addService(legacyReflection());
+      }
+      transport.executor(executor)
           .maxInboundMessageSize(s.maxInboundMessageBytes())
           .addStreamTracerFactory(obs.rpcMetrics(methods))
-          // Runs last-added first: the call's span, then the tenant, then the access log, before
-          // errors are mapped (so the access log sees the mapped status).
+          // Runs last-added first: the call's span; then the caller is known, allowed and in the
+          // Context; then the access log (which sees the tenant and the mapped status), before any
+          // service code runs or any error is mapped.
           .intercept(new ExceptionInterceptor(obs.registry()))
           .intercept(obs.accessLog())
-          .intercept(new Tenants(s.defaultTenant()));
+          .intercept(authentication);
       ServerInterceptor tracing = obs.tracing();
       if (tracing != null) {
         transport.intercept(tracing);
       }
       obs.serve();
       Server server = transport.build().start();
+      warnAboutExposure(s);
       ExpirySweeper sweeper = new ExpirySweeper(memories, s.memorySweepInterval(), s.memorySweepBatch());
       obs.monitor(health, canceller, sweeper);
       health.start(s.healthCheckInterval());
       log.info("context-memory serving on port {} ({})", server.getPort(), s);
-      return new ContextMemoryServer(s, pool, canceller, executor, server, health, sweeper, obs);
+      return new ContextMemoryServer(s, pool, canceller, executor, server, health, sweeper, verifier, obs);
     } catch (RuntimeException | IOException e) {
       pool.close();
       obs.close();
@@ -147,10 +169,27 @@ public final class ContextMemoryServer implements AutoCloseable {
     }
   }
 
+  private static void warnAboutExposure(Settings s) {
+    SecuritySettings sec = s.security();
+    if (sec.auth() == SecuritySettings.AuthMode.NONE) {
+      log.warn("authentication is off ({}AUTH=none): every call acts for tenant '{}' with every scope;"
+          + " listening on {}{}", Settings.PREFIX, s.defaultTenant(), s.host(),
+          sec.allowInsecure() ? " because " + Settings.PREFIX + "ALLOW_INSECURE=true" : " (loopback only)");
+    } else if (!sec.tls()) {
+      log.warn("serving plaintext: API keys cross the network in the clear unless a proxy in front terminates"
+          + " TLS (set {}TLS_CERT_FILE and {}TLS_KEY_FILE to serve TLS)", Settings.PREFIX, Settings.PREFIX);
+    }
+  }
+
   /** grpcurl and older tools still ask the v1alpha reflection service. */
   @SuppressWarnings("deprecation")
   private static BindableService legacyReflection() {
     return ProtoReflectionService.newInstance();
+  }
+
+  /** Something to close after the server has stopped (e.g. the transport's certificate watchers). */
+  public void closeOnStop(AutoCloseable resource) {
+    closeLast.add(resource);
   }
 
   public int port() {
@@ -200,8 +239,18 @@ public final class ContextMemoryServer implements AutoCloseable {
       server.shutdownNow();
     }
     sweeper.close();
+    if (keyVerifier != null) {
+      keyVerifier.close();
+    }
     statementCanceller.close();
     pool.close();
+    for (AutoCloseable c : closeLast) {
+      try {
+        c.close();
+      } catch (Exception e) {
+        log.warn("could not close {}: {}", c, e.toString());
+      }
+    }
     log.info("stopped");
     observability.close();
   }

@@ -3,63 +3,91 @@ package dev.contextmemory.server;
 import ch.qos.logback.classic.LoggerContext;
 import dev.contextmemory.server.config.Database;
 import dev.contextmemory.server.config.Settings;
-import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
-import java.net.InetSocketAddress;
-import java.util.concurrent.TimeUnit;
+import java.util.concurrent.Callable;
 import org.slf4j.LoggerFactory;
 import org.slf4j.bridge.SLF4JBridgeHandler;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
 
 /**
  * Command line: {@code serve} (the default) runs the gRPC server until SIGTERM/SIGINT;
- * {@code migrate} applies pending schema migrations and exits. Configuration comes from
- * CONTEXT_MEMORY_* environment variables (README.md lists them).
+ * {@code migrate} applies pending schema migrations and exits; {@code keys create|list|revoke}
+ * manages API keys in the database. Configuration comes from CONTEXT_MEMORY_* environment
+ * variables (README.md lists them); a bad value exits with status 2 before anything starts.
  */
-public final class Main {
-  private Main() {}
+@Command(name = "context-memory", mixinStandardHelpOptions = true,
+    description = "The context-memory gRPC server.",
+    subcommands = {Main.Serve.class, Main.Migrate.class, KeysCommand.class})
+public final class Main implements Callable<Integer> {
+  /** Exit status for a configuration or usage error. */
+  static final int USAGE = 2;
 
-  public static void main(String[] args) throws Exception {
+  public static void main(String[] args) {
     // grpc-java and the JDK log through java.util.logging: into the same JSON lines as the rest.
     SLF4JBridgeHandler.removeHandlersForRootLogger();
     SLF4JBridgeHandler.install();
-    String command = args.length == 0 ? "serve" : args[0];
-    Settings settings;
-    try {
-      settings = Settings.fromEnvironment();
-    } catch (IllegalArgumentException e) {
-      System.err.println("context-memory: " + e.getMessage());
-      System.exit(2);
-      return;
+    CommandLine cli = new CommandLine(new Main())
+        .setParameterExceptionHandler((e, a) -> {
+          System.err.println("context-memory: " + e.getMessage());
+          e.getCommandLine().usage(System.err);
+          return USAGE;
+        })
+        .setExecutionExceptionHandler((e, cmd, parsed) -> {
+          if (e instanceof IllegalArgumentException) { // a bad CONTEXT_MEMORY_* value
+            System.err.println("context-memory: " + e.getMessage());
+            return USAGE;
+          }
+          throw e;
+        });
+    int status = cli.execute(args.length == 0 ? new String[] {"serve"} : args);
+    if (status != 0) {
+      System.exit(status);
     }
-    switch (command) {
-      case "serve" -> serve(settings);
-      case "migrate" -> migrate(settings);
-      default -> {
-        System.err.println("usage: context-memory [serve|migrate]");
-        System.exit(2);
+  }
+
+  @Override
+  public Integer call() {
+    return new Serve().call();
+  }
+
+  /** The settings from the environment; IllegalArgumentException (exit 2) names a bad variable. */
+  static Settings settings() {
+    return Settings.fromEnvironment();
+  }
+
+  @Command(name = "serve", description = "Serve the gRPC API until SIGTERM/SIGINT (the default).")
+  static final class Serve implements Callable<Integer> {
+    @Override
+    public Integer call() {
+      Settings s = settings();
+      try {
+        ContextMemoryServer server = NettyTransport.serve(s);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+          server.close();
+          // The log appender is asynchronous: write out what is queued before the JVM halts.
+          if (LoggerFactory.getILoggerFactory() instanceof LoggerContext logback) {
+            logback.stop();
+          }
+        }, "shutdown"));
+        server.awaitTermination();
+        return 0;
+      } catch (java.io.IOException e) {
+        throw new java.io.UncheckedIOException(e);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return 1;
       }
     }
   }
 
-  private static void serve(Settings s) throws Exception {
-    NettyServerBuilder netty = NettyServerBuilder.forAddress(new InetSocketAddress(s.host(), s.port()))
-        // Clients of this API keep long-lived channels with keepalive pings (the Java client pings
-        // every 30 s); allow that instead of answering with GOAWAY.
-        .permitKeepAliveTime(20, TimeUnit.SECONDS)
-        .permitKeepAliveWithoutCalls(true);
-    ContextMemoryServer server = ContextMemoryServer.start(s, netty);
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      server.close();
-      // The log appender is asynchronous: write out what is queued before the JVM halts.
-      if (LoggerFactory.getILoggerFactory() instanceof LoggerContext logback) {
-        logback.stop();
-      }
-    }, "shutdown"));
-    server.awaitTermination();
-  }
-
-  private static void migrate(Settings s) {
-    var result = Database.migrate(s);
-    System.out.println("schema at version " + result.targetSchemaVersion + "; "
-        + result.migrationsExecuted + " migration(s) applied");
+  @Command(name = "migrate", description = "Apply pending schema migrations and exit.")
+  static final class Migrate implements Callable<Integer> {
+    @Override
+    public Integer call() {
+      var result = Database.migrate(settings());
+      System.out.println("schema at version " + result.targetSchemaVersion + "; "
+          + result.migrationsExecuted + " migration(s) applied");
+      return 0;
+    }
   }
 }

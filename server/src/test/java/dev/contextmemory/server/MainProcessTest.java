@@ -41,7 +41,8 @@ class MainProcessTest {
     ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", port).usePlaintext().build();
     try {
       var health = HealthGrpc.newBlockingStub(channel);
-      ServerLifecycleTest.awaitTrue("the server reports SERVING", () -> {
+      // A JVM start plus the first migration: give a loaded 2-core machine a minute.
+      ServerLifecycleTest.awaitTrue("the server reports SERVING", java.time.Duration.ofSeconds(60), () -> {
         try {
           return ServerLifecycleTest.status(health.withDeadlineAfter(1, TimeUnit.SECONDS), "") == ServingStatus.SERVING;
         } catch (RuntimeException notYet) {
@@ -101,17 +102,18 @@ class MainProcessTest {
     assertTrue(Files.readString(log).contains("CONTEXT_MEMORY_PORT must be an integer"), Files.readString(log));
   }
 
-  private static Process java(List<String> args, String dbUrl, int port, Path log) throws IOException {
+  static Process java(List<String> args, String dbUrl, int port, Path log) throws IOException {
     ProcessBuilder pb = command(args);
     pb.environment().put("CONTEXT_MEMORY_DB_URL", dbUrl);
     pb.environment().put("CONTEXT_MEMORY_HOST", "127.0.0.1");
+    pb.environment().put("CONTEXT_MEMORY_AUTH", "none");
     pb.environment().put("CONTEXT_MEMORY_PORT", Integer.toString(port));
     pb.environment().put("CONTEXT_MEMORY_DB_POOL_SIZE", "2");
     pb.environment().put("CONTEXT_MEMORY_MAX_INBOUND_MESSAGE_BYTES", Integer.toString(64 * 1024));
     return pb.redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
   }
 
-  private static ProcessBuilder command(List<String> args) {
+  static ProcessBuilder command(List<String> args) {
     String javaBin = Path.of(System.getProperty("java.home"), "bin", "java").toString();
     String classpath = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
     List<String> cmd = new java.util.ArrayList<>(List.of(javaBin, "-cp", classpath, Main.class.getName()));
@@ -121,7 +123,7 @@ class MainProcessTest {
     return pb;
   }
 
-  private static int freePort() throws IOException {
+  static int freePort() throws IOException {
     try (ServerSocket s = new ServerSocket(0)) {
       return s.getLocalPort();
     }

@@ -65,6 +65,8 @@ class MetricsEndpointTest {
     dbUrl = TestDatabase.create();
     Settings s = Settings.from(Map.of(
         "CONTEXT_MEMORY_DB_URL", dbUrl,
+        "CONTEXT_MEMORY_HOST", "127.0.0.1",
+        "CONTEXT_MEMORY_AUTH", "none", // this test is about metrics, AuthenticationTest about keys
         // One connection, so the test can take it and see the pool's waiters and timeouts.
         "CONTEXT_MEMORY_DB_POOL_SIZE", "1",
         "CONTEXT_MEMORY_DB_CONNECTION_TIMEOUT_MS", "250",
@@ -135,7 +137,8 @@ class MetricsEndpointTest {
     Conversation c = conversations.getOrCreateOpenConversation(GetOrCreateOpenConversationRequest.newBuilder()
         .setCustomerId(customerId).setChannel(Channel.CHANNEL_SMS).setThreadKey("t").build()).getConversation();
     Scrape before = Scrape.of(metricsPort);
-    // Hold the conversation's row lock: the append waits on it until its deadline cancels it.
+    // Hold the conversation's row lock: the append waits on it until its deadline cancels it. (The
+    // deadline leaves a loaded machine time to start the statement, so it is cancelled running.)
     try (Connection lock = DriverManager.getConnection(dbUrl)) {
       lock.setAutoCommit(false);
       try (PreparedStatement ps = lock.prepareStatement("SELECT 1 FROM conversations WHERE id = ?::uuid FOR UPDATE")) {
@@ -143,7 +146,7 @@ class MetricsEndpointTest {
         ps.executeQuery().close();
       }
       StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> ConversationServiceGrpc
-          .newBlockingStub(channel).withDeadlineAfter(300, TimeUnit.MILLISECONDS)
+          .newBlockingStub(channel).withDeadlineAfter(2, TimeUnit.SECONDS)
           .appendMessage(AppendMessageRequest.newBuilder().setConversationId(c.getId()).setMessage(
               Message.newBuilder().setRole(MessageRole.MESSAGE_ROLE_USER).setContent("waits")).build()));
       assertEquals(Code.DEADLINE_EXCEEDED, e.getStatus().getCode());

@@ -226,7 +226,11 @@ class ServerLifecycleTest {
 
   /** Polls until {@code condition} holds; fails after 10 s. Waits for an event, asserts no latency. */
   static void awaitTrue(String what, BooleanSupplier condition) {
-    long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+    awaitTrue(what, Duration.ofSeconds(10), condition);
+  }
+
+  static void awaitTrue(String what, Duration timeout, BooleanSupplier condition) {
+    long deadline = System.nanoTime() + timeout.toNanos();
     while (!condition.getAsBoolean()) {
       if (System.nanoTime() > deadline) {
         throw new AssertionError("timed out waiting until " + what);

@@ -9,6 +9,7 @@ import javax.sql.DataSource;
 import org.flywaydb.core.Flyway;
 import org.flywaydb.core.api.output.MigrateResult;
 import org.jdbi.v3.core.Jdbi;
+import org.jdbi.v3.core.statement.StatementExceptions;
 import org.jdbi.v3.postgres.PostgresPlugin;
 
 /** The connection pool, the schema migrations and Jdbi: how the server reaches PostgreSQL. */
@@ -71,8 +72,8 @@ public final class Database {
         "connectTimeout", "5",
         "tcpKeepAlive", "true",
         "reWriteBatchedInserts", "true",
-        // pgjdbc otherwise quotes the failing row's values in an exception's message (a unique
-        // violation's "Key (phone)=(+1555...)"), and messages reach logs; the SQLSTATE stays.
+        // PostgreSQL's error DETAIL quotes row values ("Key (phone)=(+1555…) already exists"):
+        // keep it out of exception messages, which reach the log.
         "logServerErrorDetail", "false");
     pg.forEach(c::addDataSourceProperty);
     return new HikariDataSource(c);
@@ -109,6 +110,10 @@ public final class Database {
   }
 
   public static Jdbi jdbi(DataSource ds) {
-    return Jdbi.create(ds).installPlugin(new PostgresPlugin());
+    Jdbi jdbi = Jdbi.create(ds).installPlugin(new PostgresPlugin());
+    // Jdbi's exception messages render bound values by default (phones, emails, message text);
+    // the error id and the stack trace are enough to find the statement.
+    jdbi.getConfig(StatementExceptions.class).setMessageRendering(StatementExceptions.MessageRendering.NONE);
+    return jdbi;
   }
 }

@@ -30,6 +30,7 @@ public record Settings(
     String applicationName,
     Duration memorySweepInterval,
     int memorySweepBatch,
+    SecuritySettings security,
     Observability observability) {
 
   public static final String PREFIX = "CONTEXT_MEMORY_";
@@ -37,7 +38,7 @@ public record Settings(
   public Settings {
     Objects.requireNonNull(dbUrl, "dbUrl");
     if (!dbUrl.startsWith("jdbc:postgresql:")) {
-      throw new IllegalArgumentException(PREFIX + "DB_URL must be a jdbc:postgresql: URL, got " + dbUrl);
+      throw new IllegalArgumentException(PREFIX + "DB_URL must be a jdbc:postgresql: URL, got " + redact(dbUrl));
     }
     if (embeddingDimension < 1 || embeddingDimension > 16000) {
       throw new IllegalArgumentException(PREFIX + "EMBEDDING_DIMENSION must be within 1..16000");
@@ -63,8 +64,9 @@ public record Settings(
     // The default assumes the database runs on a host like this one (scripts/dev-db); set
     // CONTEXT_MEMORY_DB_POOL_SIZE from the real database host's cores in production.
     int poolSize = r.integer("DB_POOL_SIZE", cores * 2 + 1, 1, 1000);
+    String host = r.string("HOST", "0.0.0.0");
     return new Settings(
-        r.string("HOST", "0.0.0.0"),
+        host,
         r.integer("PORT", 50051, 0, 65535),
         dbUrl,
         r.string("DB_USER", ""),
@@ -86,6 +88,7 @@ public record Settings(
         r.string("APPLICATION_NAME", "context-memory"),
         Duration.ofMillis(r.integer("MEMORY_SWEEP_INTERVAL_MS", 60_000, 100, 86_400_000)),
         r.integer("MEMORY_SWEEP_BATCH", 500, 1, 100_000),
+        SecuritySettings.read(r, host),
         new Observability(
             r.string("METRICS_HOST", "127.0.0.1"),
             r.integer("METRICS_PORT", -1, 0, 65535),
@@ -107,11 +110,6 @@ public record Settings(
       int accessLogSamplePercent, Map<String, String> otel) {
     public Observability {
       otel = Map.copyOf(otel);
-    }
-
-    /** Off: no endpoint, no access log, no tracing (the defaults of tests that set nothing). */
-    public static Observability off() {
-      return new Observability("127.0.0.1", -1, "OFF", 0, Map.of());
     }
 
     @Override
@@ -138,14 +136,16 @@ public record Settings(
     return "Settings[host=" + host + ", port=" + port + ", dbUrl=" + redact(dbUrl)
         + ", dbPoolSize=" + dbPoolSize + ", requestThreads=" + requestThreads
         + ", statementTimeout=" + statementTimeout + ", migrateOnStart=" + migrateOnStart
-        + ", embeddingDimension=" + embeddingDimension + ", " + observability + "]";
+        + ", embeddingDimension=" + embeddingDimension + ", auth=" + security.auth()
+        + ", tls=" + security.tls() + ", " + observability + "]";
   }
 
-  private static String redact(String url) {
-    return url.replaceAll("(?i)(password=)[^&]*", "$1***");
+  /** A database URL fit for a log line: no password, in a query parameter or in user:password@. */
+  public static String redact(String url) {
+    return url.replaceAll("(?i)(password=)[^&]*", "$1***").replaceAll("(//[^/@:]*):[^/@]*@", "$1:***@");
   }
 
-  private record Reader(Map<String, String> env) {
+  record Reader(Map<String, String> env) {
     String string(String name, String fallback) {
       String v = env.get(PREFIX + name);
       return v == null || v.isEmpty() ? fallback : v.trim();

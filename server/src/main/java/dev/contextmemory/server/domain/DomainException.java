@@ -9,7 +9,8 @@ import java.util.Map;
  */
 public abstract sealed class DomainException extends RuntimeException
     permits InvalidArgumentException, NotFoundException, AlreadyExistsException,
-        FailedPreconditionException {
+        FailedPreconditionException, UnauthenticatedException, PermissionDeniedException,
+        ResourceExhaustedException {
 
   private final String reason;
   private final Map<String, String> metadata;

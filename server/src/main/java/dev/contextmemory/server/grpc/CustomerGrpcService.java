@@ -142,7 +142,7 @@ public final class CustomerGrpcService extends CustomerServiceGrpc.CustomerServi
     Validator v = new Validator();
     UUID id = v.id("customer_id", req.getCustomerId());
     v.throwIfInvalid();
-    ErasedCounts n = store.delete(Tenants.current(), id, req.getErase());
+    ErasedCounts n = store.delete(Tenants.current(), Tenants.caller().actor(), id, req.getErase());
     reply(out, DeleteCustomerResponse.newBuilder()
         .setAddressesDeleted(n.addresses())
         .setConversationsDeleted(n.conversations())
@@ -189,7 +189,7 @@ public final class CustomerGrpcService extends CustomerServiceGrpc.CustomerServi
     Validator v = new Validator();
     UUID id = v.id("address_id", req.getAddressId());
     v.throwIfInvalid();
-    store.removeAddress(Tenants.current(), id);
+    store.removeAddress(Tenants.current(), Tenants.caller().actor(), id);
     reply(out, RemoveAddressResponse.getDefaultInstance());
   }
 

@@ -15,6 +15,9 @@ import dev.contextmemory.server.domain.FailedPreconditionException;
 import dev.contextmemory.server.domain.FieldViolation;
 import dev.contextmemory.server.domain.InvalidArgumentException;
 import dev.contextmemory.server.domain.NotFoundException;
+import dev.contextmemory.server.domain.PermissionDeniedException;
+import dev.contextmemory.server.domain.ResourceExhaustedException;
+import dev.contextmemory.server.domain.UnauthenticatedException;
 import io.grpc.Context;
 import io.grpc.StatusRuntimeException;
 import io.grpc.protobuf.StatusProto;
@@ -89,6 +92,10 @@ public final class ErrorMapper {
       case FailedPreconditionException e -> status(Code.FAILED_PRECONDITION, e.getMessage(), info,
           PreconditionFailure.newBuilder().addViolations(PreconditionFailure.Violation.newBuilder()
               .setType(e.reason()).setDescription(e.getMessage())).build());
+      case UnauthenticatedException e -> status(Code.UNAUTHENTICATED, e.getMessage(), info);
+      case PermissionDeniedException e -> status(Code.PERMISSION_DENIED, e.getMessage(), info);
+      case ResourceExhaustedException e -> status(Code.RESOURCE_EXHAUSTED, e.getMessage(), info,
+          RetryInfo.newBuilder().setRetryDelay(duration(e.retryAfter())).build());
     };
   }
 
@@ -147,6 +154,10 @@ public final class ErrorMapper {
   private static Status retryable(Code code, String message, String reason) {
     return status(code, message, errorInfo(reason, Map.of()),
         RetryInfo.newBuilder().setRetryDelay(Duration.newBuilder().setNanos(200_000_000)).build());
+  }
+
+  private static Duration duration(java.time.Duration d) {
+    return Duration.newBuilder().setSeconds(d.getSeconds()).setNanos(d.getNano()).build();
   }
 
   private static ErrorInfo errorInfo(String reason, Map<String, String> metadata) {

@@ -32,7 +32,7 @@ public final class ExceptionInterceptor implements ServerInterceptor {
     try {
       delegate = next.startCall(call, headers);
     } catch (RuntimeException e) {
-      close(call, e);
+      fail(call, e);
       return new ServerCall.Listener<>() {};
     }
     return new SimpleForwardingServerCallListener<>(delegate) {
@@ -46,14 +46,14 @@ public final class ExceptionInterceptor implements ServerInterceptor {
         }
         if (message == null) { // bytes that are no valid message: see MalformedRequests
           failed = true;
-          close(call, ErrorMapper.malformedRequest());
+          fail(call, ErrorMapper.malformedRequest());
           return;
         }
         try {
           super.onMessage(message);
         } catch (RuntimeException e) {
           failed = true;
-          close(call, e);
+          fail(call, e);
         }
       }
 
@@ -66,7 +66,7 @@ public final class ExceptionInterceptor implements ServerInterceptor {
           super.onHalfClose();
         } catch (RuntimeException e) {
           failed = true;
-          close(call, e);
+          fail(call, e);
         }
       }
 
@@ -79,13 +79,14 @@ public final class ExceptionInterceptor implements ServerInterceptor {
           super.onReady();
         } catch (RuntimeException e) {
           failed = true;
-          close(call, e);
+          fail(call, e);
         }
       }
     };
   }
 
-  private <Q, R> void close(ServerCall<Q, R> call, RuntimeException e) {
+  /** Counts the SQLSTATE class of an SQL failure, then closes the call as {@link #close} does. */
+  private <Q, R> void fail(ServerCall<Q, R> call, RuntimeException e) {
     SQLException sql = ErrorMapper.findSqlException(e);
     if (sql != null) {
       String state = sql.getSQLState();
@@ -93,6 +94,10 @@ public final class ExceptionInterceptor implements ServerInterceptor {
       registry.counter("contextmemory.db.errors", "sqlstate_class",
           state == null || state.length() < 2 ? "none" : state.substring(0, 2)).increment();
     }
+    close(call, e);
+  }
+
+  static <Q, R> void close(ServerCall<Q, R> call, RuntimeException e) {
     StatusRuntimeException sre = ErrorMapper.toException(e);
     Metadata trailers = sre.getTrailers() != null ? sre.getTrailers() : new Metadata();
     try {

@@ -137,7 +137,7 @@ public final class MemoryGrpcService extends MemoryServiceGrpc.MemoryServiceImpl
     Validator v = new Validator();
     UUID id = v.id("memory_id", req.getMemoryId());
     v.throwIfInvalid();
-    memories.delete(Tenants.current(), id);
+    memories.delete(Tenants.current(), Tenants.caller().actor(), id);
     reply(out, DeleteMemoryResponse.getDefaultInstance());
   }
 
@@ -278,7 +278,7 @@ public final class MemoryGrpcService extends MemoryServiceGrpc.MemoryServiceImpl
     }
     v.throwIfInvalid();
     ConfirmMemoriesResponse.Builder b = ConfirmMemoriesResponse.newBuilder();
-    for (Memory.ConfirmationResult r : memories.confirm(Tenants.current(), items)) {
+    for (Memory.ConfirmationResult r : memories.confirm(Tenants.current(), Tenants.caller().actor(), items)) {
       b.addResults(MemoryMapping.confirmationResult(r));
     }
     reply(out, b.build());

@@ -1,43 +1,39 @@
 package dev.contextmemory.server.grpc;
 
+import dev.contextmemory.server.auth.Caller;
 import io.grpc.Context;
-import io.grpc.Contexts;
-import io.grpc.Metadata;
-import io.grpc.ServerCall;
-import io.grpc.ServerCallHandler;
-import io.grpc.ServerInterceptor;
 
 /**
- * The tenant a call acts for, carried in the call's {@link Context}. Until authentication exists
- * every call acts for the one configured default tenant; the authentication interceptor will set
- * it from the caller's credentials instead, and nothing downstream changes.
+ * The caller a call acts for, carried in the call's {@link Context}: {@link Authentication} puts
+ * it there (from the API key, or the default tenant without authentication) before any service
+ * code runs, and services read the tenant from here and nowhere else.
  */
-public final class Tenants implements ServerInterceptor {
-  private static final Context.Key<String> TENANT = Context.key("contextmemory-tenant");
+public final class Tenants {
+  private static final Context.Key<Caller> CALLER = Context.key("contextmemory-caller");
 
-  private final String defaultTenant;
-
-  public Tenants(String defaultTenant) {
-    this.defaultTenant = defaultTenant;
-  }
+  private Tenants() {}
 
   /** The current call's tenant. */
   static String current() {
-    String t = TENANT.get();
-    if (t == null) {
-      throw new IllegalStateException("no tenant in context: is the Tenants interceptor installed?");
-    }
-    return t;
+    return caller().tenant();
   }
 
   /** The current call's tenant, or null outside a call or before authentication set one. */
   static String currentOrNull() {
-    return TENANT.get();
+    Caller c = CALLER.get();
+    return c == null ? null : c.tenant();
   }
 
-  @Override
-  public <Q, R> ServerCall.Listener<Q> interceptCall(
-      ServerCall<Q, R> call, Metadata headers, ServerCallHandler<Q, R> next) {
-    return Contexts.interceptCall(Context.current().withValue(TENANT, defaultTenant), call, headers, next);
+  /** The current call's caller: tenant, audit actor and scopes. */
+  static Caller caller() {
+    Caller c = CALLER.get();
+    if (c == null) {
+      throw new IllegalStateException("no caller in context: is the Authentication interceptor installed?");
+    }
+    return c;
+  }
+
+  static Context with(Context context, Caller caller) {
+    return context.withValue(CALLER, caller);
   }
 }

@@ -223,7 +223,7 @@ public final class CustomerStore extends Store {
    * FOR UPDATE up front, which conflicts with the KEY SHARE lock every foreign-key check takes, so
    * no conversation or memory can be added for this customer while the delete runs.
    */
-  public ErasedCounts delete(String tenant, UUID id, boolean erase) {
+  public ErasedCounts delete(String tenant, String actor, UUID id, boolean erase) {
     return write(h -> {
       boolean exists = h.createQuery("SELECT true FROM customers WHERE tenant_id = :tenant AND id = :id FOR UPDATE")
           .bind("tenant", tenant).bind("id", id).mapTo(Boolean.class).findOne().isPresent();
@@ -262,6 +262,8 @@ public final class CustomerStore extends Store {
       }
       long addresses = count(h, "DELETE FROM customer_addresses WHERE tenant_id = :tenant AND customer_id = :id", tenant, id);
       count(h, "DELETE FROM customers WHERE tenant_id = :tenant AND id = :id", tenant, id);
+      AuditLog.record(h, tenant, actor, erase ? "customer.erase" : "customer.delete", "customer", id,
+          Map.of("addresses", addresses, "conversations", conversations, "messages", messages, "memories", memories));
       return new ErasedCounts(addresses, conversations, messages, memories);
     });
   }
@@ -359,9 +361,11 @@ public final class CustomerStore extends Store {
     });
   }
 
-  public void removeAddress(String tenant, UUID addressId) {
-    int deleted = write(h -> h.createUpdate("DELETE FROM customer_addresses WHERE tenant_id = :tenant AND id = :id")
-        .bind("tenant", tenant).bind("id", addressId).execute());
+  /** Removes an address for good; the audit row (by {@code actor}) is written by the same statement. */
+  public void removeAddress(String tenant, String actor, UUID addressId) {
+    int deleted = write(h -> AuditLog.deleteAudited(h, tenant, actor, "address.remove", "address",
+            "DELETE FROM customer_addresses a WHERE a.tenant_id = :tenant AND a.id = :id RETURNING a.id AS id")
+        .bind("id", addressId).execute());
     if (deleted == 0) {
       throw new NotFoundException("address", addressId.toString());
     }

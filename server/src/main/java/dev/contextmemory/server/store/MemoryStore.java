@@ -157,9 +157,11 @@ public final class MemoryStore extends Store {
     });
   }
 
-  public void delete(String tenant, UUID id) {
-    int n = write(h -> h.createUpdate("DELETE FROM memories m WHERE m.tenant_id = :tenant AND m.id = :id AND " + LIVE)
-        .bind("tenant", tenant).bind("id", id).execute());
+  /** Deletes a memory for good; the audit row (by {@code actor}) is written by the same statement. */
+  public void delete(String tenant, String actor, UUID id) {
+    int n = write(h -> AuditLog.deleteAudited(h, tenant, actor, "memory.delete", "memory",
+            "DELETE FROM memories m WHERE m.tenant_id = :tenant AND m.id = :id AND " + LIVE + " RETURNING m.id AS id")
+        .bind("id", id).execute());
     if (n == 0) {
       throw new NotFoundException("memory", id.toString());
     }
@@ -169,13 +171,14 @@ public final class MemoryStore extends Store {
    * Applies the verdicts in one transaction, in request order. A rejection halves importance (so
    * repeated rejections sink a memory fast but never below 0) or deletes the memory.
    */
-  public List<Memory.ConfirmationResult> confirm(String tenant, List<Memory.Confirmation> items) {
+  public List<Memory.ConfirmationResult> confirm(String tenant, String actor, List<Memory.Confirmation> items) {
     return write(h -> {
       List<Memory.ConfirmationResult> out = new ArrayList<>(items.size());
       for (Memory.Confirmation c : items) {
         if (!c.confirmed() && c.deleteOnReject()) {
-          int n = h.createUpdate("DELETE FROM memories m WHERE m.tenant_id = :tenant AND m.id = :id AND " + LIVE)
-              .bind("tenant", tenant).bind("id", c.memoryId()).execute();
+          int n = AuditLog.deleteAudited(h, tenant, actor, "memory.delete", "memory",
+                  "DELETE FROM memories m WHERE m.tenant_id = :tenant AND m.id = :id AND " + LIVE + " RETURNING m.id AS id")
+              .bind("id", c.memoryId()).execute();
           out.add(new Memory.ConfirmationResult(c.memoryId(), n == 1 ? Memory.Effect.DELETED : Memory.Effect.NOT_FOUND,
               null));
           continue;

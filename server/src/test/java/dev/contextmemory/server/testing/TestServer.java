@@ -48,6 +48,10 @@ public final class TestServer implements AutoCloseable {
     env.put("CONTEXT_MEMORY_DB_POOL_SIZE", "4");
     env.put("CONTEXT_MEMORY_HEALTH_CHECK_INTERVAL_MS", "200");
     env.put("CONTEXT_MEMORY_SHUTDOWN_GRACE_SECONDS", "10");
+    // Most tests exercise the API, not authentication: the default tenant with every scope.
+    // AuthenticationTest and TenantIsolationTest override AUTH with api-key.
+    env.put("CONTEXT_MEMORY_AUTH", "none");
+    env.put("CONTEXT_MEMORY_HOST", "127.0.0.1");
     // OTEL_* variables keep their standard names; everything else is a CONTEXT_MEMORY_* setting.
     overrides.forEach((k, v) -> env.put(k.startsWith("OTEL_") ? k : Settings.PREFIX + k, v));
     String name = "context-memory-test-" + UUID.randomUUID();
