@@ -137,10 +137,16 @@ public final class ContextMemoryServer implements AutoCloseable {
         definition.getMethods().forEach(m -> methods.add(m.getMethodDescriptor().getFullMethodName()));
         transport.addService(MalformedRequests.wrap(definition));
       });
-      transport.addService(health.manager().getHealthService());
+      List<BindableService> plain = new java.util.ArrayList<>(List.of(health.manager().getHealthService()));
       if (sec.reflection()) {
-        transport.addService(ProtoReflectionServiceV1.newInstance()).addService(legacyReflection());
+        plain.add(ProtoReflectionServiceV1.newInstance());
+        plain.add(legacyReflection());
       }
+      plain.forEach(service -> {
+        ServerServiceDefinition definition = service.bindService();
+        definition.getMethods().forEach(m -> methods.add(m.getMethodDescriptor().getFullMethodName()));
+        transport.addService(definition);
+      });
       transport.executor(executor)
           .maxInboundMessageSize(s.maxInboundMessageBytes())
           .addStreamTracerFactory(obs.rpcMetrics(methods))

@@ -1,6 +1,7 @@
 package dev.contextmemory.server;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -18,7 +19,12 @@ import dev.contextmemory.v1.GetCustomerRequest;
 import dev.contextmemory.v1.GetOrCreateOpenConversationRequest;
 import dev.contextmemory.v1.Message;
 import dev.contextmemory.v1.MessageRole;
+import io.grpc.CallOptions;
 import io.grpc.ManagedChannel;
+import io.grpc.MethodDescriptor;
+import io.grpc.health.v1.HealthCheckRequest;
+import io.grpc.health.v1.HealthGrpc;
+import io.grpc.stub.ClientCalls;
 import io.grpc.Status.Code;
 import io.grpc.StatusRuntimeException;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
@@ -111,6 +117,37 @@ class MetricsEndpointTest {
     assertEquals(2, delta(before, after, "contextmemory_rpc_server_response_bytes_count", "method", CREATE));
     assertEquals(0, after.value("contextmemory_rpc_server_in_flight", "method", CREATE));
     writeExcerpt(after);
+  }
+
+  @Test
+  void aMethodTheServerDoesNotImplementIsCountedAsOtherSoCallersCannotAddLabels() throws Exception {
+    MethodDescriptor.Marshaller<byte[]> bytes = new MethodDescriptor.Marshaller<>() {
+      @Override
+      public java.io.InputStream stream(byte[] value) {
+        return new java.io.ByteArrayInputStream(value);
+      }
+
+      @Override
+      public byte[] parse(java.io.InputStream stream) {
+        try {
+          return stream.readAllBytes();
+        } catch (java.io.IOException e) {
+          throw new java.io.UncheckedIOException(e);
+        }
+      }
+    };
+    String made = "contextmemory.v1.CustomerService/NoSuchMethod" + UUID.randomUUID().toString().substring(0, 8);
+    Scrape before = Scrape.of(metricsPort);
+    StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> ClientCalls.blockingUnaryCall(
+        channel, MethodDescriptor.<byte[], byte[]>newBuilder().setType(MethodDescriptor.MethodType.UNARY)
+            .setFullMethodName(made).setRequestMarshaller(bytes).setResponseMarshaller(bytes).build(),
+        CallOptions.DEFAULT.withDeadlineAfter(10, TimeUnit.SECONDS), new byte[0]));
+    assertEquals(Code.UNIMPLEMENTED, e.getStatus().getCode());
+    HealthGrpc.newBlockingStub(channel).check(HealthCheckRequest.getDefaultInstance());
+    Scrape after = Scrape.of(metricsPort);
+    assertEquals(1, delta(before, after, DURATION + "_count", "method", "other", "code", "UNIMPLEMENTED"), after::text);
+    assertFalse(after.text().contains("NoSuchMethod"));
+    assertEquals(1, delta(before, after, DURATION + "_count", "method", "grpc.health.v1.Health/Check", "code", "OK"));
   }
 
   @Test
