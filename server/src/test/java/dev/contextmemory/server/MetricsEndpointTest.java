@@ -210,7 +210,7 @@ class MetricsEndpointTest {
     assertTrue(after.has("hikaricp_connections_pending", "pool", "context-memory"));
     assertTrue(after.has("hikaricp_connections_idle", "pool", "context-memory"));
     assertTrue(after.has("hikaricp_connections_acquire_seconds_count", "pool", "context-memory"));
-    assertTrue(after.value("jvm_memory_used_bytes", "area", "heap") > 0);
+    assertTrue(after.sum("jvm_memory_used_bytes", "area", "heap") > 0, after::text);
     assertTrue(after.value("jvm_threads_live_threads") > 0);
     assertTrue(after.text().contains("jvm_gc_"), "GC meters");
   }

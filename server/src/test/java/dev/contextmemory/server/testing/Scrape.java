@@ -37,6 +37,27 @@ public record Scrape(String text) {
     return v == null ? 0 : v;
   }
 
+  /** The sum of every sample {@code name} whose labels include the pairs given (heap over its pools, say). */
+  public double sum(String name, String... labels) {
+    double total = 0;
+    for (String line : text.split("\n")) {
+      if (!line.startsWith("#") && (line.startsWith(name + "{") || line.startsWith(name + " "))
+          && matches(line.substring(0, line.lastIndexOf(' ')), labels)) {
+        total += Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
+      }
+    }
+    return total;
+  }
+
+  private static boolean matches(String series, String... labels) {
+    for (int i = 0; i < labels.length; i += 2) {
+      if (!series.contains(labels[i] + "=\"" + labels[i + 1] + "\"")) {
+        return false;
+      }
+    }
+    return true;
+  }
+
   /** Whether a sample {@code name} with these labels is exposed at all. */
   public boolean has(String name, String... labels) {
     return find(name, labels) != null;
