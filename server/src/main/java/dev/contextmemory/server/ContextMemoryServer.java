@@ -17,6 +17,7 @@ import dev.contextmemory.server.grpc.MalformedRequests;
 import dev.contextmemory.server.grpc.MemoryGrpcService;
 import dev.contextmemory.server.observability.Observability;
 import dev.contextmemory.server.store.ApiKeyStore;
+import dev.contextmemory.server.grpc.PageTokens;
 import dev.contextmemory.server.store.ConversationStore;
 import dev.contextmemory.server.store.CustomerStore;
 import dev.contextmemory.server.store.ExpirySweeper;
@@ -117,12 +118,13 @@ public final class ContextMemoryServer implements AutoCloseable {
           ? Authentication.apiKeys(verifier, sec.keyRequestsPerSecond(), sec.keyBurst(), sec.tenantMaxConcurrentCalls())
           : Authentication.none(s.defaultTenant(), sec.keyRequestsPerSecond(), sec.keyBurst(),
               sec.tenantMaxConcurrentCalls());
+      PageTokens tokens = PageTokens.withSecret(s.pageTokenSecret());
       List<BindableService> services = List.of(
-          new CustomerGrpcService(new CustomerStore(jdbi), contacts),
+          new CustomerGrpcService(new CustomerStore(jdbi), contacts, tokens),
           new ConversationGrpcService(conversations, new MessageStore(jdbi), new MessageImportStore(jdbi), contacts,
-              s.embeddingDimension()),
-          new MemoryGrpcService(memories, new MemorySearchStore(jdbi), conversations, s.embeddingDimension()),
-          new AdminGrpcService(apiKeys, verifier));
+              tokens, s.embeddingDimension()),
+          new MemoryGrpcService(memories, new MemorySearchStore(jdbi), conversations, tokens, s.embeddingDimension()),
+          new AdminGrpcService(apiKeys, verifier, tokens));
       DatabaseHealth health = new DatabaseHealth(pool, List.of(CustomerServiceGrpc.SERVICE_NAME,
           ConversationServiceGrpc.SERVICE_NAME, MemoryServiceGrpc.SERVICE_NAME, AdminServiceGrpc.SERVICE_NAME));
 
@@ -163,7 +165,8 @@ public final class ContextMemoryServer implements AutoCloseable {
       obs.serve();
       Server server = transport.build().start();
       warnAboutExposure(s);
-      ExpirySweeper sweeper = new ExpirySweeper(memories, s.memorySweepInterval(), s.memorySweepBatch());
+      ExpirySweeper sweeper = new ExpirySweeper(memories, conversations, s.memorySweepInterval(), s.memorySweepBatch(),
+          s.deletedConversationRetention());
       obs.monitor(health, canceller, sweeper);
       health.start(s.healthCheckInterval());
       log.info("context-memory serving on port {} ({})", server.getPort(), s);

@@ -12,6 +12,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.UUID;
+import org.flywaydb.core.Flyway;
 import org.flywaydb.core.api.output.MigrateResult;
 import org.jdbi.v3.core.Jdbi;
 import org.junit.jupiter.api.Test;
@@ -65,6 +66,45 @@ class MigrationTest {
     IllegalStateException e = assertThrows(IllegalStateException.class, () -> ContextMemoryServer.start(
         settings(url, 768), InProcessServerBuilder.forName(UUID.randomUUID().toString())));
     assertTrue(e.getMessage().contains("384"), e.getMessage());
+  }
+
+  /**
+   * V3 removes embeddings whose norm made every cosine similarity NaN (accepted before, each value
+   * being finite), and a memory's link to a soft-deleted conversation; its CHECK keeps new ones out.
+   */
+  @Test
+  void version3NeutralisesPoisonedEmbeddingsAndLinksToDeletedConversations() {
+    String url = TestDatabase.create();
+    Settings s = settings(url, 3);
+    Flyway.configure().dataSource(url, null, null).locations("classpath:db/migration")
+        .placeholders(Map.of("embedding_dimension", "3")).target("1").load().migrate();
+    try (var pool = Database.pool(s)) {
+      Jdbi jdbi = Database.jdbi(pool);
+      jdbi.useHandle(h -> h.execute("""
+          INSERT INTO customers (tenant_id, id) VALUES ('t', '00000000-0000-7000-8000-000000000001');
+          INSERT INTO conversations (tenant_id, id, customer_id, channel, thread_key, summary_embedding, deleted_at)
+          VALUES ('t', '00000000-0000-7000-8000-000000000002', '00000000-0000-7000-8000-000000000001', 'web', 'a',
+                  '[3e38,-3e38,3e38]', now());
+          INSERT INTO memories (tenant_id, id, customer_id, conversation_id, kind, content, embedding) VALUES
+            ('t', '00000000-0000-7000-8000-000000000003', '00000000-0000-7000-8000-000000000001',
+             '00000000-0000-7000-8000-000000000002', 'fact', 'huge', '[-3e38,3e38,1]'),
+            ('t', '00000000-0000-7000-8000-000000000004', '00000000-0000-7000-8000-000000000001', NULL,
+             'fact', 'tiny', '[1e-30,1e-30,0]'),
+            ('t', '00000000-0000-7000-8000-000000000005', '00000000-0000-7000-8000-000000000001', NULL,
+             'fact', 'fine', '[0.6,0.8,0]')"""));
+      Database.migrate(s);
+      List<String> kept = jdbi.withHandle(h -> h.createQuery(
+          "SELECT content FROM memories WHERE embedding IS NOT NULL ORDER BY content").mapTo(String.class).list());
+      assertEquals(List.of("fine"), kept);
+      assertEquals(3, (int) jdbi.withHandle(h -> h.createQuery("SELECT count(*) FROM memories").mapTo(Integer.class)
+          .one()), "the memories stay, only the poisoned vectors go");
+      assertEquals(0, (int) jdbi.withHandle(h -> h.createQuery(
+          "SELECT count(*) FROM memories WHERE conversation_id IS NOT NULL").mapTo(Integer.class).one()));
+      assertEquals(0, (int) jdbi.withHandle(h -> h.createQuery(
+          "SELECT count(*) FROM conversations WHERE summary_embedding IS NOT NULL").mapTo(Integer.class).one()));
+      assertThrows(Exception.class, () -> jdbi.useHandle(h -> h.execute(
+          "UPDATE memories SET embedding = '[3e38,3e38,3e38]' WHERE content = 'fine'")));
+    }
   }
 
   private static int embeddingTypmod(Jdbi jdbi, String table, String column) {

@@ -30,18 +30,22 @@ public record Settings(
     String applicationName,
     Duration memorySweepInterval,
     int memorySweepBatch,
+    String pageTokenSecret,
+    Duration deletedConversationRetention,
     SecuritySettings security,
     Observability observability) {
 
   public static final String PREFIX = "CONTEXT_MEMORY_";
+  /** pgvector's HNSW index, which vector search relies on, indexes vectors of at most 2,000 dimensions. */
+  public static final int MAX_EMBEDDING_DIMENSION = 2000;
 
   public Settings {
     Objects.requireNonNull(dbUrl, "dbUrl");
     if (!dbUrl.startsWith("jdbc:postgresql:")) {
       throw new IllegalArgumentException(PREFIX + "DB_URL must be a jdbc:postgresql: URL, got " + redact(dbUrl));
     }
-    if (embeddingDimension < 1 || embeddingDimension > 16000) {
-      throw new IllegalArgumentException(PREFIX + "EMBEDDING_DIMENSION must be within 1..16000");
+    if (embeddingDimension < 1 || embeddingDimension > MAX_EMBEDDING_DIMENSION) {
+      throw new IllegalArgumentException(PREFIX + "EMBEDDING_DIMENSION must be within 1.." + MAX_EMBEDDING_DIMENSION);
     }
   }
 
@@ -76,11 +80,12 @@ public record Settings(
         Duration.ofMillis(r.integer("DB_STATEMENT_TIMEOUT_MS", 15_000, 0, 3_600_000)),
         Duration.ofMillis(r.integer("DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", 15_000, 0, 3_600_000)),
         r.bool("MIGRATE_ON_START", true),
-        r.integer("EMBEDDING_DIMENSION", 768, 1, 16000),
+        r.integer("EMBEDDING_DIMENSION", 768, 1, MAX_EMBEDDING_DIMENSION),
         // Threads beyond the pool only queue on it; twice the pool keeps every connection busy
         // while other threads decode, validate and encode.
         r.integer("REQUEST_THREADS", Math.max(8, poolSize * 2), 1, 10_000),
-        r.integer("MAX_INBOUND_MESSAGE_BYTES", 16 * 1024 * 1024, 1024, 256 * 1024 * 1024),
+        // gRPC's own default: a request of the documented maximum sizes fits (README "Limits").
+        r.integer("MAX_INBOUND_MESSAGE_BYTES", 4 * 1024 * 1024, 1024, 256 * 1024 * 1024),
         Duration.ofSeconds(r.integer("SHUTDOWN_GRACE_SECONDS", 20, 0, 3600)),
         Duration.ofMillis(r.integer("HEALTH_CHECK_INTERVAL_MS", 2000, 100, 600_000)),
         r.string("DEFAULT_PHONE_REGION", "US").toUpperCase(java.util.Locale.ROOT),
@@ -88,6 +93,9 @@ public record Settings(
         r.string("APPLICATION_NAME", "context-memory"),
         Duration.ofMillis(r.integer("MEMORY_SWEEP_INTERVAL_MS", 60_000, 100, 86_400_000)),
         r.integer("MEMORY_SWEEP_BATCH", 500, 1, 100_000),
+        r.string("PAGE_TOKEN_SECRET", null),
+        // 0 keeps soft-deleted conversations until their customer is erased.
+        Duration.ofSeconds(r.integer("DELETED_CONVERSATION_RETENTION_SECONDS", 30 * 86_400, 0, Integer.MAX_VALUE)),
         SecuritySettings.read(r, host),
         new Observability(
             r.string("METRICS_HOST", "127.0.0.1"),

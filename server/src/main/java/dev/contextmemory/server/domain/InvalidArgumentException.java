@@ -23,14 +23,24 @@ public final class InvalidArgumentException extends DomainException {
     return violations;
   }
 
+  /** The message names the first few violations; the details carry more (ErrorMapper bounds both). */
   private static String describe(List<FieldViolation> violations) {
     StringBuilder sb = new StringBuilder();
+    int shown = 0;
     for (FieldViolation v : violations) {
+      if (shown == MESSAGE_VIOLATIONS) {
+        sb.append("; and ").append(violations.size() - shown).append(" more");
+        break;
+      }
       if (!sb.isEmpty()) {
         sb.append("; ");
       }
       sb.append(v.field()).append(": ").append(v.description());
+      shown++;
     }
-    return sb.toString();
+    return sb.length() <= MAX_MESSAGE_CHARS ? sb.toString() : sb.substring(0, MAX_MESSAGE_CHARS - 1) + "…";
   }
+
+  private static final int MESSAGE_VIOLATIONS = 5;
+  private static final int MAX_MESSAGE_CHARS = 1_000;
 }

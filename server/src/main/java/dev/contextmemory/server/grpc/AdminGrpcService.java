@@ -29,10 +29,12 @@ public final class AdminGrpcService extends AdminServiceGrpc.AdminServiceImplBas
 
   private final ApiKeyStore store;
   private final KeyVerifier verifier; // null when authentication is off
+  private final PageTokens tokens;
 
-  public AdminGrpcService(ApiKeyStore store, KeyVerifier verifier) {
+  public AdminGrpcService(ApiKeyStore store, KeyVerifier verifier, PageTokens tokens) {
     this.store = store;
     this.verifier = verifier;
+    this.tokens = tokens;
   }
 
   @Override
@@ -72,14 +74,15 @@ public final class AdminGrpcService extends AdminServiceGrpc.AdminServiceImplBas
     Validator v = new Validator();
     int pageSize = v.pageSize("page_size", req.getPageSize());
     String filterKey = "api_keys";
-    PageTokens.Position after = v.ok() ? v.check(() -> PageTokens.decode(req.getPageToken(), filterKey, "page_token")) : null;
+    ApiKeyStore.Cursor after = v.ok() ? v.check(() -> tokens.decode(Tenants.current(), req.getPageToken(), filterKey,
+        "page_token", 2, p -> new ApiKeyStore.Cursor(PageTokens.instant(p[0]), PageTokens.uuid(p[1])))) : null;
     v.throwIfInvalid();
-    ApiKeyStore.Page page = store.list(Tenants.current(), pageSize,
-        after == null ? null : new ApiKeyStore.Cursor(after.time(), after.id()));
+    ApiKeyStore.Page page = store.list(Tenants.current(), pageSize, after);
     ListApiKeysResponse.Builder b = ListApiKeysResponse.newBuilder();
     page.keys().forEach(k -> b.addApiKeys(AdminMapping.apiKey(k)));
     if (page.next() != null) {
-      b.setNextPageToken(PageTokens.encode(new PageTokens.Position(page.next().createdAt(), page.next().id()), filterKey));
+      b.setNextPageToken(tokens.encode(Tenants.current(), filterKey, PageTokens.micros(page.next().createdAt()),
+          page.next().id().toString()));
     }
     reply(out, b.build());
   }

@@ -43,11 +43,13 @@ public final class ConversationGrpcService extends ConversationServiceGrpc.Conve
   private final ConversationStore conversations;
   private final MessageStore messages;
   private final MessageImportStore imports;
+  private final PageTokens tokens;
   private final ContactNormalizer contacts;
   private final int embeddingDimension;
 
   public ConversationGrpcService(ConversationStore conversations, MessageStore messages, MessageImportStore imports,
-      ContactNormalizer contacts, int embeddingDimension) {
+      ContactNormalizer contacts, PageTokens tokens, int embeddingDimension) {
+    this.tokens = tokens;
     this.conversations = conversations;
     this.messages = messages;
     this.imports = imports;
@@ -101,14 +103,14 @@ public final class ConversationGrpcService extends ConversationServiceGrpc.Conve
     Conversation.Filter filter = new Conversation.Filter(status, channel,
         v.metadata("metadata_filter", req.getMetadataFilter()));
     String filterKey = "conversations|" + customerId + "|" + filter;
-    Conversation.Cursor after = v.ok() ? v.check(() -> PageTokens.decodeParts(req.getPageToken(), filterKey,
+    Conversation.Cursor after = v.ok() ? v.check(() -> tokens.decode(Tenants.current(), req.getPageToken(), filterKey,
         "page_token", 2, p -> new Conversation.Cursor(PageTokens.instant(p[0]), PageTokens.uuid(p[1])))) : null;
     v.throwIfInvalid();
     Conversation.Page page = conversations.list(Tenants.current(), customerId, filter, after, pageSize);
     ListConversationsResponse.Builder b = ListConversationsResponse.newBuilder();
     page.conversations().forEach(c -> b.addConversations(ConversationMapping.conversation(c)));
     if (page.next() != null) {
-      b.setNextPageToken(PageTokens.encodeParts(filterKey, PageTokens.micros(page.next().lastMessageAt()),
+      b.setNextPageToken(tokens.encode(Tenants.current(), filterKey, PageTokens.micros(page.next().lastMessageAt()),
           page.next().id().toString()));
     }
     reply(out, b.build());
@@ -225,14 +227,14 @@ public final class ConversationGrpcService extends ConversationServiceGrpc.Conve
     Message.Filter filter = ConversationRequests.filter(v, req.getRolesValueList(), req.hasCreateTimeRange(),
         req.getCreateTimeRange());
     String filterKey = "messages|" + id + "|" + newestFirst + "|" + filter;
-    Long after = v.ok() ? v.check(() -> PageTokens.decodeParts(req.getPageToken(), filterKey, "page_token", 1,
+    Long after = v.ok() ? v.check(() -> tokens.decode(Tenants.current(), req.getPageToken(), filterKey, "page_token", 1,
         p -> Long.parseLong(p[0]))) : null;
     v.throwIfInvalid();
     Message.Page page = messages.list(Tenants.current(), id, newestFirst, after, filter, pageSize);
     ListMessagesResponse.Builder b = ListMessagesResponse.newBuilder();
     page.messages().forEach(m -> b.addMessages(ConversationMapping.message(m)));
     if (page.nextAfterSequence() != null) {
-      b.setNextPageToken(PageTokens.encodeParts(filterKey, Long.toString(page.nextAfterSequence())));
+      b.setNextPageToken(tokens.encode(Tenants.current(), filterKey, Long.toString(page.nextAfterSequence())));
     }
     reply(out, b.build());
   }
@@ -257,7 +259,7 @@ public final class ConversationGrpcService extends ConversationServiceGrpc.Conve
     Message.Filter filter = ConversationRequests.filter(v, req.getRolesValueList(), req.hasCreateTimeRange(),
         req.getCreateTimeRange());
     String filterKey = "search|" + query + "|" + conversationId + "|" + customerId + "|" + filter;
-    Message.HitCursor after = v.ok() ? v.check(() -> PageTokens.decodeParts(req.getPageToken(), filterKey,
+    Message.HitCursor after = v.ok() ? v.check(() -> tokens.decode(Tenants.current(), req.getPageToken(), filterKey,
         "page_token", 3, p -> new Message.HitCursor(Double.longBitsToDouble(Long.parseUnsignedLong(p[0], 16)),
             PageTokens.instant(p[1]), PageTokens.uuid(p[2])))) : null;
     v.throwIfInvalid();
@@ -278,7 +280,7 @@ public final class ConversationGrpcService extends ConversationServiceGrpc.Conve
           .setSnippet(h.snippet()));
     }
     if (page.next() != null) {
-      b.setNextPageToken(PageTokens.encodeParts(filterKey, Long.toHexString(Double.doubleToLongBits(page.next().score())),
+      b.setNextPageToken(tokens.encode(Tenants.current(), filterKey, Long.toHexString(Double.doubleToLongBits(page.next().score())),
           PageTokens.micros(page.next().createdAt()), page.next().id().toString()));
     }
     reply(out, b.build());

@@ -21,7 +21,6 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.UUID;
-import java.util.regex.Pattern;
 
 /**
  * CustomerService over gRPC: validate the request, call one store method, map the result. Errors
@@ -33,15 +32,18 @@ public final class CustomerGrpcService extends CustomerServiceGrpc.CustomerServi
   static final int MAX_LABEL_LENGTH = 100;
   static final int MAX_ADDRESS_LINE_LENGTH = 200;
   static final int MAX_POSTAL_CODE_LENGTH = 32;
-  private static final Pattern COUNTRY_CODE = Pattern.compile("^[A-Z]{2}$");
+  /** ISO 3166-1 alpha-2's officially assigned codes, as the JDK ships them (no UK, EU, XK or ZZ). */
+  private static final Set<String> COUNTRY_CODES = Set.of(Locale.getISOCountries());
 
   private static final Map<String, CustomerField> CUSTOMER_PATHS = paths(CustomerField.values());
   private static final Map<String, AddressField> ADDRESS_PATHS = paths(AddressField.values());
 
   private final CustomerStore store;
   private final ContactNormalizer contacts;
+  private final PageTokens tokens;
 
-  public CustomerGrpcService(CustomerStore store, ContactNormalizer contacts) {
+  public CustomerGrpcService(CustomerStore store, ContactNormalizer contacts, PageTokens tokens) {
+    this.tokens = tokens;
     this.store = store;
     this.contacts = contacts;
   }
@@ -125,14 +127,15 @@ public final class CustomerGrpcService extends CustomerServiceGrpc.CustomerServi
     String email = v.text("email_prefix", req.getEmailPrefix(), ContactNormalizer.MAX_EMAIL_LENGTH);
     CustomerFilter filter = new CustomerFilter(name, phone, email == null ? null : email.toLowerCase(Locale.ROOT));
     String filterKey = "customers|" + filter;
-    PageTokens.Position after = v.ok() ? v.check(() -> PageTokens.decode(req.getPageToken(), filterKey, "page_token")) : null;
+    CustomerPage.Cursor after = v.ok() ? v.check(() -> tokens.decode(Tenants.current(), req.getPageToken(), filterKey,
+        "page_token", 2, p -> new CustomerPage.Cursor(PageTokens.instant(p[0]), PageTokens.uuid(p[1])))) : null;
     v.throwIfInvalid();
-    CustomerPage page = store.list(Tenants.current(), filter,
-        after == null ? null : new CustomerPage.Cursor(after.time(), after.id()), pageSize);
+    CustomerPage page = store.list(Tenants.current(), filter, after, pageSize);
     ListCustomersResponse.Builder b = ListCustomersResponse.newBuilder();
     page.customers().forEach(c -> b.addCustomers(ProtoMapping.customer(c)));
     if (page.next() != null) {
-      b.setNextPageToken(PageTokens.encode(new PageTokens.Position(page.next().createdAt(), page.next().id()), filterKey));
+      b.setNextPageToken(tokens.encode(Tenants.current(), filterKey, PageTokens.micros(page.next().createdAt()),
+          page.next().id().toString()));
     }
     reply(out, b.build());
   }
@@ -241,8 +244,8 @@ public final class CustomerGrpcService extends CustomerServiceGrpc.CustomerServi
     String country = v.text("address.country_code", a.getCountryCode(), 2);
     if (country != null) {
       country = country.toUpperCase(Locale.ROOT);
-      if (!COUNTRY_CODE.matcher(country).matches()) {
-        v.add("address.country_code", "must be an ISO 3166-1 alpha-2 code like US");
+      if (!COUNTRY_CODES.contains(country)) {
+        v.add("address.country_code", "must be an assigned ISO 3166-1 alpha-2 code like US or GB");
       }
     }
     return new AddressDraft(

@@ -19,13 +19,18 @@ import java.util.UUID;
 
 /**
  * One import stream. Items are validated as they arrive and buffered; every {@link #IMPORT_CHUNK}
- * items are written in one transaction. onNext runs on the request executor and blocks while a
+ * items, or sooner once they hold {@link #IMPORT_CHUNK_BYTES}, are written in one transaction. onNext runs on the request executor and blocks while a
  * chunk is written, and grpc-java only asks the client for more once it returns: that is the
  * backpressure that keeps memory flat.
  */
 final class ImportMessagesStream implements StreamObserver<ImportMessagesRequest> {
   /** Items are written in chunks of this many, so memory stays flat however long the stream. */
   static final int IMPORT_CHUNK = 1_000;
+  /**
+   * Items of up to the maximum message size each would make a 1,000-item chunk gigabytes; the byte
+   * bound keeps a stream's buffer under this plus one message, whatever the items' sizes.
+   */
+  static final long IMPORT_CHUNK_BYTES = 8L * 1024 * 1024;
   static final int MAX_IMPORT_ERRORS_REPORTED = 1_000;
 
   private final String tenant;
@@ -35,6 +40,7 @@ final class ImportMessagesStream implements StreamObserver<ImportMessagesRequest
   private final List<ImportItem> chunk = new ArrayList<>(IMPORT_CHUNK);
   private final ImportMessagesResponse.Builder result = ImportMessagesResponse.newBuilder();
   private long received;
+  private long bufferedBytes;
 
   ImportMessagesStream(String tenant, StreamObserver<ImportMessagesResponse> out, MessageImportStore messages,
       ContactNormalizer contacts) {
@@ -55,7 +61,8 @@ final class ImportMessagesStream implements StreamObserver<ImportMessagesRequest
       return;
     }
     chunk.add(parsed);
-    if (chunk.size() == IMPORT_CHUNK) {
+    bufferedBytes += item.getSerializedSize();
+    if (chunk.size() == IMPORT_CHUNK || bufferedBytes >= IMPORT_CHUNK_BYTES) {
       flush();
     }
   }
@@ -64,6 +71,7 @@ final class ImportMessagesStream implements StreamObserver<ImportMessagesRequest
   public void onError(Throwable t) {
     // The client cancelled or the stream broke: committed chunks stay, the buffered rest is dropped.
     chunk.clear();
+    bufferedBytes = 0;
   }
 
   @Override
@@ -79,6 +87,7 @@ final class ImportMessagesStream implements StreamObserver<ImportMessagesRequest
     }
     ImportItem.Outcome o = messages.importChunk(tenant, List.copyOf(chunk));
     chunk.clear();
+    bufferedBytes = 0;
     result.setConversationsCreated(result.getConversationsCreated() + o.conversationsCreated())
         .setMessagesCreated(result.getMessagesCreated() + o.messagesCreated())
         .setMessagesSkipped(result.getMessagesSkipped() + o.messagesSkipped());

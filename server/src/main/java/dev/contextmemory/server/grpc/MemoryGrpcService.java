@@ -43,11 +43,13 @@ public final class MemoryGrpcService extends MemoryServiceGrpc.MemoryServiceImpl
 
   private final MemoryStore memories;
   private final MemorySearchStore search;
+  private final PageTokens tokens;
   private final ConversationStore conversations;
   private final int embeddingDimension;
 
   public MemoryGrpcService(MemoryStore memories, MemorySearchStore search, ConversationStore conversations,
-      int embeddingDimension) {
+      PageTokens tokens, int embeddingDimension) {
+    this.tokens = tokens;
     this.memories = memories;
     this.search = search;
     this.conversations = conversations;
@@ -95,14 +97,14 @@ public final class MemoryGrpcService extends MemoryServiceGrpc.MemoryServiceImpl
     Memory.Filter filter = new Memory.Filter(kinds, conversationId, key, v.metadata("metadata_filter",
         req.getMetadataFilter()));
     String filterKey = "memories|" + customerId + "|" + filter;
-    Memory.Cursor after = v.ok() ? v.check(() -> PageTokens.decodeParts(req.getPageToken(), filterKey, "page_token", 2,
+    Memory.Cursor after = v.ok() ? v.check(() -> tokens.decode(Tenants.current(), req.getPageToken(), filterKey, "page_token", 2,
         p -> new Memory.Cursor(PageTokens.instant(p[0]), PageTokens.uuid(p[1])))) : null;
     v.throwIfInvalid();
     Memory.Page page = memories.list(Tenants.current(), customerId, filter, after, pageSize);
     ListMemoriesResponse.Builder b = ListMemoriesResponse.newBuilder();
     page.memories().forEach(m -> b.addMemories(MemoryMapping.memory(m)));
     if (page.next() != null) {
-      b.setNextPageToken(PageTokens.encodeParts(filterKey, PageTokens.micros(page.next().createdAt()),
+      b.setNextPageToken(tokens.encode(Tenants.current(), filterKey, PageTokens.micros(page.next().createdAt()),
           page.next().id().toString()));
     }
     reply(out, b.build());

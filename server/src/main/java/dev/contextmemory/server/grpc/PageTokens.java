@@ -3,90 +3,108 @@ package dev.contextmemory.server.grpc;
 import dev.contextmemory.server.domain.Ids;
 import dev.contextmemory.server.domain.InvalidArgumentException;
 import java.nio.charset.StandardCharsets;
+import java.security.GeneralSecurityException;
+import java.security.MessageDigest;
+import java.security.SecureRandom;
 import java.time.Instant;
+import java.util.Arrays;
 import java.util.Base64;
 import java.util.UUID;
-import java.util.zip.CRC32;
+import java.util.function.Function;
+import javax.crypto.Mac;
+import javax.crypto.spec.SecretKeySpec;
 
 /**
- * Opaque page tokens: a keyset position (time, id) plus a fingerprint of the filters it was issued
- * for, base64url-encoded. Clients must treat them as opaque; the format may change. A token reused
- * with other filters, or that is not ours, is INVALID_ARGUMENT rather than a silently wrong page.
+ * The one page-token format of every list and search: a keyset position (its parts joined by '|')
+ * and an HMAC-SHA256 over the tenant, the request's filters and that position, base64url-encoded.
+ * A token is good only for the tenant and the filters it was issued for, and an edited or forged
+ * token fails the MAC: INVALID_ARGUMENT naming {@code page_token}, never a silently wrong page.
+ * The key is CONTEXT_MEMORY_PAGE_TOKEN_SECRET, or random per process when that is unset (then tokens
+ * do not survive a restart and are not accepted by another replica).
  */
-final class PageTokens {
-  private static final String VERSION = "1";
-  private static final String PARTS_VERSION = "2";
+public final class PageTokens {
+  private static final String VERSION = "3";
+  private static final String ALGORITHM = "HmacSHA256";
+  /** A truncated tag: 128 bits of HMAC-SHA256 are ample against forgery (NIST SP 800-107). */
+  private static final int TAG_BYTES = 16;
 
-  private PageTokens() {}
+  private final SecretKeySpec key;
 
-  record Position(Instant time, UUID id) {}
-
-  static String encode(Position p, String filterKey) {
-    long micros = p.time().getEpochSecond() * 1_000_000L + p.time().getNano() / 1_000;
-    String raw = VERSION + "|" + micros + "|" + p.id() + "|" + fingerprint(filterKey);
-    return Base64.getUrlEncoder().withoutPadding().encodeToString(raw.getBytes(StandardCharsets.UTF_8));
+  private PageTokens(byte[] secret) {
+    this.key = new SecretKeySpec(secret, ALGORITHM);
   }
 
-  /** The position in {@code token}, or null for an empty token (first page). */
-  static Position decode(String token, String filterKey, String field) {
+  /** Tokens keyed by {@code secret}, or by 32 random bytes when it is null or empty. */
+  public static PageTokens withSecret(String secret) {
+    if (secret == null || secret.isEmpty()) {
+      byte[] random = new byte[32];
+      new SecureRandom().nextBytes(random);
+      return new PageTokens(random);
+    }
+    return new PageTokens(secret.getBytes(StandardCharsets.UTF_8));
+  }
+
+  /** A token for the keyset position {@code parts} (none may contain '|'). */
+  String encode(String tenant, String filterKey, String... parts) {
+    String payload = VERSION + "|" + String.join("|", parts);
+    byte[] p = payload.getBytes(StandardCharsets.UTF_8);
+    byte[] tag = tag(tenant, filterKey, p);
+    byte[] token = Arrays.copyOf(p, p.length + TAG_BYTES);
+    System.arraycopy(tag, 0, token, p.length, TAG_BYTES);
+    return Base64.getUrlEncoder().withoutPadding().encodeToString(token);
+  }
+
+  /**
+   * The position in {@code token}, or null for an empty token (the first page). {@code parse} turns
+   * the {@code arity} parts into the position and may throw IllegalArgumentException; that only
+   * happens for a token we issued in an older format, since the MAC is checked first.
+   */
+  <T> T decode(String tenant, String token, String filterKey, String field, int arity, Function<String[], T> parse) {
     if (token.isEmpty()) {
       return null;
     }
     try {
-      String raw = new String(Base64.getUrlDecoder().decode(token), StandardCharsets.UTF_8);
-      String[] parts = raw.split("\\|", -1);
-      if (parts.length == 4 && parts[0].equals(VERSION)) {
-        long micros = Long.parseLong(parts[1]);
-        UUID id = Ids.parseOrNull(parts[2]);
-        if (id != null) {
-          if (!parts[3].equals(fingerprint(filterKey))) {
-            throw InvalidArgumentException.of(field, "was issued for other filters; repeat the call that returned it");
+      byte[] raw = Base64.getUrlDecoder().decode(token);
+      if (raw.length > TAG_BYTES) {
+        byte[] payload = Arrays.copyOf(raw, raw.length - TAG_BYTES);
+        byte[] tag = Arrays.copyOfRange(raw, raw.length - TAG_BYTES, raw.length);
+        // Constant time: how many leading bytes matched must not leak through the answer's timing.
+        if (MessageDigest.isEqual(tag, Arrays.copyOf(tag(tenant, filterKey, payload), TAG_BYTES))) {
+          String[] parts = new String(payload, StandardCharsets.UTF_8).split("\\|", -1);
+          if (parts.length == arity + 1 && parts[0].equals(VERSION)) {
+            T position = parse.apply(Arrays.copyOfRange(parts, 1, parts.length));
+            if (position != null) {
+              return position;
+            }
           }
-          return new Position(Instant.ofEpochSecond(Math.floorDiv(micros, 1_000_000L),
-              Math.floorMod(micros, 1_000_000L) * 1_000L), id);
-        }
-      }
-    } catch (IllegalArgumentException notOurs) {
-      // bad base64 or number: fall through to the same answer as any other foreign token
-    }
-    throw InvalidArgumentException.of(field, "is not a page token issued by this server");
-  }
-
-  /**
-   * A token for any keyset position given as its parts (none may contain '|'), fingerprinted
-   * like {@link #encode(Position, String)}.
-   */
-  static String encodeParts(String filterKey, String... parts) {
-    String raw = PARTS_VERSION + "|" + fingerprint(filterKey) + "|" + String.join("|", parts);
-    return Base64.getUrlEncoder().withoutPadding().encodeToString(raw.getBytes(StandardCharsets.UTF_8));
-  }
-
-  /**
-   * The {@code arity} parts of a token made by {@link #encodeParts}, or null for an empty token.
-   * {@code parse} turns them into the position and may throw IllegalArgumentException (or its
-   * subclass NumberFormatException) for a token that is not ours.
-   */
-  static <T> T decodeParts(String token, String filterKey, String field, int arity,
-      java.util.function.Function<String[], T> parse) {
-    if (token.isEmpty()) {
-      return null;
-    }
-    try {
-      String raw = new String(Base64.getUrlDecoder().decode(token), StandardCharsets.UTF_8);
-      String[] parts = raw.split("\\|", -1);
-      if (parts.length == arity + 2 && parts[0].equals(PARTS_VERSION)) {
-        if (!parts[1].equals(fingerprint(filterKey))) {
-          throw InvalidArgumentException.of(field, "was issued for other filters; repeat the call that returned it");
-        }
-        T position = parse.apply(java.util.Arrays.copyOfRange(parts, 2, parts.length));
-        if (position != null) {
-          return position;
         }
       }
     } catch (IllegalArgumentException notOurs) {
       // bad base64, number or UUID: the same answer as any other foreign token
     }
-    throw InvalidArgumentException.of(field, "is not a page token issued by this server");
+    throw InvalidArgumentException.of(field, "is not a page token this server issued for this request"
+        + " (the same tenant and the same other fields); repeat the call without it to start over");
+  }
+
+  private byte[] tag(String tenant, String filterKey, byte[] payload) {
+    try {
+      Mac mac = Mac.getInstance(ALGORITHM);
+      mac.init(key);
+      // Lengths first, so no two (tenant, filters) pairs feed the MAC the same bytes.
+      byte[] t = tenant.getBytes(StandardCharsets.UTF_8);
+      byte[] f = filterKey.getBytes(StandardCharsets.UTF_8);
+      mac.update(lengthPrefix(t.length));
+      mac.update(t);
+      mac.update(lengthPrefix(f.length));
+      mac.update(f);
+      return mac.doFinal(payload);
+    } catch (GeneralSecurityException e) {
+      throw new IllegalStateException("HmacSHA256 is part of every JDK", e);
+    }
+  }
+
+  private static byte[] lengthPrefix(int n) {
+    return new byte[] {(byte) (n >>> 24), (byte) (n >>> 16), (byte) (n >>> 8), (byte) n};
   }
 
   /** Microseconds since the epoch (PostgreSQL's precision), "" for null. */
@@ -108,11 +126,5 @@ final class PageTokens {
       throw new IllegalArgumentException("not a UUID");
     }
     return id;
-  }
-
-  private static String fingerprint(String filterKey) {
-    CRC32 crc = new CRC32();
-    crc.update(filterKey.getBytes(StandardCharsets.UTF_8));
-    return Long.toHexString(crc.getValue());
   }
 }

@@ -129,8 +129,18 @@ final class Validator {
   }
 
   /**
-   * An embedding of exactly {@code dimension} finite values, not all zero (cosine similarity is
-   * undefined for the zero vector), or null when empty and {@code required} is false.
+   * The range of an embedding's squared norm in which pgvector's cosine distance is a number:
+   * pgvector sums the squares in float32, so a sum past Float.MAX_VALUE is infinite and the
+   * distance NaN, and a sum that underflows to zero divides zero by zero. Half the float maximum
+   * leaves room for the order in which SIMD code adds the squares. V3's CHECK uses the same bounds.
+   */
+  static final double MIN_SQUARED_NORM = Float.MIN_NORMAL;
+  static final double MAX_SQUARED_NORM = Float.MAX_VALUE / 2.0;
+
+  /**
+   * An embedding of exactly {@code dimension} finite values whose norm is neither zero nor past
+   * float32's range (cosine similarity would be NaN for either), or null when empty and
+   * {@code required} is false.
    */
   float[] embedding(String field, java.util.List<Float> values, int dimension, boolean required) {
     if (values.isEmpty()) {
@@ -145,18 +155,24 @@ final class Validator {
       return null;
     }
     float[] v = new float[dimension];
-    boolean nonZero = false;
+    double squaredNorm = 0;
     for (int i = 0; i < dimension; i++) {
       float x = values.get(i);
       if (!Float.isFinite(x)) {
         add(field, "must hold finite numbers only; value [" + i + "] is " + x);
         return null;
       }
-      nonZero |= x != 0f;
+      squaredNorm += (double) x * x;
       v[i] = x;
     }
-    if (!nonZero) {
-      add(field, "must not be all zeros (cosine similarity is undefined for it)");
+    if (squaredNorm < MIN_SQUARED_NORM) {
+      add(field, "must not be all zeros or so small that its norm underflows float32"
+          + " (cosine similarity is undefined for it); scale it up, cosine similarity ignores length");
+      return null;
+    }
+    if (squaredNorm > MAX_SQUARED_NORM) {
+      add(field, "has a norm too large for float32 arithmetic (cosine similarity would be NaN);"
+          + " scale it down, cosine similarity ignores length");
       return null;
     }
     return v;

@@ -121,9 +121,12 @@ public final class Observability implements AutoCloseable {
     FunctionCounter.builder("contextmemory.sweeper.rounds", sweeper, ExpirySweeper::roundsTotal)
         .description("Expiry sweep rounds started").register(registry);
     FunctionCounter.builder("contextmemory.sweeper.failures", sweeper, ExpirySweeper::failuresTotal)
-        .description("Expiry sweep rounds that failed").register(registry);
+        .description("Expiry sweeps and retention purges that failed").register(registry);
     FunctionCounter.builder("contextmemory.sweeper.deleted", sweeper, ExpirySweeper::deletedTotal)
         .description("Expired memories deleted").register(registry);
+    FunctionCounter.builder("contextmemory.sweeper.purged", sweeper, ExpirySweeper::purgedTotal)
+        .description("Rows of soft-deleted conversations (messages, conversations) purged after the retention")
+        .register(registry);
   }
 
   /**

@@ -193,14 +193,56 @@ public final class ConversationStore extends Store {
         .orElseThrow(() -> notFound(id));
   }
 
-  /** Soft delete: the row stays (until the customer is erased) but every read treats it as absent. */
+  /**
+   * Soft delete: the row stays (until the retention purge or the customer's erasure) but every read
+   * treats it as absent, so the memories that named it stop naming it, in the same transaction.
+   */
   public void delete(String tenant, UUID id) {
-    int n = write(h -> h.createUpdate(
-            "UPDATE conversations SET deleted_at = now() WHERE tenant_id = :tenant AND id = :id AND deleted_at IS NULL")
-        .bind("tenant", tenant).bind("id", id).execute());
+    int n = write(h -> {
+      int deleted = h.createUpdate("UPDATE conversations SET deleted_at = now()"
+              + " WHERE tenant_id = :tenant AND id = :id AND deleted_at IS NULL")
+          .bind("tenant", tenant).bind("id", id).execute();
+      if (deleted > 0) {
+        h.createUpdate("UPDATE memories SET conversation_id = NULL WHERE tenant_id = :tenant AND conversation_id = :id")
+            .bind("tenant", tenant).bind("id", id).execute();
+      }
+      return deleted;
+    });
     if (n == 0) {
       throw notFound(id);
     }
+  }
+
+  /**
+   * One bounded batch of the retention purge, in one short transaction under the sweep lock (see
+   * {@link MemoryStore#sweepExpired}): up to {@code batch} messages of conversations soft-deleted
+   * longer than {@code retention} ago, then up to {@code batch} such conversations that have no
+   * message left. A big conversation thus goes over several batches instead of one unbounded
+   * cascade. Returns the rows deleted, or -1 when another server holds the lock.
+   */
+  public int purgeDeleted(java.time.Duration retention, int batch) {
+    return write(h -> {
+      boolean mine = h.createQuery("SELECT pg_try_advisory_xact_lock(:key)").bind("key", MemoryStore.SWEEP_LOCK)
+          .mapTo(Boolean.class).one();
+      if (!mine) {
+        return -1;
+      }
+      int messages = h.createUpdate("""
+              DELETE FROM messages WHERE ctid IN (
+                SELECT m.ctid FROM conversations c
+                  JOIN messages m ON m.tenant_id = c.tenant_id AND m.conversation_id = c.id
+                 WHERE c.deleted_at <= now() - make_interval(secs => :retention)
+                 ORDER BY c.deleted_at LIMIT :batch FOR UPDATE OF m SKIP LOCKED)""")
+          .bind("retention", retention.toSeconds()).bind("batch", batch).execute();
+      int conversations = h.createUpdate("""
+              DELETE FROM conversations WHERE ctid IN (
+                SELECT c.ctid FROM conversations c
+                 WHERE c.deleted_at <= now() - make_interval(secs => :retention)
+                   AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.tenant_id = c.tenant_id AND m.conversation_id = c.id)
+                 ORDER BY c.deleted_at LIMIT :batch FOR UPDATE SKIP LOCKED)""")
+          .bind("retention", retention.toSeconds()).bind("batch", batch).execute();
+      return messages + conversations;
+    });
   }
 
   /**

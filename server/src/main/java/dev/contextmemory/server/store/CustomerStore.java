@@ -12,6 +12,7 @@ import dev.contextmemory.server.domain.CustomerPage;
 import dev.contextmemory.server.domain.ErasedCounts;
 import dev.contextmemory.server.domain.FailedPreconditionException;
 import dev.contextmemory.server.domain.Ids;
+import dev.contextmemory.server.domain.InvalidArgumentException;
 import dev.contextmemory.server.domain.NotFoundException;
 import dev.contextmemory.server.domain.UpsertResult;
 import java.util.ArrayList;
@@ -29,6 +30,8 @@ import org.jdbi.v3.core.statement.Query;
 public final class CustomerStore extends Store {
   /** A customer has at most this many addresses. */
   public static final int MAX_ADDRESSES = 100;
+  /** The metadata size limit of a request (Validator's), which a merge must not exceed either. */
+  static final int MAX_METADATA_BYTES = 16 * 1024;
 
   static final String CUSTOMER_COLUMNS =
       "id, display_name, phone, email, external_ref, metadata::text AS metadata, created_at, updated_at";
@@ -140,16 +143,37 @@ public final class CustomerStore extends Store {
       sets.add("display_name = customers.display_name");
     }
     String keyColumn = column(key.field());
+    boolean merging = d.mergeMetadata() && d.fields().contains(CustomerField.METADATA);
     return write(h -> h.createQuery("""
             INSERT INTO customers (tenant_id, id, display_name, phone, email, external_ref, metadata)
             VALUES (:tenant, :id, :display_name, :phone, :email, :external_ref, CAST(:metadata AS jsonb))
-            ON CONFLICT (tenant_id, %s) DO UPDATE SET %s
-            RETURNING %s, (xmax = 0) AS created""".formatted(keyColumn, String.join(", ", sets), CUSTOMER_COLUMNS))
+            ON CONFLICT (tenant_id, %s) DO UPDATE SET %s%s
+            RETURNING %s, (xmax = 0) AS created""".formatted(keyColumn, String.join(", ", sets),
+                merging ? " WHERE " + mergedWithinLimit("customers.metadata", "EXCLUDED.metadata") : "",
+                CUSTOMER_COLUMNS))
         .bind("tenant", tenant)
         .bind("id", Ids.newId())
         .bindMap(customerValues(d))
         .map((rs, ctx) -> new UpsertResult(CUSTOMER.map(rs, ctx), rs.getBoolean("created")))
-        .one());
+        .findOne())
+        .orElseThrow(CustomerStore::metadataTooLarge);
+  }
+
+  /**
+   * A merge must not grow the stored object past the size limit the request's own metadata is held
+   * to. PostgreSQL prints jsonb with a space after each ':' and ',', so its text is a little longer
+   * than the compact JSON the request was measured as; the merge is refused only when it is bigger
+   * than the limit and than both of its parts, so replacing keys by values of the same size, or a
+   * stored object that was already near the limit, never fails.
+   */
+  private static String mergedWithinLimit(String stored, String given) {
+    return "octet_length((%1$s || %2$s)::text) <= greatest(%3$d, octet_length(%1$s::text), octet_length(%2$s::text))"
+        .formatted(stored, given, MAX_METADATA_BYTES);
+  }
+
+  private static InvalidArgumentException metadataTooLarge() {
+    return InvalidArgumentException.of("customer.metadata", "merged into the stored metadata it would exceed "
+        + MAX_METADATA_BYTES + " bytes as JSON; remove keys (a field mask with \"metadata\" replaces the object)");
   }
 
   public Customer update(String tenant, UUID id, CustomerDraft d) {
@@ -168,14 +192,24 @@ public final class CustomerStore extends Store {
             : "metadata = CAST(:metadata AS jsonb)";
       });
     }
-    return write(h -> h.createQuery("UPDATE customers SET " + String.join(", ", sets)
-                + " WHERE tenant_id = :tenant AND id = :id RETURNING " + CUSTOMER_COLUMNS)
-            .bind("tenant", tenant)
-            .bind("id", id)
-            .bindMap(customerValues(d))
-            .map(CUSTOMER)
-            .findOne())
-        .orElseThrow(() -> new NotFoundException("customer", id.toString()));
+    boolean merging = d.mergeMetadata() && d.fields().contains(CustomerField.METADATA);
+    return write(h -> {
+      Optional<Customer> updated = h.createQuery("UPDATE customers SET " + String.join(", ", sets)
+              + " WHERE tenant_id = :tenant AND id = :id"
+              + (merging ? " AND " + mergedWithinLimit("metadata", "CAST(:metadata AS jsonb)") : "")
+              + " RETURNING " + CUSTOMER_COLUMNS)
+          .bind("tenant", tenant).bind("id", id)
+          .bindMap(customerValues(d))
+          .map(CUSTOMER)
+          .findOne();
+      if (updated.isPresent()) {
+        return updated.get();
+      }
+      // Nothing updated: the customer is missing, or (only when merging) the merge was too large.
+      boolean exists = h.createQuery("SELECT true FROM customers WHERE tenant_id = :tenant AND id = :id")
+          .bind("tenant", tenant).bind("id", id).mapTo(Boolean.class).findOne().isPresent();
+      throw exists && merging ? metadataTooLarge() : new NotFoundException("customer", id.toString());
+    });
   }
 
   /** Newest first; keyset pagination on (created_at, id), which the recency index serves. */
@@ -221,7 +255,12 @@ public final class CustomerStore extends Store {
   /**
    * Deletes a customer; with {@code erase}, everything of theirs first. The customer row is locked
    * FOR UPDATE up front, which conflicts with the KEY SHARE lock every foreign-key check takes, so
-   * no conversation or memory can be added for this customer while the delete runs.
+   * no conversation or memory can be added for this customer while the delete runs. An erase then
+   * locks the customer's conversations too: an append holds its conversation's row lock until it
+   * commits, so each racing append either commits first (and the message DELETE, a later statement
+   * with a later snapshot, sees and counts its row) or waits and then finds the conversation gone
+   * (NOT_FOUND). Without that lock, messages committed after the DELETE's snapshot went uncounted
+   * with the conversation's cascade.
    */
   public ErasedCounts delete(String tenant, String actor, UUID id, boolean erase) {
     return write(h -> {
@@ -234,12 +273,18 @@ public final class CustomerStore extends Store {
       long messages;
       long conversations;
       if (erase) {
+        h.createQuery("SELECT id FROM conversations WHERE tenant_id = :tenant AND customer_id = :id ORDER BY id FOR UPDATE")
+            .bind("tenant", tenant).bind("id", id).mapTo(UUID.class).list();
         memories = count(h, "DELETE FROM memories WHERE tenant_id = :tenant AND customer_id = :id", tenant, id);
         messages = count(h, """
             DELETE FROM messages WHERE tenant_id = :tenant AND conversation_id IN
               (SELECT c.id FROM conversations c WHERE c.tenant_id = :tenant AND c.customer_id = :id)""", tenant, id);
         conversations = count(h, "DELETE FROM conversations WHERE tenant_id = :tenant AND customer_id = :id", tenant, id);
       } else {
+        // Expired means absent: expired memories must not block the delete (the sweeper may not
+        // have reached them yet), so they go with the customer.
+        count(h, "DELETE FROM memories WHERE tenant_id = :tenant AND customer_id = :id AND expires_at <= now()",
+            tenant, id);
         Map<String, Object> deps = h.createQuery("""
                 SELECT (SELECT count(*) FROM conversations
                          WHERE tenant_id = :tenant AND customer_id = :id AND deleted_at IS NULL) AS conversations,

@@ -32,6 +32,11 @@ import org.jdbi.v3.core.statement.Query;
 public final class MemorySearchStore extends Store {
   /** Reciprocal rank fusion constant (the usual 60 from Cormack et al.). */
   public static final int RRF_K = 60;
+  /**
+   * FetchContext ranks a customer's newest this-many memories besides those its vector and text
+   * lists find: older ones, whose recency has decayed, rank only when a query finds them.
+   */
+  static final int RECENT_POOL = 1_000;
 
   public MemorySearchStore(Jdbi jdbi) {
     super(jdbi);
@@ -44,6 +49,7 @@ public final class MemorySearchStore extends Store {
   public List<Memory.Hit> search(String tenant, Memory.Search s) {
     int cut = s.mode() == Memory.Mode.HYBRID ? Math.max(4 * s.topK(), 40) : s.topK();
     return read(h -> h.inTransaction(tx -> {
+      requirePositiveTerm(tx, s.mode() == Memory.Mode.VECTOR ? null : s.text(), "query_text");
       if (s.customerId() != null) {
         MemoryStore.requireCustomer(tx, tenant, s.customerId());
       }
@@ -157,6 +163,7 @@ public final class MemorySearchStore extends Store {
   public Context context(String tenant, Context.Request r) {
     return read(h -> h.inTransaction(tx -> {
       tx.execute("SET TRANSACTION READ ONLY");
+      requirePositiveTerm(tx, r.text(), "query_text");
       Customer customer = tx.createQuery("SELECT " + CustomerStore.CUSTOMER_COLUMNS
               + " FROM customers WHERE tenant_id = :tenant AND id = :id")
           .bind("tenant", tenant).bind("id", r.customerId())
@@ -238,6 +245,14 @@ public final class MemorySearchStore extends Store {
     String weights = lists == 0
         ? "0 * c.relevance + (0.20 / 0.45) * c.importance + (0.15 / 0.45) * c.recency + (0.10 / 0.45) * c.confirmation"
         : "0.55 * c.relevance + 0.20 * c.importance + 0.15 * c.recency + 0.10 * c.confirmation";
+    // The memories ranked: those a query list found plus the customer's newest RECENT_POOL (by the
+    // recency index): the blend is computed for at most RECENT_POOL + 2 x cut rows, never for every
+    // memory of a customer with tens of thousands (docs/search.md, "FetchContext's bound").
+    with.append("""
+        , recent AS (SELECT m.id FROM memories m WHERE m.tenant_id = :tenant AND m.customer_id = :customer AND %s%s
+                      ORDER BY m.created_at DESC, m.id DESC LIMIT %d),
+        pool AS (SELECT id FROM recent UNION SELECT id FROM vr UNION SELECT id FROM tr)
+        """.formatted(LIVE, filter, RECENT_POOL));
     String sql = "WITH " + with + """
         SELECT c.*, %s AS final_score FROM (
           SELECT %s, %s AS relevance, greatest(coalesce(vr.sim, 0), 0) AS vector_similarity,
@@ -245,12 +260,12 @@ public final class MemorySearchStore extends Store {
                  power(0.5, greatest(extract(epoch FROM now() - greatest(m.created_at,
                    coalesce(m.last_confirmed_at, m.created_at))), 0) / 86400.0 / 30.0) AS recency,
                  m.confirm_count / (m.confirm_count + 2.0) AS confirmation
-            FROM memories m%s
-           WHERE m.tenant_id = :tenant AND m.customer_id = :customer AND %s%s
+            FROM pool JOIN memories m ON m.tenant_id = :tenant AND m.id = pool.id%s
+           WHERE m.customer_id = :customer AND %s
         ) c
         ORDER BY final_score DESC, c.created_at DESC, c.id DESC
         LIMIT %d""".formatted(weights.replace("c.importance", "c.importance_score"), COLUMNS, relevance, joins, LIVE,
-        filter, r.memoryLimit());
+        r.memoryLimit());
     Query q = h.createQuery(sql).bind("tenant", tenant).bind("customer", r.customerId());
     if (r.embedding() != null) {
       q.bind("q", Rows.vector(r.embedding()));

@@ -73,6 +73,12 @@ public final class MemoryStore extends Store {
     return write(h -> {
       requireConversation(h, tenant, customerId, d.conversationId());
       dropExpiredKey(h, tenant, customerId, d.key());
+      if (requestId != null) {
+        // Expired means absent here too: a retry must not hand back a memory every read hides.
+        h.createUpdate("DELETE FROM memories WHERE tenant_id = :tenant AND customer_id = :customer"
+                + " AND create_request_id = :request_id AND expires_at <= now()")
+            .bind("tenant", tenant).bind("customer", customerId).bind("request_id", requestId).execute();
+      }
       Optional<Memory> inserted = foreignKeys(customerId, () -> bindDraft(h.createQuery("""
               INSERT INTO memories AS m (tenant_id, id, customer_id, conversation_id, kind, memory_key, content, metadata,
                                     embedding, importance, source, expires_at, create_request_id)

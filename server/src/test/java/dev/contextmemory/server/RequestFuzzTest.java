@@ -1,0 +1,156 @@
+package dev.contextmemory.server;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import com.code_intelligence.jazzer.api.FuzzedDataProvider;
+import com.code_intelligence.jazzer.junit.FuzzTest;
+import com.zaxxer.hikari.HikariPoolMXBean;
+import dev.contextmemory.server.testing.TestServer;
+import dev.contextmemory.v1.ConversationServiceGrpc;
+import dev.contextmemory.v1.CustomerServiceGrpc;
+import dev.contextmemory.v1.MemoryServiceGrpc;
+import io.grpc.CallOptions;
+import io.grpc.MethodDescriptor;
+import io.grpc.ServiceDescriptor;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.stub.ClientCalls;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.logging.Handler;
+import java.util.logging.Level;
+import java.util.logging.LogRecord;
+import java.util.logging.Logger;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+
+/**
+ * Coverage-guided fuzzing (Jazzer) of every unary RPC's request bytes through the real server: the
+ * in-process transport, the real interceptors, services and stores, real PostgreSQL. The first
+ * input bytes pick the method, the rest are its request message as sent on the wire.
+ *
+ * <p>Invariants: no call answers UNKNOWN or INTERNAL (a bad request is the caller's mistake, never
+ * a server failure), nothing logs a WARNING or worse through java.util.logging (where grpc-java
+ * reports exceptions that escaped a call), and afterwards every pooled connection is idle again.
+ *
+ * <p>Without JAZZER_FUZZ this runs the stored inputs once (regression mode, part of every build);
+ * {@code scripts/fuzz} fuzzes for a bounded time (scripts/test: 60 s) or as long as asked.
+ */
+class RequestFuzzTest {
+  /** Raw bytes both ways: the request goes to the server exactly as fuzzed. */
+  private static final MethodDescriptor.Marshaller<byte[]> BYTES = new MethodDescriptor.Marshaller<>() {
+    @Override
+    public InputStream stream(byte[] value) {
+      return new ByteArrayInputStream(value);
+    }
+
+    @Override
+    public byte[] parse(InputStream stream) {
+      try {
+        return stream.readAllBytes();
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      }
+    }
+  };
+  private static final List<MethodDescriptor<byte[], byte[]>> METHODS = unaryMethods();
+  private static final AtomicLong executed = new AtomicLong();
+  private static final Map<Status.Code, AtomicLong> codes = new ConcurrentHashMap<>();
+  private static final List<String> problems = new ArrayList<>();
+  private static final Handler WATCH = new Handler() {
+    @Override
+    public void publish(LogRecord r) {
+      if (r.getLevel().intValue() >= Level.WARNING.intValue()) {
+        synchronized (problems) {
+          problems.add(r.getLoggerName() + ": " + r.getMessage()
+              + (r.getThrown() == null ? "" : " " + r.getThrown()));
+        }
+      }
+    }
+
+    @Override
+    public void flush() {}
+
+    @Override
+    public void close() {}
+  };
+  private static TestServer server;
+
+  @BeforeAll
+  static void start() {
+    server = TestServer.start(Map.of("DB_POOL_SIZE", "2"));
+    Logger.getLogger("").addHandler(WATCH);
+  }
+
+  @AfterAll
+  static void stop() {
+    Logger.getLogger("").removeHandler(WATCH);
+    try {
+      System.out.println("RequestFuzzTest: " + executed.get() + " requests executed; status codes " + codes);
+      HikariPoolMXBean pool = server.server().pool().getHikariPoolMXBean();
+      assertEquals(0, pool.getActiveConnections(), "connections still borrowed after the run");
+      assertEquals(2, pool.getTotalConnections(), "the pool lost connections");
+      synchronized (problems) {
+        assertTrue(problems.isEmpty(), () -> "logged during the run: " + problems);
+      }
+    } finally {
+      server.close();
+    }
+  }
+
+  /** The bounded run of scripts/test and every build's regression run over the stored inputs. */
+  @FuzzTest(maxDuration = "60s")
+  void everyUnaryRpc(FuzzedDataProvider data) {
+    call(data);
+  }
+
+  /** The long run: {@code scripts/fuzz --long} (documented in docs/operations.md). */
+  @FuzzTest(maxDuration = "30m")
+  void everyUnaryRpcLong(FuzzedDataProvider data) {
+    call(data);
+  }
+
+  private static void call(FuzzedDataProvider data) {
+    MethodDescriptor<byte[], byte[]> method = METHODS.get(data.consumeInt(0, METHODS.size() - 1));
+    byte[] request = data.consumeRemainingAsBytes();
+    executed.incrementAndGet();
+    Status.Code code;
+    try {
+      ClientCalls.blockingUnaryCall(server.channel(), method,
+          CallOptions.DEFAULT.withDeadlineAfter(20, TimeUnit.SECONDS), request);
+      code = Status.Code.OK;
+    } catch (StatusRuntimeException e) {
+      code = e.getStatus().getCode();
+      if (code == Status.Code.UNKNOWN || code == Status.Code.INTERNAL) {
+        fail(method.getFullMethodName() + " answered " + e.getStatus() + " to a fuzzed request");
+      }
+    }
+    codes.computeIfAbsent(code, c -> new AtomicLong()).incrementAndGet();
+  }
+
+  private static List<MethodDescriptor<byte[], byte[]>> unaryMethods() {
+    List<MethodDescriptor<byte[], byte[]>> out = new ArrayList<>();
+    for (ServiceDescriptor s : List.of(CustomerServiceGrpc.getServiceDescriptor(),
+        ConversationServiceGrpc.getServiceDescriptor(), MemoryServiceGrpc.getServiceDescriptor())) {
+      for (MethodDescriptor<?, ?> m : s.getMethods()) {
+        if (m.getType() == MethodDescriptor.MethodType.UNARY) {
+          out.add(MethodDescriptor.<byte[], byte[]>newBuilder().setType(MethodDescriptor.MethodType.UNARY)
+              .setFullMethodName(m.getFullMethodName()).setRequestMarshaller(BYTES).setResponseMarshaller(BYTES)
+              .build());
+        }
+      }
+    }
+    out.sort((a, b) -> a.getFullMethodName().compareTo(b.getFullMethodName())); // stable input -> method
+    return List.copyOf(out);
+  }
+}
