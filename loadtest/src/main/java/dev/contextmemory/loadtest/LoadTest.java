@@ -143,12 +143,14 @@ public final class LoadTest {
           continue;
         }
         log.printf(Locale.ROOT, "scenario: %s (%s) ...%n", d.name(), scenario.injection().describe());
-        String before = ServerLatency.scrape(env.metricsUrl());
-        RunResult run = engine.run(scenario);
-        if (before != null) {
+        String[] before = new String[1];
+        // Scraped after the scenario's own warm-up, so the server's figures cover the measured calls.
+        RunResult run = engine.run(scenario, () -> before[0] = ServerLatency.scrape(env.metricsUrl()));
+        if (before[0] != null) {
           sleepQuietly(250); // the server counts a call when its stream closes, just after the client got the answer
         }
-        serverSide.put(d.name(), ServerLatency.between(before, ServerLatency.scrape(env.metricsUrl()), scenario.methods()));
+        serverSide.put(d.name(),
+            ServerLatency.between(before[0], ServerLatency.scrape(env.metricsUrl()), scenario.methods()));
         Outcome o = judge(scenario, run, target, floors.get(d.name()),
             d.recall() == null || copy == null ? null : d.recall().recallAt(Scenarios.K, copy));
         log.printf(Locale.ROOT, "scenario: %s %s: p50 %.3f ms, p99 %.3f ms, %d/%d errors%n", d.name(), o.status(),
