@@ -35,8 +35,10 @@ const definition = protoLoader.loadSync(
 );
 const v1 = grpc.loadPackageDefinition(definition).contextmemory.v1;
 
-// Retry on UNAVAILABLE the calls that are safe to repeat: every call below is a read, an upsert or
-// an append that carries an idempotency key, so a retry can never store anything twice.
+// Retry the calls that are safe to repeat on every status that allows a retry (docs/operations.md,
+// "Retries"): ABORTED and RESOURCE_EXHAUSTED mean nothing was done; UNAVAILABLE and CANCELLED leave
+// the outcome unknown, which is fine here because every call below is a read, an upsert or an
+// append that carries an idempotency key, so a retry can never store anything twice.
 const retried = (service, methods) => methods.map((method) => ({ service: `contextmemory.v1.${service}`, method }));
 const serviceConfig = {
   loadBalancingConfig: [{ round_robin: {} }],
@@ -48,7 +50,7 @@ const serviceConfig = {
     ],
     retryPolicy: {
       maxAttempts: 4, initialBackoff: '0.1s', maxBackoff: '2s', backoffMultiplier: 2,
-      retryableStatusCodes: ['UNAVAILABLE'],
+      retryableStatusCodes: ['UNAVAILABLE', 'CANCELLED', 'ABORTED', 'RESOURCE_EXHAUSTED'],
     },
   }],
 };

@@ -43,8 +43,10 @@ def retried(service, methods):
     return [{"service": f"contextmemory.v1.{service}", "method": m} for m in methods]
 
 
-# Retry on UNAVAILABLE the calls that are safe to repeat: every call below is a read, an upsert or
-# an append that carries an idempotency key, so a retry can never store anything twice.
+# Retry the calls that are safe to repeat on every status that allows a retry (docs/operations.md,
+# "Retries"): ABORTED and RESOURCE_EXHAUSTED mean nothing was done; UNAVAILABLE and CANCELLED leave
+# the outcome unknown, which is fine here because every call below is a read, an upsert or an
+# append that carries an idempotency key, so a retry can never store anything twice.
 SERVICE_CONFIG = {
     "loadBalancingConfig": [{"round_robin": {}}],
     "methodConfig": [{
@@ -53,7 +55,7 @@ SERVICE_CONFIG = {
         + retried("MemoryService", ["UpsertMemory", "SearchMemories", "FetchContext"]),
         "retryPolicy": {
             "maxAttempts": 4, "initialBackoff": "0.1s", "maxBackoff": "2s", "backoffMultiplier": 2,
-            "retryableStatusCodes": ["UNAVAILABLE"],
+            "retryableStatusCodes": ["UNAVAILABLE", "CANCELLED", "ABORTED", "RESOURCE_EXHAUSTED"],
         },
     }],
 }

@@ -66,12 +66,17 @@ import java.util.stream.Stream;
  *   <li><b>Deadline:</b> a call without a deadline gets {@link Builder#defaultDeadline} (10 s);
  *       set another with {@code stub.withDeadlineAfter(...)}. Client-streaming calls
  *       (ImportMessages) get none: they take as long as the stream.
- *   <li><b>Retries:</b> RPCs that are safe to send twice are retried on UNAVAILABLE, up to 5
- *       attempts with exponential backoff, and throttled while most calls fail: every Get, List,
- *       Lookup, Search and FetchContext, the upserts, GetOrCreateOpenConversation,
- *       CloseConversation, and the creates and appends (which carry idempotency keys). Updates,
- *       deletes, ConfirmMemories and ImportMessages are never retried. gRPC retries only requests
- *       up to 1 MiB and only until the server starts to answer.
+ *   <li><b>Retries:</b> up to 5 attempts with exponential backoff, throttled while most calls
+ *       fail, when the status says a second attempt is safe. ABORTED (a conflict or lock timeout
+ *       rolled the transaction back) and RESOURCE_EXHAUSTED (the server shed the call or had no
+ *       database connection for it) mean nothing was done: every unary RPC is retried on them.
+ *       UNAVAILABLE and CANCELLED (a server past its shutdown grace) leave the outcome unknown: only
+ *       the RPCs that are safe to send twice are retried on them: every Get, List, Lookup, Search
+ *       and FetchContext, the upserts, GetOrCreateOpenConversation, CloseConversation, and the
+ *       creates and appends (which carry idempotency keys). DEADLINE_EXCEEDED is never retried (the
+ *       deadline covers all attempts; the outcome is unknown, so retry yourself with the same
+ *       idempotency key), nor is ImportMessages. gRPC retries only requests up to 1 MiB and only
+ *       until the server starts to answer.
  *   <li><b>Idempotency keys:</b> a create or append without one gets a random key (see
  *       {@link IdempotencyKeys}), so a retried append never stores a message twice.
  *   <li><b>Wait for ready:</b> a call made while the server is unreachable (restarting) waits for
@@ -240,7 +245,7 @@ public final class ContextMemoryClient implements AutoCloseable {
     }
 
     /**
-     * Retries of safe RPCs on UNAVAILABLE: at most {@code maxAttempts} attempts in all (default 5;
+     * Retries (see the class comment for which status codes and RPCs): at most {@code maxAttempts} attempts in all (default 5;
      * 1 turns retries off), the n-th retry after a random pause of up to
      * min(initialBackoff x 2^(n-1), maxBackoff) (defaults 100 ms and 5 s).
      */

@@ -13,8 +13,19 @@ import java.util.Map;
 
 /**
  * The gRPC service config the client installs as its channel's default: round_robin over every
- * resolved address, wait-for-ready on every call, and a retry policy on UNAVAILABLE for exactly the
- * RPCs that are safe to send twice.
+ * resolved address, wait-for-ready on every call, and retry policies that follow what a status says
+ * about the first attempt:
+ * <ul>
+ *   <li>ABORTED (a transaction conflict or lock timeout: rolled back) and RESOURCE_EXHAUSTED (the
+ *       server shed the call, or had no connection for it, or a rate limit: not run) mean nothing
+ *       was done, so every unary RPC is retried on them;
+ *   <li>UNAVAILABLE and CANCELLED (a server cancels calls still running past its shutdown grace)
+ *       leave the outcome unknown, so only {@link #RETRYABLE} RPCs, which are safe to send twice,
+ *       are retried on them too. DEADLINE_EXCEEDED is never retried: the deadline covers every
+ *       attempt.
+ * </ul>
+ * ImportMessages is never retried (re-run it whole: it skips what is stored). gRPC retries only
+ * until the server starts to answer, and only requests up to its retry buffer (1 MiB).
  */
 final class ServiceConfig {
   private ServiceConfig() {}
@@ -23,9 +34,9 @@ final class ServiceConfig {
    * RPCs a second attempt cannot harm: reads; calls the API documents as safe to retry
    * (GetOrCreateOpenConversation, UpsertCustomer, UpsertMemory, CloseConversation); and creates and
    * appends, because {@link IdempotencyKeys} gives each of them a key the server deduplicates on.
-   * Left out: updates and deletes (a retried delete that succeeded answers NOT_FOUND),
-   * ConfirmMemories (it counts again), and the client-streaming ImportMessages (re-run it whole:
-   * it skips what is stored).
+   * Left out, so retried only when nothing was done (ABORTED, RESOURCE_EXHAUSTED): updates and
+   * deletes (a retried delete that succeeded answers NOT_FOUND) and ConfirmMemories (it counts
+   * again). ImportMessages is never retried.
    */
   static final List<MethodDescriptor<?, ?>> RETRYABLE = List.of(
       CustomerServiceGrpc.getCreateCustomerMethod(),
@@ -52,10 +63,21 @@ final class ServiceConfig {
       MemoryServiceGrpc.getSearchConversationsMethod(),
       MemoryServiceGrpc.getFetchContextMethod());
 
-  /** Services whose other methods get wait-for-ready but no retry. */
+  /** Codes after which the outcome is unknown, or nothing was done: retried for {@link #RETRYABLE}. */
+  static final List<String> TRANSIENT_CODES = List.of("UNAVAILABLE", "CANCELLED", "ABORTED", "RESOURCE_EXHAUSTED");
+
+  /** Codes after which nothing was done on the server: retried for every other unary RPC. */
+  static final List<String> NOTHING_DONE_CODES = List.of("ABORTED", "RESOURCE_EXHAUSTED");
+
+  /** The API services: their other unary methods are retried on {@link #NOTHING_DONE_CODES}. */
   static final List<String> SERVICES = List.of(
-      CustomerServiceGrpc.SERVICE_NAME, ConversationServiceGrpc.SERVICE_NAME, MemoryServiceGrpc.SERVICE_NAME,
-      "grpc.health.v1.Health");
+      CustomerServiceGrpc.SERVICE_NAME, ConversationServiceGrpc.SERVICE_NAME, MemoryServiceGrpc.SERVICE_NAME);
+
+  /** Never retried: a client stream commits chunk by chunk. */
+  static final List<MethodDescriptor<?, ?>> NEVER_RETRIED = List.of(ConversationServiceGrpc.getImportMessagesMethod());
+
+  /** Gets wait-for-ready but no retry (a health probe should see the truth at once). */
+  static final String HEALTH = "grpc.health.v1.Health";
 
   /** Retry settings; {@code maxAttempts} 1 turns retries off. */
   record Retry(int maxAttempts, Duration initialBackoff, Duration maxBackoff, double backoffMultiplier) {
@@ -75,29 +97,16 @@ final class ServiceConfig {
 
   /** The config as grpc-java wants it: JSON-shaped maps, lists, strings and doubles. */
   static Map<String, Object> build(Retry retry, boolean waitForReady) {
+    // A method matches its most specific entry: a method's own name before its service's.
     List<Object> methodConfigs = new ArrayList<>();
-    if (retry.maxAttempts() > 1) {
-      List<Object> names = new ArrayList<>();
-      for (MethodDescriptor<?, ?> m : RETRYABLE) {
-        names.add(Map.of("service", m.getServiceName(), "method", m.getBareMethodName()));
-      }
-      Map<String, Object> config = new LinkedHashMap<>();
-      config.put("name", names);
-      config.put("waitForReady", waitForReady);
-      config.put("retryPolicy", Map.of(
-          "maxAttempts", (double) retry.maxAttempts(),
-          "initialBackoff", seconds(retry.initialBackoff()),
-          "maxBackoff", seconds(retry.maxBackoff()),
-          "backoffMultiplier", retry.backoffMultiplier(),
-          "retryableStatusCodes", List.of("UNAVAILABLE")));
-      methodConfigs.add(config);
-    }
-    // A method matches its most specific entry: the retryable ones above, every other one here.
+    methodConfigs.add(entry(methods(RETRYABLE), waitForReady, retry, TRANSIENT_CODES));
+    methodConfigs.add(entry(methods(NEVER_RETRIED), waitForReady, retry, List.of()));
     List<Object> services = new ArrayList<>();
     for (String s : SERVICES) {
       services.add(Map.of("service", s));
     }
-    methodConfigs.add(Map.of("name", services, "waitForReady", waitForReady));
+    methodConfigs.add(entry(services, waitForReady, retry, NOTHING_DONE_CODES));
+    methodConfigs.add(entry(List.of(Map.of("service", HEALTH)), waitForReady, retry, List.of()));
 
     Map<String, Object> config = new LinkedHashMap<>();
     config.put("loadBalancingConfig", List.of(Map.of("round_robin", Map.of())));
@@ -105,6 +114,29 @@ final class ServiceConfig {
     // Stops retrying while most calls fail (retries continue once tokens > 5; each failure takes
     // one, each success gives back 0.1), so an outage does not multiply the load on the server.
     config.put("retryThrottling", Map.of("maxTokens", 10.0, "tokenRatio", 0.1));
+    return config;
+  }
+
+  private static List<Object> methods(List<MethodDescriptor<?, ?>> methods) {
+    List<Object> names = new ArrayList<>();
+    for (MethodDescriptor<?, ?> m : methods) {
+      names.add(Map.of("service", m.getServiceName(), "method", m.getBareMethodName()));
+    }
+    return names;
+  }
+
+  private static Map<String, Object> entry(List<Object> names, boolean waitForReady, Retry retry, List<String> codes) {
+    Map<String, Object> config = new LinkedHashMap<>();
+    config.put("name", names);
+    config.put("waitForReady", waitForReady);
+    if (retry.maxAttempts() > 1 && !codes.isEmpty()) {
+      config.put("retryPolicy", Map.of(
+          "maxAttempts", (double) retry.maxAttempts(),
+          "initialBackoff", seconds(retry.initialBackoff()),
+          "maxBackoff", seconds(retry.maxBackoff()),
+          "backoffMultiplier", retry.backoffMultiplier(),
+          "retryableStatusCodes", codes));
+    }
     return config;
   }
 

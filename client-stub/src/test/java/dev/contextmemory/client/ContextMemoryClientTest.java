@@ -217,6 +217,44 @@ class ContextMemoryClientTest {
     assertEquals(before + 1, probe.calls(UPDATE_CUSTOMER).size());
   }
 
+  /** Nothing was done (ABORTED, RESOURCE_EXHAUSTED) or a server past its grace (CANCELLED): a read is retried. */
+  @Test
+  void aReadIsRetriedOnEveryTransientCode() {
+    Customer c = createCustomer(unique("retried-read-codes"));
+    for (Code code : List.of(Code.ABORTED, Code.RESOURCE_EXHAUSTED, Code.CANCELLED)) {
+      // A client of its own: the shared one's retry throttle has paid for the other tests' faults.
+      try (var fresh = ContextMemoryClient.newBuilder(server.target()).build()) {
+        probe.failNext(GET_CUSTOMER, Fault.BEFORE_SERVICE, code);
+        int before = probe.calls(GET_CUSTOMER).size();
+        assertEquals(c, fresh.customers().getCustomer(get(c.getId())).getCustomer(), code.toString());
+        assertEquals(before + 2, probe.calls(GET_CUSTOMER).size(), code + ": one failed attempt and one retry");
+      }
+    }
+  }
+
+  /** An update is retried when the status says nothing was done, and only then. */
+  @Test
+  void anUpdateIsRetriedOnlyWhenNothingWasDone() {
+    Customer c = createCustomer(unique("update-codes"));
+    for (Code code : List.of(Code.ABORTED, Code.RESOURCE_EXHAUSTED)) {
+      try (var fresh = ContextMemoryClient.newBuilder(server.target()).build()) {
+        probe.failNext(UPDATE_CUSTOMER, Fault.BEFORE_SERVICE, code);
+        int before = probe.calls(UPDATE_CUSTOMER).size();
+        fresh.customers().updateCustomer(UpdateCustomerRequest.newBuilder()
+            .setCustomer(c.toBuilder().setDisplayName("New " + code)).build());
+        assertEquals(before + 2, probe.calls(UPDATE_CUSTOMER).size(), code + ": one failed attempt and one retry");
+      }
+    }
+    try (var fresh = ContextMemoryClient.newBuilder(server.target()).build()) {
+      probe.failNext(UPDATE_CUSTOMER, Fault.BEFORE_SERVICE, Code.CANCELLED);
+      int before = probe.calls(UPDATE_CUSTOMER).size();
+      StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> fresh.customers().updateCustomer(
+          UpdateCustomerRequest.newBuilder().setCustomer(c.toBuilder().setDisplayName("Newer")).build()));
+      assertEquals(Code.CANCELLED, e.getStatus().getCode(), "outcome unknown: not retried");
+      assertEquals(before + 1, probe.calls(UPDATE_CUSTOMER).size());
+    }
+  }
+
   @Test
   void retriesCanBeTurnedOff() {
     Customer c = createCustomer(unique("no-retries"));

@@ -60,8 +60,7 @@ final class LiveServer implements AutoCloseable {
     env.put("CONTEXT_MEMORY_AUTH", "none");
     env.put("CONTEXT_MEMORY_HOST", "127.0.0.1");
     settings.forEach((k, v) -> env.put(Settings.PREFIX + k, v));
-    Capturing capturing = new Capturing(transport);
-    interceptors.forEach(capturing::intercept);
+    Capturing capturing = new Capturing(transport, interceptors);
     try {
       return new LiveServer(ContextMemoryServer.start(Settings.from(env), capturing), capturing.built);
     } catch (IOException e) {
@@ -69,13 +68,19 @@ final class LiveServer implements AutoCloseable {
     }
   }
 
-  /** Passes everything to the transport and keeps the server it builds. */
+  /**
+   * Passes everything to the transport and keeps the server it builds. The test's interceptors go
+   * on last, so they run first and see each call as the client sent it (its own deadline, say,
+   * before the server bounds it).
+   */
   private static final class Capturing extends ForwardingServerBuilder<Capturing> {
     private final ServerBuilder<?> transport;
+    private final List<ServerInterceptor> outermost;
     private Server built;
 
-    Capturing(ServerBuilder<?> transport) {
+    Capturing(ServerBuilder<?> transport, List<ServerInterceptor> outermost) {
       this.transport = transport;
+      this.outermost = outermost;
     }
 
     @Override
@@ -85,6 +90,7 @@ final class LiveServer implements AutoCloseable {
 
     @Override
     public Server build() {
+      outermost.forEach(transport::intercept);
       built = super.build();
       return built;
     }

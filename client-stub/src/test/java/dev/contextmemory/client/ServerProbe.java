@@ -17,8 +17,9 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * A server interceptor that records what reaches the server (method, request, deadline,
- * authorization header) and can inject one failure: answer UNAVAILABLE to the next call of a
- * method, either before the service runs or after it has committed, in place of its response.
+ * authorization header) and can inject one failure: answer UNAVAILABLE (or another code) to the next
+ * call of a method before the service runs, or UNAVAILABLE after it has committed, in place of its
+ * response.
  */
 final class ServerProbe implements ServerInterceptor {
   /** One call as the server saw it. */
@@ -36,11 +37,18 @@ final class ServerProbe implements ServerInterceptor {
 
   final List<Seen> seen = new CopyOnWriteArrayList<>();
   private final Map<String, Fault> faults = new ConcurrentHashMap<>();
+  private final Map<String, Status.Code> codes = new ConcurrentHashMap<>();
   private volatile Runnable onFault = () -> {};
   final AtomicInteger faultsInjected = new AtomicInteger();
 
   /** Fails the next call of {@code fullMethodName} once, as {@code fault} says. */
   void failNext(String fullMethodName, Fault fault) {
+    failNext(fullMethodName, fault, Status.Code.UNAVAILABLE);
+  }
+
+  /** Fails the next call of {@code fullMethodName} once with {@code code}. */
+  void failNext(String fullMethodName, Fault fault, Status.Code code) {
+    codes.put(fullMethodName, code);
     faults.put(fullMethodName, fault);
   }
 
@@ -60,10 +68,11 @@ final class ServerProbe implements ServerInterceptor {
     Deadline deadline = Context.current().getDeadline();
     String authorization = headers.get(AUTHORIZATION);
     Fault fault = faults.remove(method);
+    Status.Code code = codes.getOrDefault(method, Status.Code.UNAVAILABLE);
     if (fault == Fault.BEFORE_SERVICE) {
       seen.add(new Seen(method, null, deadline, authorization));
       faultsInjected.incrementAndGet();
-      call.close(Status.UNAVAILABLE.withDescription("injected before the service ran"), new Metadata());
+      call.close(Status.fromCode(code).withDescription("injected before the service ran"), new Metadata());
       return new ServerCall.Listener<>() {};
     }
     ServerCall<ReqT, RespT> target = fault == Fault.AFTER_COMMIT ? new DropResponse<>(call) : call;

@@ -4,6 +4,7 @@ import com.zaxxer.hikari.HikariDataSource;
 import dev.contextmemory.server.config.Database;
 import dev.contextmemory.server.config.Settings;
 import dev.contextmemory.server.domain.ContactNormalizer;
+import dev.contextmemory.server.grpc.CallDeadlines;
 import dev.contextmemory.server.auth.KeyVerifier;
 import dev.contextmemory.server.config.SecuritySettings;
 import dev.contextmemory.server.grpc.AdminGrpcService;
@@ -15,6 +16,8 @@ import dev.contextmemory.server.grpc.DatabaseHealth;
 import dev.contextmemory.server.grpc.ExceptionInterceptor;
 import dev.contextmemory.server.grpc.MalformedRequests;
 import dev.contextmemory.server.grpc.MemoryGrpcService;
+import dev.contextmemory.server.grpc.PoolGate;
+import dev.contextmemory.server.grpc.RequestAdmission;
 import dev.contextmemory.server.observability.Observability;
 import dev.contextmemory.server.store.ApiKeyStore;
 import dev.contextmemory.server.grpc.PageTokens;
@@ -37,14 +40,11 @@ import io.grpc.ServerServiceDefinition;
 import io.grpc.protobuf.services.ProtoReflectionService;
 import io.grpc.protobuf.services.ProtoReflectionServiceV1;
 import java.io.IOException;
+import java.time.Duration;
 import java.time.Clock;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ThreadFactory;
-import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.jdbi.v3.core.Jdbi;
@@ -60,24 +60,26 @@ public final class ContextMemoryServer implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(ContextMemoryServer.class);
 
   private final Settings settings;
-  private final HikariDataSource pool;
+  private final PoolGate pool;
   private final CancelStatementOnCallEnd statementCanceller;
-  private final ExecutorService requestExecutor;
+  private final RequestAdmission admission;
+  private final CallDeadlines deadlines;
   private final Server server;
   private final DatabaseHealth health;
   private final ExpirySweeper sweeper;
-  private final Observability observability;
   private final KeyVerifier keyVerifier;
+  private final Observability observability;
   private final AtomicInteger closed = new AtomicInteger();
   private final List<AutoCloseable> closeLast = new java.util.concurrent.CopyOnWriteArrayList<>();
 
-  private ContextMemoryServer(Settings settings, HikariDataSource pool, CancelStatementOnCallEnd canceller,
-      ExecutorService executor, Server server, DatabaseHealth health, ExpirySweeper sweeper, KeyVerifier keyVerifier,
-      Observability observability) {
+  private ContextMemoryServer(Settings settings, PoolGate pool, CancelStatementOnCallEnd canceller,
+      RequestAdmission admission, CallDeadlines deadlines, Server server, DatabaseHealth health,
+      ExpirySweeper sweeper, KeyVerifier keyVerifier, Observability observability) {
     this.settings = settings;
     this.pool = pool;
     this.statementCanceller = canceller;
-    this.requestExecutor = executor;
+    this.admission = admission;
+    this.deadlines = deadlines;
     this.server = server;
     this.health = health;
     this.sweeper = sweeper;
@@ -87,13 +89,18 @@ public final class ContextMemoryServer implements AutoCloseable {
 
   public static ContextMemoryServer start(Settings s, ServerBuilder<?> transport) throws IOException {
     Observability obs = Observability.create(s.observability());
-    HikariDataSource pool;
+    DatabaseHealth health = new DatabaseHealth(s, List.of(CustomerServiceGrpc.SERVICE_NAME,
+        ConversationServiceGrpc.SERVICE_NAME, MemoryServiceGrpc.SERVICE_NAME, AdminServiceGrpc.SERVICE_NAME));
+    PoolGate pool;
     try {
-      pool = Database.pool(s, obs.poolMetrics());
+      pool = new PoolGate(() -> Database.pool(s, obs.poolMetrics()), s.dbConnectionTimeout(), health::databaseDown,
+          Duration.ofSeconds(Database.socketTimeoutSeconds(s)));
     } catch (RuntimeException e) {
+      health.close();
       obs.close();
       throw e;
     }
+    health.onRecovery(pool::refresh);
     try {
       if (s.migrateOnStart()) {
         var result = Database.migrate(s);
@@ -125,14 +132,14 @@ public final class ContextMemoryServer implements AutoCloseable {
               tokens, s.embeddingDimension()),
           new MemoryGrpcService(memories, new MemorySearchStore(jdbi), conversations, tokens, s.embeddingDimension()),
           new AdminGrpcService(apiKeys, verifier, tokens));
-      DatabaseHealth health = new DatabaseHealth(pool, List.of(CustomerServiceGrpc.SERVICE_NAME,
-          ConversationServiceGrpc.SERVICE_NAME, MemoryServiceGrpc.SERVICE_NAME, AdminServiceGrpc.SERVICE_NAME));
 
-      // A bounded pool, not grpc-java's unbounded cached executor: threads beyond what the
-      // connection pool can feed would only wait on it.
-      ThreadPoolExecutor executor = (ThreadPoolExecutor) Executors.newFixedThreadPool(s.requestThreads(),
-          named("grpc-request"));
-      obs.monitor(executor, "grpc-request");
+      // Health and reflection on their own threads, API calls on the bounded request executor
+      // (shed when its queue is full), see RequestAdmission.
+      RequestAdmission admission = new RequestAdmission(s.requestThreads(), s.requestQueue(), s.requestQueueWait());
+      CallDeadlines deadlines = new CallDeadlines(s.maxCallDeadline());
+      admission.install(transport);
+      obs.monitor(admission);
+      // The RPC metrics name these methods; any other name a client sends counts as "other".
       Set<String> methods = new HashSet<>();
       services.forEach(service -> {
         ServerServiceDefinition definition = service.bindService();
@@ -149,15 +156,17 @@ public final class ContextMemoryServer implements AutoCloseable {
         definition.getMethods().forEach(m -> methods.add(m.getMethodDescriptor().getFullMethodName()));
         transport.addService(definition);
       });
-      transport.executor(executor)
-          .maxInboundMessageSize(s.maxInboundMessageBytes())
+      transport.maxInboundMessageSize(s.maxInboundMessageBytes())
           .addStreamTracerFactory(obs.rpcMetrics(methods))
-          // Runs last-added first: the call's span; then the caller is known, allowed and in the
-          // Context; then the access log (which sees the tenant and the mapped status), before any
-          // service code runs or any error is mapped.
+          // Runs last-added first: the call's span (when tracing); shed calls cost nothing more;
+          // the deadline bound is set, and the caller is known, allowed and in the Context; the
+          // access log sees the tenant and the mapped status; then service code runs and errors
+          // are mapped.
           .intercept(new ExceptionInterceptor(obs.registry()))
           .intercept(obs.accessLog())
-          .intercept(authentication);
+          .intercept(authentication)
+          .intercept(deadlines)
+          .intercept(admission);
       ServerInterceptor tracing = obs.tracing();
       if (tracing != null) {
         transport.intercept(tracing);
@@ -168,10 +177,11 @@ public final class ContextMemoryServer implements AutoCloseable {
       ExpirySweeper sweeper = new ExpirySweeper(memories, conversations, s.memorySweepInterval(), s.memorySweepBatch(),
           s.deletedConversationRetention());
       obs.monitor(health, canceller, sweeper);
-      health.start(s.healthCheckInterval());
+      health.start();
       log.info("context-memory serving on port {} ({})", server.getPort(), s);
-      return new ContextMemoryServer(s, pool, canceller, executor, server, health, sweeper, verifier, obs);
+      return new ContextMemoryServer(s, pool, canceller, admission, deadlines, server, health, sweeper, verifier, obs);
     } catch (RuntimeException | IOException e) {
+      health.close();
       pool.close();
       obs.close();
       throw e;
@@ -210,13 +220,24 @@ public final class ContextMemoryServer implements AutoCloseable {
     return sweeper;
   }
 
+  /** The connection pool in use now (a fresh one replaces it after a database outage). */
   public HikariDataSource pool() {
-    return pool;
+    return pool.pool();
+  }
+
+  /** Admission to the request executor (tests read how many calls were shed). */
+  public RequestAdmission admission() {
+    return admission;
   }
 
   /** Metrics registry, metrics port and tracing of this server. */
   public Observability observability() {
     return observability;
+  }
+
+  /** The database health prober. */
+  public DatabaseHealth health() {
+    return health;
   }
 
   public void awaitTermination() throws InterruptedException {
@@ -241,13 +262,14 @@ public final class ContextMemoryServer implements AutoCloseable {
         server.shutdownNow();
         server.awaitTermination(5, TimeUnit.SECONDS);
       }
-      requestExecutor.shutdown();
-      requestExecutor.awaitTermination(5, TimeUnit.SECONDS);
+      admission.shutdown(5);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       server.shutdownNow();
     }
     sweeper.close();
+    deadlines.close();
+    admission.close();
     if (keyVerifier != null) {
       keyVerifier.close();
     }
@@ -262,14 +284,5 @@ public final class ContextMemoryServer implements AutoCloseable {
     }
     log.info("stopped");
     observability.close();
-  }
-
-  private static ThreadFactory named(String prefix) {
-    AtomicInteger n = new AtomicInteger();
-    return r -> {
-      Thread t = new Thread(r, prefix + "-" + n.incrementAndGet());
-      t.setDaemon(true);
-      return t;
-    };
   }
 }

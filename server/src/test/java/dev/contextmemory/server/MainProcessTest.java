@@ -41,8 +41,7 @@ class MainProcessTest {
     ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", port).usePlaintext().build();
     try {
       var health = HealthGrpc.newBlockingStub(channel);
-      // A JVM start plus the first migration: give a loaded 2-core machine a minute.
-      ServerLifecycleTest.awaitTrue("the server reports SERVING", java.time.Duration.ofSeconds(60), () -> {
+      ServerLifecycleTest.awaitTrue("the server reports SERVING", () -> {
         try {
           return ServerLifecycleTest.status(health.withDeadlineAfter(1, TimeUnit.SECONDS), "") == ServingStatus.SERVING;
         } catch (RuntimeException notYet) {
@@ -100,6 +99,26 @@ class MainProcessTest {
     assertTrue(p.waitFor(60, TimeUnit.SECONDS));
     assertEquals(2, p.exitValue());
     assertTrue(Files.readString(log).contains("CONTEXT_MEMORY_PORT must be an integer"), Files.readString(log));
+  }
+
+  /**
+   * Before: 1 ms passed validation, then pgjdbc's own start-up queries hit the statement timeout and
+   * the process died with a stack trace (status 1).
+   */
+  @Test
+  void aStatementTimeoutNoConnectionCouldWorkUnderIsRejectedWithStatus2() throws Exception {
+    Path log = Files.createTempFile("context-memory-badtimeout", ".log");
+    ProcessBuilder pb = command(List.of());
+    pb.environment().put("CONTEXT_MEMORY_DB_URL", TestDatabase.baseUrl());
+    pb.environment().put("CONTEXT_MEMORY_HOST", "127.0.0.1");
+    pb.environment().put("CONTEXT_MEMORY_AUTH", "none");
+    pb.environment().put("CONTEXT_MEMORY_DB_STATEMENT_TIMEOUT_MS", "1");
+    Process p = pb.redirectErrorStream(true).redirectOutput(log.toFile()).start();
+    assertTrue(p.waitFor(60, TimeUnit.SECONDS));
+    String out = Files.readString(log);
+    assertEquals(2, p.exitValue(), out);
+    assertTrue(out.contains("CONTEXT_MEMORY_DB_STATEMENT_TIMEOUT_MS must be 0 (none) or at least 100"), out);
+    assertTrue(!out.contains("\tat "), "no stack trace: " + out);
   }
 
   static Process java(List<String> args, String dbUrl, int port, Path log) throws IOException {

@@ -47,7 +47,8 @@ class PoolHygieneTest {
 
   @BeforeAll
   static void start() {
-    server = TestServer.start(Map.of("DB_POOL_SIZE", "2"));
+    // No lock timeout: the slow paths wait on a held lock until the test ends them.
+    server = TestServer.start(Map.of("DB_POOL_SIZE", "2", "DB_LOCK_TIMEOUT_MS", "0"));
     customers = CustomerServiceGrpc.newBlockingStub(server.channel());
     conversations = ConversationServiceGrpc.newBlockingStub(server.channel());
   }

@@ -119,7 +119,7 @@ class ServerLifecycleTest {
 
   @Test
   void anExpiredDeadlineCancelsTheSqlStatementAndFreesTheConnection() throws SQLException {
-    try (TestServer s = TestServer.start(Map.of());
+    try (TestServer s = TestServer.start(Map.of("DB_LOCK_TIMEOUT_MS", "0"));
         Connection locker = DriverManager.getConnection(s.dbUrl())) {
       var customers = CustomerServiceGrpc.newBlockingStub(s.channel());
       Customer c = customers.createCustomer(CreateCustomerRequest.newBuilder()
@@ -142,7 +142,7 @@ class ServerLifecycleTest {
 
   @Test
   void shutdownLetsInFlightCallsFinishAndRefusesNewOnes() throws Exception {
-    TestServer s = TestServer.start(Map.of());
+    TestServer s = TestServer.start(Map.of("DB_LOCK_TIMEOUT_MS", "0"));
     // Own threads: the common pool may have a single thread on a 2-core machine.
     ExecutorService threads = Executors.newFixedThreadPool(2);
     try (Connection locker = DriverManager.getConnection(s.dbUrl())) {
@@ -226,11 +226,8 @@ class ServerLifecycleTest {
 
   /** Polls until {@code condition} holds; fails after 10 s. Waits for an event, asserts no latency. */
   static void awaitTrue(String what, BooleanSupplier condition) {
-    awaitTrue(what, Duration.ofSeconds(10), condition);
-  }
-
-  static void awaitTrue(String what, Duration timeout, BooleanSupplier condition) {
-    long deadline = System.nanoTime() + timeout.toNanos();
+    // Generous: a process start with migrations on a loaded 2-core machine can take tens of seconds.
+    long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
     while (!condition.getAsBoolean()) {
       if (System.nanoTime() > deadline) {
         throw new AssertionError("timed out waiting until " + what);

@@ -59,24 +59,51 @@ public final class Database {
         // Shows up in pg_stat_activity, so an operator can tell our sessions apart.
         "ApplicationName", s.applicationName(),
         // Set on every connection at start-up: no runaway statement, and no transaction left
-        // open by a bug can hold locks for longer than these.
+        // open by a bug can hold locks for longer than these. lock_timeout is far shorter: a
+        // writer queued behind a row lock someone else holds gives its connection back (SQLSTATE
+        // 55P03, answered ABORTED and retried) instead of pinning it for the caller's deadline.
         "options", "-c statement_timeout=" + s.statementTimeout().toMillis()
-            + " -c idle_in_transaction_session_timeout=" + s.idleInTransactionTimeout().toMillis(),
+            + " -c idle_in_transaction_session_timeout=" + s.idleInTransactionTimeout().toMillis()
+            + " -c lock_timeout=" + s.lockTimeout().toMillis(),
         // Server-side prepared statements from the first use: our hot statements are few and run
         // millions of times, so parse/plan once per connection, and cache enough of them that
         // the variants of list queries never evict the hot ones.
         "prepareThreshold", "1",
         "preparedStatementCacheQueries", "512",
         "preparedStatementCacheSizeMiB", "8",
-        // Fail fast when the database host is unreachable instead of hanging on TCP defaults.
-        "connectTimeout", "5",
-        "tcpKeepAlive", "true",
         "reWriteBatchedInserts", "true",
         // PostgreSQL's error DETAIL quotes row values ("Key (phone)=(+1555…) already exists"):
         // keep it out of exception messages, which reach the log.
         "logServerErrorDetail", "false");
+    Map<String, String> network = Map.of(
+        // A host that does not answer at all (down, or a partition dropping packets) fails the
+        // TCP connect in 5 s and the whole log-in in 10 s, instead of the OS's minutes.
+        "connectTimeout", "5",
+        "loginTimeout", "10",
+        // A read that waits this long has no answer coming (a frozen or partitioned host):
+        // PostgreSQL itself ends every statement by the statement timeout (or our cancel at the
+        // call's deadline), so no legitimate wait comes near it. Without it a call on a hung
+        // database would wait for the OS's TCP retransmission timeout (about 15 minutes).
+        "socketTimeout", Long.toString(socketTimeoutSeconds(s)),
+        // Cancelling a statement opens a new connection; on a hung host give up after 2 s, so
+        // the one cancel thread does not queue every later cancel behind it. The socket timeout
+        // still ends the statement's wait.
+        "cancelSignalTimeout", "2",
+        // Lets the OS notice a peer that vanished while the connection is idle in the pool;
+        // HikariCP's keepalive (above) and the socket timeout cover the timely cases.
+        "tcpKeepAlive", "true");
     pg.forEach(c::addDataSourceProperty);
+    network.forEach(c::addDataSourceProperty);
     return new HikariDataSource(c);
+  }
+
+  /**
+   * The pgjdbc socket timeout: 5 s past the longest a statement may legitimately run, which is
+   * the statement timeout or, when that is off (0), the longest call deadline.
+   */
+  public static long socketTimeoutSeconds(Settings s) {
+    Duration longest = s.statementTimeout().isZero() ? s.maxCallDeadline() : s.statementTimeout();
+    return (longest.toMillis() + 999) / 1000 + 5;
   }
 
   /**

@@ -30,6 +30,12 @@ public record Settings(
     String applicationName,
     Duration memorySweepInterval,
     int memorySweepBatch,
+    Duration lockTimeout,
+    Duration maxCallDeadline,
+    int requestQueue,
+    Duration healthCheckTimeout,
+    Duration requestQueueWait,
+
     String pageTokenSecret,
     Duration deletedConversationRetention,
     SecuritySettings security,
@@ -47,7 +53,22 @@ public record Settings(
     if (embeddingDimension < 1 || embeddingDimension > MAX_EMBEDDING_DIMENSION) {
       throw new IllegalArgumentException(PREFIX + "EMBEDDING_DIMENSION must be within 1.." + MAX_EMBEDDING_DIMENSION);
     }
+    // pgjdbc runs its own start-up queries on every new connection under this timeout, and so
+    // do the start-up checks: below this, no connection could serve a request.
+    if (!statementTimeout.isZero() && statementTimeout.toMillis() < MIN_STATEMENT_TIMEOUT_MS) {
+      throw new IllegalArgumentException(PREFIX + "DB_STATEMENT_TIMEOUT_MS must be 0 (none) or at least "
+          + MIN_STATEMENT_TIMEOUT_MS + ", got " + statementTimeout.toMillis());
+    }
+    // A blocked writer must give up its connection (lock_timeout) before the statement timeout
+    // would cancel it as a runaway; otherwise the lock bound never applies.
+    if (!statementTimeout.isZero() && !lockTimeout.isZero() && lockTimeout.compareTo(statementTimeout) >= 0) {
+      throw new IllegalArgumentException(PREFIX + "DB_LOCK_TIMEOUT_MS (" + lockTimeout.toMillis()
+          + ") must be below " + PREFIX + "DB_STATEMENT_TIMEOUT_MS (" + statementTimeout.toMillis() + ")");
+    }
   }
+
+  /** The smallest non-zero statement timeout: pgjdbc's connection set-up must fit under it. */
+  public static final int MIN_STATEMENT_TIMEOUT_MS = 100;
 
   /** Reads the settings from {@code System.getenv()}. */
   public static Settings fromEnvironment() {
@@ -93,6 +114,22 @@ public record Settings(
         r.string("APPLICATION_NAME", "context-memory"),
         Duration.ofMillis(r.integer("MEMORY_SWEEP_INTERVAL_MS", 60_000, 100, 86_400_000)),
         r.integer("MEMORY_SWEEP_BATCH", 500, 1, 100_000),
+        // Well under the statement timeout: a writer queued behind a held row lock gives its
+        // connection back (ABORTED, retryable) instead of holding it for the caller's whole deadline.
+        Duration.ofMillis(r.integer("DB_LOCK_TIMEOUT_MS", 2000, 0, 3_600_000)),
+        // Calls without a deadline (or with a longer one) end here, with their SQL cancelled.
+        Duration.ofMillis(r.integer("MAX_CALL_DEADLINE_MS", 60_000, 100, 3_600_000)),
+        // Calls that may wait for a request thread; beyond that, new calls are shed at once. As
+        // many as there are threads: an admitted call then waits at most one round of the calls
+        // ahead of it (each bounded by the lock and connection timeouts), so it is answered before
+        // a deadline of a few seconds instead of timing out in the queue. A deeper queue absorbs
+        // bigger bursts but lets calls queue past their deadlines when the threads are stuck.
+        r.integer("REQUEST_QUEUE", r.integer("REQUEST_THREADS", Math.max(8, poolSize * 2), 1, 10_000), 1, 100_000),
+        Duration.ofMillis(r.integer("HEALTH_CHECK_TIMEOUT_MS", 1000, 100, 600_000)),
+        // Once the oldest waiting call has waited this long, the threads are stuck (on locks, on
+        // the pool): new calls are shed rather than queued behind it.
+        Duration.ofMillis(r.integer("REQUEST_QUEUE_WAIT_MS", 1000, 1, 600_000)),
+
         r.string("PAGE_TOKEN_SECRET", null),
         // 0 keeps soft-deleted conversations until their customer is erased.
         Duration.ofSeconds(r.integer("DELETED_CONVERSATION_RETENTION_SECONDS", 30 * 86_400, 0, Integer.MAX_VALUE)),
@@ -143,7 +180,10 @@ public record Settings(
     // Never print the password.
     return "Settings[host=" + host + ", port=" + port + ", dbUrl=" + redact(dbUrl)
         + ", dbPoolSize=" + dbPoolSize + ", requestThreads=" + requestThreads
-        + ", statementTimeout=" + statementTimeout + ", migrateOnStart=" + migrateOnStart
+        + ", requestQueue=" + requestQueue + ", requestQueueWait=" + requestQueueWait
+        + ", statementTimeout=" + statementTimeout
+        + ", lockTimeout=" + lockTimeout + ", maxCallDeadline=" + maxCallDeadline
+        + ", migrateOnStart=" + migrateOnStart
         + ", embeddingDimension=" + embeddingDimension + ", auth=" + security.auth()
         + ", tls=" + security.tls() + ", " + observability + "]";
   }

@@ -59,6 +59,20 @@ public final class ErrorMapper {
         errorInfo("MALFORMED_REQUEST", Map.of())));
   }
 
+  /** A call shed before it ran: every request thread busy and the request queue full. */
+  static StatusRuntimeException overloaded() {
+    return StatusProto.toStatusRuntimeException(retryable(Code.RESOURCE_EXHAUSTED,
+        "the server is overloaded (every request thread busy, the request queue full); nothing was done;"
+            + " retry with backoff", "SERVER_OVERLOADED"));
+  }
+
+  /** A call whose deadline passed while it waited for a thread: it was not run. */
+  static StatusRuntimeException deadlinePassedBeforeStart() {
+    return StatusProto.toStatusRuntimeException(status(Code.DEADLINE_EXCEEDED,
+        "the call's deadline passed before it started; nothing was done",
+        errorInfo("DEADLINE_EXCEEDED", Map.of())));
+  }
+
   static Status toStatus(Throwable t) {
     if (t instanceof DomainException d) {
       return domain(d);
@@ -162,6 +176,29 @@ public final class ErrorMapper {
     }
     if (state.equals("40001") || state.equals("40P01")) {
       return retryable(Code.ABORTED, "the transaction conflicted with another; retry", "TRANSACTION_CONFLICT");
+    }
+    if (state.equals("55P03")) {
+      // lock_timeout: another transaction held a row this call must change. The statement rolled
+      // back, so nothing was done, and the holder usually finishes soon: ABORTED (a concurrency
+      // conflict, AIP-193), retryable, rather than UNAVAILABLE, which would read as an outage.
+      return retryable(Code.ABORTED, "another transaction held a lock this call needed for longer than the lock"
+          + " timeout; nothing was done; retry", "LOCK_TIMEOUT");
+    }
+    if (state.equals("25006")) {
+      // read_only_sql_transaction: a standby after a failover, or default_transaction_read_only.
+      // A failover ends; the write did not happen.
+      return retryable(Code.UNAVAILABLE, "the database accepts no writes right now (read-only: a failover in"
+          + " progress?); nothing was done; retry with backoff", "DATABASE_READ_ONLY");
+    }
+    if (state.equals("42501")) {
+      // insufficient_privilege: the server's database role misses a grant. No retry helps; the
+      // operator must fix the grant, so the log says which privilege (the database's message names
+      // the object, never a value).
+      String errorId = UUID.randomUUID().toString();
+      log.error("internal error {}: the database role lacks a privilege (SQLSTATE 42501): {}; grant it"
+          + " (docs/operations.md, Configuration)", errorId, e.getMessage());
+      return status(Code.INTERNAL, "the server's database role lacks a privilege; quote error id " + errorId
+          + " when reporting it", errorInfo("DATABASE_PERMISSION_DENIED", Map.of("error_id", errorId)));
     }
     if (state.startsWith("22") || state.equals("23514")) {
       // Input validation should have caught it; if the database did, it is still the input.

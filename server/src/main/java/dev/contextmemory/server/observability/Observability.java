@@ -6,11 +6,11 @@ import dev.contextmemory.server.config.Settings;
 import dev.contextmemory.server.grpc.AccessLog;
 import dev.contextmemory.server.grpc.CancelStatementOnCallEnd;
 import dev.contextmemory.server.grpc.DatabaseHealth;
+import dev.contextmemory.server.grpc.RequestAdmission;
 import dev.contextmemory.server.grpc.RpcMetrics;
 import dev.contextmemory.server.store.ExpirySweeper;
 import io.grpc.ServerInterceptor;
 import io.grpc.ServerStreamTracer;
-import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -27,8 +27,6 @@ import io.opentelemetry.api.OpenTelemetry;
 import io.opentelemetry.instrumentation.grpc.v1_6.GrpcTelemetry;
 import java.util.List;
 import java.util.Set;
-import java.util.concurrent.RejectedExecutionHandler;
-import java.util.concurrent.ThreadPoolExecutor;
 import org.jdbi.v3.core.Jdbi;
 
 /**
@@ -130,19 +128,15 @@ public final class Observability implements AutoCloseable {
   }
 
   /**
-   * The request executor's queue and threads ({@code executor_queued_tasks{name}},
-   * {@code executor_active_threads}, ...), and the calls it rejected, counted by wrapping its
-   * rejection handler ({@code contextmemory_executor_rejected_total{name}}).
+   * The request executor's queue and threads ({@code executor_queued_tasks{name="grpc-request"}},
+   * {@code executor_active_threads}, ...) and the calls admission shed
+   * ({@code contextmemory_executor_rejected_total{name="grpc-request"}}).
    */
-  public void monitor(ThreadPoolExecutor executor, String name) {
-    new ExecutorServiceMetrics(executor, name, List.of()).bindTo(registry);
-    Counter rejected = Counter.builder("contextmemory.executor.rejected").tag("name", name)
-        .description("Tasks the executor refused (load shed)").register(registry);
-    RejectedExecutionHandler handler = executor.getRejectedExecutionHandler();
-    executor.setRejectedExecutionHandler((task, pool) -> {
-      rejected.increment();
-      handler.rejectedExecution(task, pool);
-    });
+  public void monitor(RequestAdmission admission) {
+    new ExecutorServiceMetrics(admission.executor(), "grpc-request", List.of()).bindTo(registry);
+    FunctionCounter.builder("contextmemory.executor.rejected", admission, RequestAdmission::shedTotal)
+        .tag("name", "grpc-request").description("Calls shed (RESOURCE_EXHAUSTED) instead of queued")
+        .register(registry);
   }
 
   /** Serves /metrics when CONTEXT_MEMORY_METRICS_PORT is set. */

@@ -63,7 +63,7 @@ public final class TestDatabase {
     return m.group(1) + db + (m.group(3) == null ? "" : m.group(3));
   }
 
-  static String databaseName(String url) {
+  public static String databaseName(String url) {
     Matcher m = JDBC.matcher(url);
     if (!m.matches()) {
       throw new IllegalArgumentException("not a jdbc:postgresql://host:port/db URL: " + url);

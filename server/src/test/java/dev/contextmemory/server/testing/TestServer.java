@@ -42,12 +42,19 @@ public final class TestServer implements AutoCloseable {
    * OTEL_* variables (full names).
    */
   public static TestServer start(Map<String, String> overrides) {
-    String dbUrl = TestDatabase.create();
+    return startOn(TestDatabase.create(), overrides);
+  }
+
+  /** A server of its own on a database the caller provides (a throwaway cluster's, say). */
+  public static TestServer startOn(String dbUrl, Map<String, String> overrides) {
     Map<String, String> env = new HashMap<>();
     env.put("CONTEXT_MEMORY_DB_URL", dbUrl);
     env.put("CONTEXT_MEMORY_DB_POOL_SIZE", "4");
     env.put("CONTEXT_MEMORY_HEALTH_CHECK_INTERVAL_MS", "200");
     env.put("CONTEXT_MEMORY_SHUTDOWN_GRACE_SECONDS", "10");
+    // Functional tests fire bursts of 16 concurrent calls at 8 request threads; they test what the
+    // calls do, not shedding, which OverloadTest covers with the production default.
+    env.put("CONTEXT_MEMORY_REQUEST_QUEUE", "64");
     // Most tests exercise the API, not authentication: the default tenant with every scope.
     // AuthenticationTest and TenantIsolationTest override AUTH with api-key.
     env.put("CONTEXT_MEMORY_AUTH", "none");
