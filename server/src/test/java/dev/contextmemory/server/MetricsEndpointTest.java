@@ -76,6 +76,8 @@ class MetricsEndpointTest {
         // One connection, so the test can take it and see the pool's waiters and timeouts.
         "CONTEXT_MEMORY_DB_POOL_SIZE", "1",
         "CONTEXT_MEMORY_DB_CONNECTION_TIMEOUT_MS", "250",
+        // Longer than the cancel test's deadline, so the deadline (not lock_timeout) ends the wait.
+        "CONTEXT_MEMORY_DB_LOCK_TIMEOUT_MS", "10000",
         "CONTEXT_MEMORY_HEALTH_CHECK_INTERVAL_MS", "500",
         "CONTEXT_MEMORY_SHUTDOWN_GRACE_SECONDS", "5",
         "CONTEXT_MEMORY_METRICS_PORT", "0"));
