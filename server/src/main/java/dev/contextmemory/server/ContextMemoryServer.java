@@ -19,6 +19,7 @@ import dev.contextmemory.server.grpc.MemoryGrpcService;
 import dev.contextmemory.server.grpc.PoolGate;
 import dev.contextmemory.server.grpc.RequestAdmission;
 import dev.contextmemory.server.observability.Observability;
+import dev.contextmemory.server.store.AddressStore;
 import dev.contextmemory.server.store.ApiKeyStore;
 import dev.contextmemory.server.grpc.PageTokens;
 import dev.contextmemory.server.store.ConversationStore;
@@ -27,6 +28,7 @@ import dev.contextmemory.server.store.ExpirySweeper;
 import dev.contextmemory.server.store.MemorySearchStore;
 import dev.contextmemory.server.store.MemoryStore;
 import dev.contextmemory.server.store.MessageImportStore;
+import dev.contextmemory.server.store.MessageSearchStore;
 import dev.contextmemory.server.store.MessageStore;
 import dev.contextmemory.v1.AdminServiceGrpc;
 import dev.contextmemory.v1.ConversationServiceGrpc;
@@ -127,15 +129,16 @@ public final class ContextMemoryServer implements AutoCloseable {
               sec.tenantMaxConcurrentCalls());
       PageTokens tokens = PageTokens.withSecret(s.pageTokenSecret());
       List<BindableService> services = List.of(
-          new CustomerGrpcService(new CustomerStore(jdbi), contacts, tokens),
-          new ConversationGrpcService(conversations, new MessageStore(jdbi), new MessageImportStore(jdbi), contacts,
-              tokens, s.embeddingDimension()),
+          new CustomerGrpcService(new CustomerStore(jdbi), new AddressStore(jdbi), contacts, tokens),
+          new ConversationGrpcService(conversations, new MessageStore(jdbi), new MessageImportStore(jdbi),
+              new MessageSearchStore(jdbi), contacts, tokens, s.embeddingDimension()),
           new MemoryGrpcService(memories, new MemorySearchStore(jdbi), conversations, tokens, s.embeddingDimension()),
           new AdminGrpcService(apiKeys, verifier, tokens));
 
       // Health and reflection on their own threads, API calls on the bounded request executor
       // (shed when its queue is full), see RequestAdmission.
-      RequestAdmission admission = new RequestAdmission(s.requestThreads(), s.requestQueue(), s.requestQueueWait());
+      RequestAdmission admission = new RequestAdmission(s.requestThreads(), s.requestQueue(), s.requestQueueWait(),
+          s.maxCallDeadline());
       CallDeadlines deadlines = new CallDeadlines(s.maxCallDeadline());
       admission.install(transport);
       obs.monitor(admission);

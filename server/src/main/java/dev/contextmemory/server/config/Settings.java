@@ -126,8 +126,8 @@ public record Settings(
         // bigger bursts but lets calls queue past their deadlines when the threads are stuck.
         r.integer("REQUEST_QUEUE", r.integer("REQUEST_THREADS", Math.max(8, poolSize * 2), 1, 10_000), 1, 100_000),
         Duration.ofMillis(r.integer("HEALTH_CHECK_TIMEOUT_MS", 1000, 100, 600_000)),
-        // Once the oldest waiting call has waited this long, the threads are stuck (on locks, on
-        // the pool): new calls are shed rather than queued behind it.
+        // Once the next waiting call has waited this long, the threads are stuck (on locks, on the
+        // pool): new calls are shed rather than queued behind it.
         Duration.ofMillis(r.integer("REQUEST_QUEUE_WAIT_MS", 1000, 1, 600_000)),
 
         r.string("PAGE_TOKEN_SECRET", null),

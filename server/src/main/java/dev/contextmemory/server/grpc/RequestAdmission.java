@@ -12,7 +12,7 @@ import io.grpc.StatusRuntimeException;
 import java.time.Duration;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.Executor;
-import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.PriorityBlockingQueue;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -25,13 +25,19 @@ import java.util.concurrent.atomic.AtomicLong;
  *       Health/Check is never queued behind API calls (it answers from the last probe, see
  *       {@link DatabaseHealth});
  *   <li>an API call on the fixed request executor, unless {@code queue} calls already wait there
- *       for a thread, or the oldest of them has waited {@code maxWait}: then the threads are all
+ *       for a thread, or the next of them to run has waited {@code maxWait}: then the threads are all
  *       held by something slow (a row lock, an exhausted pool) and it is shed at once with
  *       RESOURCE_EXHAUSTED (SERVER_OVERLOADED, with RetryInfo) instead of queueing unseen. A call
  *       whose deadline has already
  *       passed answers DEADLINE_EXCEEDED. Neither runs its handler or touches the pool.
  * </ul>
- * The request executor's queue holds at most one entry per call (grpc-java serializes a call's
+ * Waiting calls get a thread earliest deadline first (a call without one counts as due at the
+ * server's maximum): a 3 s read queued behind appends that may each hold a thread for seconds
+ * (waiting for a connection, then for a row lock) goes first, so it is answered before its
+ * deadline instead of timing out in the queue. Absolute deadlines starve no one: a call that has
+ * waited long is due before any newcomer. Among equal deadlines the order is arrival.
+ *
+ * <p>The request executor's queue holds at most one entry per call (grpc-java serializes a call's
  * callbacks), and new calls join only below {@code queue}; what else can queue is callbacks of
  * calls already admitted, bounded by the streams open at once.
  *
@@ -49,24 +55,38 @@ public final class RequestAdmission implements ServerCallExecutorSupplier, Serve
   private final ThreadPoolExecutor control;
   private final int queue;
   private final long maxWaitNanos;
+  private final long maxDeadlineNanos;
   private final AtomicLong shed = new AtomicLong();
-  // What grpc-java is handed: each task stamped with the time it joined the queue.
-  private final Executor stamped = task -> requests().execute(new Queued(task, System.nanoTime()));
+  private final AtomicLong arrivals = new AtomicLong();
 
-  private record Queued(Runnable task, long since) implements Runnable {
+  /** A call's task in the queue: when it joined, when its call is due (System.nanoTime), arrival order. */
+  private record Queued(Runnable task, long since, long due, long order) implements Runnable, Comparable<Queued> {
     @Override
     public void run() {
       task.run();
     }
+
+    @Override
+    public int compareTo(Queued o) {
+      int byDeadline = Long.compare(due - o.due, 0); // nanoTime values: compare their difference
+      return byDeadline != 0 ? byDeadline : Long.compare(order, o.order);
+    }
   }
 
-  public RequestAdmission(int threads, int queue, Duration maxWait) {
+  /**
+   * @param threads request threads
+   * @param queue calls that may wait for one
+   * @param maxWait how long the next call to run may have waited before new calls are shed
+   * @param maxDeadline the server's maximum call deadline (the due time of calls without one)
+   */
+  public RequestAdmission(int threads, int queue, Duration maxWait, Duration maxDeadline) {
     this.queue = queue;
     this.maxWaitNanos = maxWait.toNanos();
+    this.maxDeadlineNanos = maxDeadline.toNanos();
     // Fixed, not grpc-java's unbounded cached pool: threads beyond what the connection pool can
-    // feed would only wait on it. Its queue is bounded by admission, above.
+    // feed would only wait on it. Its queue is bounded by admission, above, and ordered by deadline.
     this.requests = new ThreadPoolExecutor(threads, threads, 0, TimeUnit.MILLISECONDS,
-        new LinkedBlockingQueue<>(), named("grpc-request"));
+        new PriorityBlockingQueue<>(), named("grpc-request"));
     // Health checks, reflection and the answers to shed calls: microseconds each. When even this
     // queue is full the transport thread runs the task itself, which bounds it without dropping.
     this.control = new ThreadPoolExecutor(2, 2, 0, TimeUnit.MILLISECONDS,
@@ -97,7 +117,11 @@ public final class RequestAdmission implements ServerCallExecutorSupplier, Serve
       headers.put(VERDICT, SHED);
       return control;
     }
-    return stamped;
+    long now = System.nanoTime();
+    long due = now + (deadline == null ? maxDeadlineNanos
+        : Math.min(maxDeadlineNanos, deadline.timeRemaining(TimeUnit.NANOSECONDS)));
+    long order = arrivals.incrementAndGet();
+    return task -> requests.execute(new Queued(task, System.nanoTime(), due, order));
   }
 
   private boolean overloaded() {
@@ -109,11 +133,8 @@ public final class RequestAdmission implements ServerCallExecutorSupplier, Serve
     if (n >= queue) {
       return true;
     }
-    return waiting.peek() instanceof Queued oldest && System.nanoTime() - oldest.since() >= maxWaitNanos;
-  }
-
-  private ThreadPoolExecutor requests() {
-    return requests;
+    // The call that runs next (the most urgent) has waited this long: the threads are stuck.
+    return waiting.peek() instanceof Queued next && System.nanoTime() - next.since() >= maxWaitNanos;
   }
 
   @Override

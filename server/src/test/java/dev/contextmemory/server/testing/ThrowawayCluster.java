@@ -34,6 +34,9 @@ public final class ThrowawayCluster implements AutoCloseable {
 
   /** initdb into a temp directory, start on a free port, create database {@code cm}. */
   public static ThrowawayCluster start() throws IOException, InterruptedException, SQLException {
+    // scripts/dev-db installs these; a run against an external CONTEXT_MEMORY_DB_URL may lack them.
+    org.junit.jupiter.api.Assumptions.assumeTrue(Files.isExecutable(BIN.resolve("initdb")),
+        "no PostgreSQL 15 binaries in " + BIN + " (scripts/dev-db start installs them)");
     Path dir = Files.createTempDirectory("cm-throwaway-pg");
     if (ROOT) {
       run(List.of("chown", "postgres:", dir.toString()));
