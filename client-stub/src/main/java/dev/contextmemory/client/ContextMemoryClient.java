@@ -35,6 +35,8 @@ import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
 import io.grpc.MethodDescriptor;
 import io.grpc.TlsChannelCredentials;
+import io.opentelemetry.api.OpenTelemetry;
+import io.opentelemetry.instrumentation.grpc.v1_6.GrpcTelemetry;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -204,6 +206,7 @@ public final class ContextMemoryClient implements AutoCloseable {
     private int maxInboundMessageBytes = DEFAULT_MAX_INBOUND_MESSAGE_BYTES;
     private final List<ClientInterceptor> interceptors = new ArrayList<>();
     private Consumer<ManagedChannelBuilder<?>> customizer = b -> {};
+    private OpenTelemetry openTelemetry;
 
     private Builder(String target) {
       this.target = Objects.requireNonNull(target, "target").strip();
@@ -312,6 +315,17 @@ public final class ContextMemoryClient implements AutoCloseable {
       return this;
     }
 
+    /**
+     * Traces every call with {@code openTelemetry}: a client span per call, and the W3C
+     * {@code traceparent} of the caller's current span in the call's metadata, so the server's
+     * spans (its RPC and its SQL) join the caller's trace. Off by default; leave it off under the
+     * OpenTelemetry Java agent, which instruments grpc-java itself.
+     */
+    public Builder openTelemetry(OpenTelemetry openTelemetry) {
+      this.openTelemetry = Objects.requireNonNull(openTelemetry, "openTelemetry");
+      return this;
+    }
+
     /** Last word on the underlying grpc-java builder (executor, proxy, ...), applied just before build. */
     public Builder customizeChannel(Consumer<ManagedChannelBuilder<?>> customizer) {
       this.customizer = Objects.requireNonNull(customizer, "customizer");
@@ -355,6 +369,10 @@ public final class ContextMemoryClient implements AutoCloseable {
       chain.add(IdempotencyKeys.interceptor());
       chain.add(new CallDefaults(defaultDeadline, credentials));
       chain.addAll(interceptors.reversed());
+      if (openTelemetry != null) {
+        // Outermost: one span covers the call with its retries, started in the caller's context.
+        chain.add(GrpcTelemetry.create(openTelemetry).createClientInterceptor());
+      }
       return new ContextMemoryClient(managed, ClientInterceptors.intercept(managed, chain));
     }
 

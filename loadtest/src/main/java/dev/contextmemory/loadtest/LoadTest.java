@@ -14,6 +14,7 @@ import dev.contextmemory.loadtest.report.Html;
 import dev.contextmemory.loadtest.report.JsonReport;
 import dev.contextmemory.loadtest.report.Outcome;
 import dev.contextmemory.loadtest.report.RunReport;
+import dev.contextmemory.loadtest.report.ServerLatency;
 import dev.contextmemory.loadtest.scenarios.Baselines;
 import dev.contextmemory.loadtest.scenarios.SameStatementFloors;
 import dev.contextmemory.loadtest.scenarios.Scenarios;
@@ -73,15 +74,20 @@ public final class LoadTest {
    * @param dbUrl JDBC URL of the server's database, or null (then no baselines, no VACUUM)
    * @param ownsDatabase the harness created the database for this run, so the set-up may take the
    *     bulk-load path (drop and rebuild the vector index around the memories' load)
+   * @param metricsUrl the server's Prometheus endpoint, scraped around each scenario for its own
+   *     latency histograms; null when unknown (--target)
    */
   public record Environment(Channel channel, String dbUrl, boolean ownsDatabase, String tenant, String server,
-      Channel withoutAuth) {}
+      Channel withoutAuth, java.net.URI metricsUrl) {}
 
   private final Profile profile;
   private final Targets targets;
   private final Set<String> only;
   private final long seed;
   private final PrintStream log;
+  /** Per scenario (and second run), the server's own histograms of its RPCs; filled by {@link #measure}. */
+  private final Map<String, List<ServerLatency>> serverSide = new java.util.LinkedHashMap<>();
+  private java.net.URI metricsUrl;
 
   public LoadTest(Profile profile, Targets targets, Set<String> only, long seed, PrintStream log) {
     this.profile = profile;
@@ -93,6 +99,8 @@ public final class LoadTest {
 
   public RunReport run(Environment env) throws SQLException {
     Instant started = Instant.now();
+    metricsUrl = env.metricsUrl();
+    serverSide.clear();
     long t0 = System.nanoTime();
     DataSet data = new DataSet(profile.sizes(), seed);
     var sizes = profile.sizes();
@@ -171,7 +179,7 @@ public final class LoadTest {
     }
     return new RunReport(profile.name(), started, env.server(), dataSet, targets.toString(), targets.adjusted(),
         setup.phases(), vacuum, floor == null ? null : floorLine(floor), outcomes, (System.nanoTime() - t0) / 1e9,
-        floor == null ? null : floor.summary(), sameStatement);
+        floor == null ? null : floor.summary(), sameStatement, serverSide);
   }
 
   /** One measured run of a scenario (attempt 1, or 2 after a miss), judged; recall from this run's answers only. */
@@ -182,7 +190,14 @@ public final class LoadTest {
     if (d.recall() != null) {
       d.recall().clear(); // the warm-up pass's and an earlier run's answers are not this run's
     }
-    RunResult run = engine.run(scenario);
+    String[] before = new String[1];
+    // Scraped after the scenario's own warm-up, so the server's figures cover the measured calls.
+    RunResult run = engine.run(scenario, () -> before[0] = ServerLatency.scrape(metricsUrl));
+    if (before[0] != null) {
+      sleepQuietly(250); // the server counts a call when its stream closes, just after the client got the answer
+    }
+    serverSide.put(attempt > 1 ? d.name() + " (run " + attempt + ")" : d.name(),
+        ServerLatency.between(before[0], ServerLatency.scrape(metricsUrl), scenario.methods()));
     Outcome o = judge(scenario, run, target, floor,
         d.recall() == null || copy == null ? null : d.recall().recallAt(Scenarios.K, copy));
     log.printf(Locale.ROOT, "scenario: %s %s: p50 %.3f ms, p99 %.3f ms, %d/%d errors%n", d.name(), o.status(),
@@ -374,9 +389,35 @@ public final class LoadTest {
     return sec;
   }
 
-  /** Writes report.json and report.html into {@code dir} and prints the console tables. */
+  private static void sleepQuietly(long ms) {
+    try {
+      Thread.sleep(ms);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  /**
+   * Writes report.json and report.html into {@code dir}, and the server's histogram lines each
+   * scenario's server-side figures come from into {@code dir/server-metrics/}; prints the console
+   * tables.
+   */
   public static void writeReports(RunReport r, Path dir, PrintStream console) throws IOException {
     Files.createDirectories(dir);
+    for (var e : r.serverLatency().entrySet()) {
+      if (e.getValue().isEmpty()) {
+        continue;
+      }
+      Path metrics = Files.createDirectories(dir.resolve("server-metrics"));
+      StringBuilder before = new StringBuilder();
+      StringBuilder after = new StringBuilder();
+      e.getValue().forEach(l -> {
+        before.append(l.before());
+        after.append(l.after());
+      });
+      Files.writeString(metrics.resolve(e.getKey() + ".before.prom"), before, StandardCharsets.UTF_8);
+      Files.writeString(metrics.resolve(e.getKey() + ".after.prom"), after, StandardCharsets.UTF_8);
+    }
     Files.writeString(dir.resolve("report.json"), JsonReport.render(r), StandardCharsets.UTF_8);
     Files.writeString(dir.resolve("report.html"), Html.render(r), StandardCharsets.UTF_8);
     ConsoleReport.print(r, console);

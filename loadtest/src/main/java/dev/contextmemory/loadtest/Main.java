@@ -44,7 +44,7 @@ public final class Main {
       ManagedChannel ch = HarnessChannel.open(host, port, o.apiKey());
       try {
         RunReport r = test.run(new LoadTest.Environment(ch, o.dbUrl(), false, o.tenant(), "--target " + o.target()
-            + (o.dbUrl() == null ? " (no --db-url: no SQL baselines)" : ""), null));
+            + (o.dbUrl() == null ? " (no --db-url: no SQL baselines)" : ""), null, null));
         return finish(r, o.out());
       } finally {
         ch.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
@@ -82,7 +82,7 @@ public final class Main {
         try {
           RunReport r = test.run(new LoadTest.Environment(ch, db.url(), true, "default",
               "started here: " + jar.getFileName() + " on 127.0.0.1:" + server.port() + ", fresh database " + db.name(),
-              off));
+              off, server.metricsUrl()));
           return finish(r, o.out());
         } finally {
           ch.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);

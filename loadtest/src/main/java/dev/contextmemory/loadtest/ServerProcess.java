@@ -25,6 +25,7 @@ final class ServerProcess implements AutoCloseable {
 
   private final Process process;
   private final int port;
+  private int metricsPort;
   private final Path log;
 
   private ServerProcess(Process process, int port, Path log) {
@@ -60,7 +61,11 @@ final class ServerProcess implements AutoCloseable {
     pb.environment().put("CONTEXT_MEMORY_DB_URL", dbUrl);
     pb.environment().put("CONTEXT_MEMORY_HOST", "127.0.0.1");
     pb.environment().put("CONTEXT_MEMORY_PORT", Integer.toString(port));
+    // Its own latency histograms, scraped around each scenario (report: "server side").
+    int metricsPort = freePort();
+    pb.environment().put("CONTEXT_MEMORY_METRICS_PORT", Integer.toString(metricsPort));
     ServerProcess server = new ServerProcess(pb.start(), port, log);
+    server.metricsPort = metricsPort;
     try {
       server.awaitServing(apiKey);
     } catch (RuntimeException e) {
@@ -123,6 +128,11 @@ final class ServerProcess implements AutoCloseable {
 
   int port() {
     return port;
+  }
+
+  /** The server's Prometheus endpoint. */
+  java.net.URI metricsUrl() {
+    return java.net.URI.create("http://127.0.0.1:" + metricsPort + "/metrics");
   }
 
   /** Waits until the server answers a real call (migrations done, pool up), or fails with its log. */

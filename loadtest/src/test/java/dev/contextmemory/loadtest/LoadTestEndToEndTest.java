@@ -47,11 +47,12 @@ class LoadTestEndToEndTest {
 
   @BeforeAll
   static void run() throws Exception {
-    server = TestServer.start(Map.of("DB_POOL_SIZE", "4"));
+    server = TestServer.start(Map.of("DB_POOL_SIZE", "4", "METRICS_PORT", "0"));
     ByteArrayOutputStream out = new ByteArrayOutputStream();
     LoadTest test = new LoadTest(Profile.named("smoke"), Targets.adjusted("full", 1000, List.of()), Set.of(), 42,
         new PrintStream(out, true, StandardCharsets.UTF_8));
-    report = test.run(new LoadTest.Environment(server.channel(), server.dbUrl(), true, "default", "in-process", null));
+    report = test.run(new LoadTest.Environment(server.channel(), server.dbUrl(), true, "default", "in-process", null,
+        java.net.URI.create("http://127.0.0.1:" + server.server().observability().metricsPort() + "/metrics")));
     log = out.toString(StandardCharsets.UTF_8);
   }
 
@@ -68,6 +69,22 @@ class LoadTestEndToEndTest {
 
   private static boolean memoryServiceLanded() {
     return !log.contains("MemoryService/UpsertMemory");
+  }
+
+  @Test
+  void eachScenarioHasTheServersOwnHistogramOfItsRpcs() {
+    var append = report.serverLatency().get("append_message");
+    assertNotNull(append, report.serverLatency().toString());
+    assertEquals(1, append.size());
+    var latency = append.getFirst();
+    assertEquals("contextmemory.v1.ConversationService/AppendMessage", latency.method());
+    // Every call the harness made in the measured run reached the server's histogram, no more.
+    assertEquals(outcome("append_message").summary().requests() - outcome("append_message").summary().errors(),
+        latency.calls());
+    assertTrue(latency.p50Ms() > 0 && latency.p50Ms() <= latency.p99Ms(), latency.toString());
+    assertTrue(latency.after().contains("le=\"+Inf\""), latency.after());
+    String html = dev.contextmemory.loadtest.report.Html.render(report);
+    assertTrue(html.contains("Server side") && html.contains("server-metrics/append_message.after.prom"), html);
   }
 
   @Test

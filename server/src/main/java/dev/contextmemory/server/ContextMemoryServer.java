@@ -18,6 +18,7 @@ import dev.contextmemory.server.grpc.MalformedRequests;
 import dev.contextmemory.server.grpc.MemoryGrpcService;
 import dev.contextmemory.server.grpc.PoolGate;
 import dev.contextmemory.server.grpc.RequestAdmission;
+import dev.contextmemory.server.observability.Observability;
 import dev.contextmemory.server.store.AddressStore;
 import dev.contextmemory.server.store.ApiKeyStore;
 import dev.contextmemory.server.grpc.PageTokens;
@@ -36,12 +37,16 @@ import dev.contextmemory.v1.MemoryServiceGrpc;
 import io.grpc.BindableService;
 import io.grpc.Server;
 import io.grpc.ServerBuilder;
+import io.grpc.ServerInterceptor;
+import io.grpc.ServerServiceDefinition;
 import io.grpc.protobuf.services.ProtoReflectionService;
 import io.grpc.protobuf.services.ProtoReflectionServiceV1;
 import java.io.IOException;
 import java.time.Duration;
 import java.time.Clock;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.jdbi.v3.core.Jdbi;
@@ -65,12 +70,13 @@ public final class ContextMemoryServer implements AutoCloseable {
   private final DatabaseHealth health;
   private final ExpirySweeper sweeper;
   private final KeyVerifier keyVerifier;
+  private final Observability observability;
   private final AtomicInteger closed = new AtomicInteger();
   private final List<AutoCloseable> closeLast = new java.util.concurrent.CopyOnWriteArrayList<>();
 
   private ContextMemoryServer(Settings settings, PoolGate pool, CancelStatementOnCallEnd canceller,
       RequestAdmission admission, CallDeadlines deadlines, Server server, DatabaseHealth health,
-      ExpirySweeper sweeper, KeyVerifier keyVerifier) {
+      ExpirySweeper sweeper, KeyVerifier keyVerifier, Observability observability) {
     this.settings = settings;
     this.pool = pool;
     this.statementCanceller = canceller;
@@ -80,13 +86,22 @@ public final class ContextMemoryServer implements AutoCloseable {
     this.health = health;
     this.sweeper = sweeper;
     this.keyVerifier = keyVerifier;
+    this.observability = observability;
   }
 
   public static ContextMemoryServer start(Settings s, ServerBuilder<?> transport) throws IOException {
+    Observability obs = Observability.create(s.observability());
     DatabaseHealth health = new DatabaseHealth(s, List.of(CustomerServiceGrpc.SERVICE_NAME,
         ConversationServiceGrpc.SERVICE_NAME, MemoryServiceGrpc.SERVICE_NAME, AdminServiceGrpc.SERVICE_NAME));
-    PoolGate pool = new PoolGate(() -> Database.pool(s), s.dbConnectionTimeout(), health::databaseDown,
-        Duration.ofSeconds(Database.socketTimeoutSeconds(s)));
+    PoolGate pool;
+    try {
+      pool = new PoolGate(() -> Database.pool(s, obs.poolMetrics()), s.dbConnectionTimeout(), health::databaseDown,
+          Duration.ofSeconds(Database.socketTimeoutSeconds(s)));
+    } catch (RuntimeException e) {
+      health.close();
+      obs.close();
+      throw e;
+    }
     health.onRecovery(pool::refresh);
     try {
       if (s.migrateOnStart()) {
@@ -98,6 +113,7 @@ public final class ContextMemoryServer implements AutoCloseable {
       Database.checkEmbeddingDimension(jdbi, s);
       CancelStatementOnCallEnd canceller = new CancelStatementOnCallEnd();
       jdbi.addCustomizer(canceller);
+      obs.instrument(jdbi);
 
       ContactNormalizer contacts = new ContactNormalizer(s.defaultPhoneRegion());
       ConversationStore conversations = new ConversationStore(jdbi);
@@ -125,29 +141,52 @@ public final class ContextMemoryServer implements AutoCloseable {
           s.maxCallDeadline());
       CallDeadlines deadlines = new CallDeadlines(s.maxCallDeadline());
       admission.install(transport);
-      services.forEach(service -> transport.addService(MalformedRequests.wrap(service.bindService())));
-      transport.addService(health.manager().getHealthService());
+      obs.monitor(admission);
+      // The RPC metrics name these methods; any other name a client sends counts as "other".
+      Set<String> methods = new HashSet<>();
+      services.forEach(service -> {
+        ServerServiceDefinition definition = service.bindService();
+        definition.getMethods().forEach(m -> methods.add(m.getMethodDescriptor().getFullMethodName()));
+        transport.addService(MalformedRequests.wrap(definition));
+      });
+      List<BindableService> plain = new java.util.ArrayList<>(List.of(health.manager().getHealthService()));
       if (sec.reflection()) {
-        transport.addService(ProtoReflectionServiceV1.newInstance()).addService(legacyReflection());
+        plain.add(ProtoReflectionServiceV1.newInstance());
+        plain.add(legacyReflection());
       }
+      plain.forEach(service -> {
+        ServerServiceDefinition definition = service.bindService();
+        definition.getMethods().forEach(m -> methods.add(m.getMethodDescriptor().getFullMethodName()));
+        transport.addService(definition);
+      });
       transport.maxInboundMessageSize(s.maxInboundMessageBytes())
-          // Runs last-added first: shed calls cost nothing more; the deadline bound is set, and
-          // the caller is known, allowed and in the Context before any service code runs or any
-          // error is mapped.
-          .intercept(new ExceptionInterceptor())
+          .addStreamTracerFactory(obs.rpcMetrics(methods))
+          // Runs last-added first: the call's span (when tracing); shed calls cost nothing more;
+          // the deadline bound is set, and the caller is known, allowed and in the Context; the
+          // access log sees the tenant and the mapped status; then service code runs and errors
+          // are mapped.
+          .intercept(new ExceptionInterceptor(obs.registry()))
+          .intercept(obs.accessLog())
           .intercept(authentication)
           .intercept(deadlines)
           .intercept(admission);
+      ServerInterceptor tracing = obs.tracing();
+      if (tracing != null) {
+        transport.intercept(tracing);
+      }
+      obs.serve();
       Server server = transport.build().start();
       warnAboutExposure(s);
       ExpirySweeper sweeper = new ExpirySweeper(memories, conversations, s.memorySweepInterval(), s.memorySweepBatch(),
           s.deletedConversationRetention());
+      obs.monitor(health, canceller, sweeper);
       health.start();
       log.info("context-memory serving on port {} ({})", server.getPort(), s);
-      return new ContextMemoryServer(s, pool, canceller, admission, deadlines, server, health, sweeper, verifier);
+      return new ContextMemoryServer(s, pool, canceller, admission, deadlines, server, health, sweeper, verifier, obs);
     } catch (RuntimeException | IOException e) {
       health.close();
       pool.close();
+      obs.close();
       throw e;
     }
   }
@@ -192,6 +231,11 @@ public final class ContextMemoryServer implements AutoCloseable {
   /** Admission to the request executor (tests read how many calls were shed). */
   public RequestAdmission admission() {
     return admission;
+  }
+
+  /** Metrics registry, metrics port and tracing of this server. */
+  public Observability observability() {
+    return observability;
   }
 
   /** The database health prober. */
@@ -242,5 +286,6 @@ public final class ContextMemoryServer implements AutoCloseable {
       }
     }
     log.info("stopped");
+    observability.close();
   }
 }

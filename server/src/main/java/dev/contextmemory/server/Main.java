@@ -1,8 +1,11 @@
 package dev.contextmemory.server;
 
+import ch.qos.logback.classic.LoggerContext;
 import dev.contextmemory.server.config.Database;
 import dev.contextmemory.server.config.Settings;
 import java.util.concurrent.Callable;
+import org.slf4j.LoggerFactory;
+import org.slf4j.bridge.SLF4JBridgeHandler;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -20,6 +23,9 @@ public final class Main implements Callable<Integer> {
   static final int USAGE = 2;
 
   public static void main(String[] args) {
+    // grpc-java and the JDK log through java.util.logging: into the same JSON lines as the rest.
+    SLF4JBridgeHandler.removeHandlersForRootLogger();
+    SLF4JBridgeHandler.install();
     CommandLine cli = new CommandLine(new Main())
         .setParameterExceptionHandler((e, a) -> {
           System.err.println("context-memory: " + e.getMessage());
@@ -56,7 +62,13 @@ public final class Main implements Callable<Integer> {
       Settings s = settings();
       try {
         ContextMemoryServer server = NettyTransport.serve(s);
-        Runtime.getRuntime().addShutdownHook(new Thread(server::close, "shutdown"));
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+          server.close();
+          // The log appender is asynchronous: write out what is queued before the JVM halts.
+          if (LoggerFactory.getILoggerFactory() instanceof LoggerContext logback) {
+            logback.stop();
+          }
+        }, "shutdown"));
         server.awaitTermination();
         return 0;
       } catch (java.io.IOException e) {

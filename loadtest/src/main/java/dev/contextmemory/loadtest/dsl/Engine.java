@@ -66,12 +66,21 @@ public final class Engine implements AutoCloseable {
 
   /** Runs the warm-up (unrecorded), then the measured injection. */
   public RunResult run(Scenario scenario) {
+    return run(scenario, () -> {});
+  }
+
+  /**
+   * Runs the warm-up (unrecorded), then {@code beforeMeasured} (a look at the system under test
+   * that should cover the measured injection alone), then the measured injection.
+   */
+  public RunResult run(Scenario scenario, Runnable beforeMeasured) {
     if (scenario.warmUp().isPresent()) {
       RunResult warm = run(scenario, scenario.warmUp().get());
       if (warm.unimplemented().isPresent()) {
         return warm;
       }
     }
+    beforeMeasured.run();
     return run(scenario, scenario.injection());
   }
 

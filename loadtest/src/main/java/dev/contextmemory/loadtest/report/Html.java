@@ -48,6 +48,7 @@ public final class Html {
     summary(sb, r);
     for (Outcome o : r.outcomes()) {
       scenario(sb, o);
+      serverSide(sb, o, r.serverLatency().getOrDefault(o.name(), List.of()));
     }
     sb.append("<p style=\"color:#777\">Latencies of open-model runs are measured from each request's intended start"
         + " time (no coordinated omission); percentiles over successful calls, HdrHistogram with 3 significant"
@@ -159,6 +160,30 @@ public final class Html {
       capacity(sb, o);
     }
     sb.append("</section>");
+  }
+
+  /**
+   * The server's own histogram of each RPC of the scenario over the same measured run, beside the
+   * client-side figures, with links to the two scrapes it was computed from.
+   */
+  private static void serverSide(StringBuilder sb, Outcome o, List<ServerLatency> latencies) {
+    if (latencies.isEmpty()) {
+      return;
+    }
+    sb.append("<section><h3>Server side: ").append(esc(o.name())).append("</h3><p>From the server's own histogram")
+        .append(" (<code>contextmemory_rpc_server_duration_seconds</code>, calls that answered OK), scraped before and")
+        .append(" after the measured run; quantiles interpolated within its buckets. The difference from the figures")
+        .append(" above is the network, the client and HTTP/2.</p>");
+    sb.append("<table><tr><th>RPC</th><th>calls</th><th>server p50</th><th>server p99</th><th>histogram</th></tr>");
+    for (ServerLatency l : latencies) {
+      String file = "server-metrics/" + o.name() + ".";
+      sb.append(String.format(Locale.ROOT, "<tr><td>%s</td><td>%,d</td><td>%s</td><td>%s</td>", esc(l.method()),
+          l.calls(), ConsoleReport.ms(Double.isNaN(l.p50Ms()) ? null : l.p50Ms()),
+          ConsoleReport.ms(Double.isNaN(l.p99Ms()) ? null : l.p99Ms())));
+      sb.append("<td><a href=\"").append(esc(file)).append("before.prom\">before</a> / <a href=\"").append(esc(file))
+          .append("after.prom\">after</a></td></tr>");
+    }
+    sb.append("</table></section>");
   }
 
   /** Latency by percentile, x = log10(1 / (1 − p)) so the tail gets the room. */

@@ -39,7 +39,7 @@ class JsonReportTest {
     Outcome skipped = Outcome.skipped("agent_turn", 60.0, "UNIMPLEMENTED: x");
     return new RunReport("ci", Instant.parse("2026-11-23T10:00:00.123456Z"), "here", "data", "t", false, List.of(), null,
         null, List.of(passed, search, skipped), 100, floor(), Map.of("append_message",
-        new Baselines.Baseline("the CTE", 100, 0.5, 1.5)));
+        new Baselines.Baseline("the CTE", 100, 0.5, 1.5)), Map.of());
   }
 
   /** A transport floor with p50 1.0 ms and p99 3.0 ms. */

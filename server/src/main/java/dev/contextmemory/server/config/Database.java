@@ -2,6 +2,7 @@ package dev.contextmemory.server.config;
 
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
+import com.zaxxer.hikari.metrics.MetricsTrackerFactory;
 import java.time.Duration;
 import java.util.Map;
 import javax.sql.DataSource;
@@ -22,6 +23,11 @@ public final class Database {
    * for a connection rather than piling onto PostgreSQL.
    */
   public static HikariDataSource pool(Settings s) {
+    return pool(s, null);
+  }
+
+  /** The pool, reporting its state (total, active, idle, waiting, wait time, timeouts) to {@code metrics}. */
+  public static HikariDataSource pool(Settings s, MetricsTrackerFactory metrics) {
     HikariConfig c = new HikariConfig();
     c.setPoolName("context-memory");
     c.setJdbcUrl(s.dbUrl());
@@ -45,6 +51,9 @@ public final class Database {
     c.setKeepaliveTime(Duration.ofMinutes(2).toMillis());
     // Start-up fails, naming the cause, if the database can't be reached within this time.
     c.setInitializationFailTimeout(Duration.ofSeconds(10).toMillis());
+    if (metrics != null) {
+      c.setMetricsTrackerFactory(metrics);
+    }
 
     Map<String, String> pg = Map.of(
         // Shows up in pg_stat_activity, so an operator can tell our sessions apart.

@@ -38,7 +38,8 @@ public record Settings(
 
     String pageTokenSecret,
     Duration deletedConversationRetention,
-    SecuritySettings security) {
+    SecuritySettings security,
+    Observability observability) {
 
   public static final String PREFIX = "CONTEXT_MEMORY_";
   /** pgvector's HNSW index, which vector search relies on, indexes vectors of at most 2,000 dimensions. */
@@ -132,7 +133,46 @@ public record Settings(
         r.string("PAGE_TOKEN_SECRET", null),
         // 0 keeps soft-deleted conversations until their customer is erased.
         Duration.ofSeconds(r.integer("DELETED_CONVERSATION_RETENTION_SECONDS", 30 * 86_400, 0, Integer.MAX_VALUE)),
-        SecuritySettings.read(r, host));
+        SecuritySettings.read(r, host),
+        new Observability(
+            r.string("METRICS_HOST", "127.0.0.1"),
+            r.integer("METRICS_PORT", -1, 0, 65535),
+            r.choice("ACCESS_LOG_LEVEL", "INFO", java.util.List.of("OFF", "ERROR", "WARN", "INFO", "DEBUG", "TRACE")),
+            r.integer("ACCESS_LOG_SAMPLE_PERCENT", 100, 0, 100),
+            otelVariables(env)));
+  }
+
+  /**
+   * Metrics, access log and tracing settings (docs/observability.md).
+   *
+   * @param metricsPort the Prometheus endpoint's port; -1 (unset) serves no endpoint, 0 any free port
+   * @param accessLogLevel the level of the one access-log line per RPC, or OFF
+   * @param accessLogSamplePercent the share of successful calls that get an access-log line (failed
+   *     calls always do)
+   * @param otel the standard OTEL_* variables; tracing is on only when they name an exporter
+   */
+  public record Observability(String metricsHost, int metricsPort, String accessLogLevel,
+      int accessLogSamplePercent, Map<String, String> otel) {
+    public Observability {
+      otel = Map.copyOf(otel);
+    }
+
+    @Override
+    public String toString() {
+      // OTEL_EXPORTER_OTLP_HEADERS may carry a collector's API key: print names only.
+      return "Observability[metrics=" + (metricsPort < 0 ? "off" : metricsHost + ":" + metricsPort)
+          + ", accessLog=" + accessLogLevel + "@" + accessLogSamplePercent + "%, otel=" + otel.keySet() + "]";
+    }
+  }
+
+  private static Map<String, String> otelVariables(Map<String, String> env) {
+    Map<String, String> otel = new java.util.TreeMap<>();
+    env.forEach((k, v) -> {
+      if (k.startsWith("OTEL_") && v != null && !v.isBlank()) {
+        otel.put(k, v.trim());
+      }
+    });
+    return otel;
   }
 
   @Override
@@ -145,7 +185,7 @@ public record Settings(
         + ", lockTimeout=" + lockTimeout + ", maxCallDeadline=" + maxCallDeadline
         + ", migrateOnStart=" + migrateOnStart
         + ", embeddingDimension=" + embeddingDimension + ", auth=" + security.auth()
-        + ", tls=" + security.tls() + "]";
+        + ", tls=" + security.tls() + ", " + observability + "]";
   }
 
   /** A database URL fit for a log line: no password, in a query parameter or in user:password@. */
@@ -173,6 +213,14 @@ public record Settings(
       } catch (NumberFormatException e) {
         throw new IllegalArgumentException(PREFIX + name + " must be an integer, got '" + v + "'", e);
       }
+    }
+
+    String choice(String name, String fallback, java.util.List<String> allowed) {
+      String v = string(name, fallback).toUpperCase(java.util.Locale.ROOT);
+      if (!allowed.contains(v)) {
+        throw new IllegalArgumentException(PREFIX + name + " must be one of " + allowed + ", got '" + v + "'");
+      }
+      return v;
     }
 
     boolean bool(String name, boolean fallback) {

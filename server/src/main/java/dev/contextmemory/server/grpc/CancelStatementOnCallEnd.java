@@ -5,6 +5,7 @@ import java.sql.PreparedStatement;
 import java.sql.SQLException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicLong;
 import org.jdbi.v3.core.statement.StatementContext;
 import org.jdbi.v3.core.statement.StatementCustomizer;
 
@@ -23,6 +24,8 @@ public final class CancelStatementOnCallEnd implements StatementCustomizer, Auto
     t.setDaemon(true);
     return t;
   });
+  private final AtomicLong cancelled = new AtomicLong();
+  private final AtomicLong refused = new AtomicLong();
 
   @Override
   public void beforeExecution(PreparedStatement stmt, StatementContext ctx) throws SQLException {
@@ -31,9 +34,11 @@ public final class CancelStatementOnCallEnd implements StatementCustomizer, Auto
       return;
     }
     if (call.isCancelled()) {
+      refused.incrementAndGet();
       throw new SQLException("the gRPC call ended before the statement started", "57014");
     }
     Context.CancellationListener listener = c -> {
+      cancelled.incrementAndGet();
       try {
         stmt.cancel(); // a no-op once the statement has finished
       } catch (SQLException ignored) {
@@ -42,6 +47,16 @@ public final class CancelStatementOnCallEnd implements StatementCustomizer, Auto
     };
     call.addListener(listener, cancels);
     ctx.addCleanable(() -> call.removeListener(listener));
+  }
+
+  /** Statements cancelled in PostgreSQL because their call ended while they ran (metrics). */
+  public long cancelledTotal() {
+    return cancelled.get();
+  }
+
+  /** Statements refused because their call had ended before they started (metrics). */
+  public long refusedTotal() {
+    return refused.get();
   }
 
   @Override

@@ -50,6 +50,7 @@ public final class DatabaseHealth implements AutoCloseable {
   private final ExecutorService prober = Executors.newSingleThreadExecutor(r -> thread(r, "db-health-probe"));
   private Future<State> running;
   private volatile State state = State.UNKNOWN;
+  private final java.util.concurrent.atomic.AtomicLong transitions = new java.util.concurrent.atomic.AtomicLong();
   private volatile Runnable onRecovery = () -> {};
   private volatile boolean closed;
 
@@ -72,6 +73,16 @@ public final class DatabaseHealth implements AutoCloseable {
   /** Whether the last probe found the database not answering: calls may fail at once. */
   public boolean databaseDown() {
     return state == State.DOWN;
+  }
+
+  /** Whether health reports SERVING now (metrics). */
+  public boolean serving() {
+    return state == State.SERVING;
+  }
+
+  /** How often the probed state changed (SERVING, READ_ONLY, DOWN) since start-up (metrics). */
+  public long transitions() {
+    return transitions.get();
   }
 
   public State state() {
@@ -128,6 +139,7 @@ public final class DatabaseHealth implements AutoCloseable {
       return;
     }
     state = found;
+    transitions.incrementAndGet();
     log.info("database {}: health {}", switch (found) {
       case SERVING -> "answers";
       case READ_ONLY -> "is read-only (a standby, or default_transaction_read_only)";

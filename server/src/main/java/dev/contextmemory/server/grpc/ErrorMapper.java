@@ -208,7 +208,7 @@ public final class ErrorMapper {
     return null;
   }
 
-  private static SQLException findSqlException(Throwable t) {
+  static SQLException findSqlException(Throwable t) {
     for (Throwable c = t; c != null; c = c.getCause()) {
       if (c instanceof SQLException s) {
         return s;

@@ -6,6 +6,8 @@ import io.grpc.ServerCall;
 import io.grpc.ServerCallHandler;
 import io.grpc.ServerInterceptor;
 import io.grpc.StatusRuntimeException;
+import io.micrometer.core.instrument.MeterRegistry;
+import java.sql.SQLException;
 
 /**
  * Lets service methods simply throw: whatever escapes a handler is turned into a status by
@@ -13,6 +15,16 @@ import io.grpc.StatusRuntimeException;
  * requests {@link MalformedRequests} could not parse.
  */
 public final class ExceptionInterceptor implements ServerInterceptor {
+  private final MeterRegistry registry;
+
+  /**
+   * @param registry counts the SQL failures behind error statuses by SQLSTATE class
+   *     ({@code contextmemory_db_errors_total{sqlstate_class}}; {@code none} for a pool timeout)
+   */
+  public ExceptionInterceptor(MeterRegistry registry) {
+    this.registry = registry;
+  }
+
   @Override
   public <Q, R> ServerCall.Listener<Q> interceptCall(
       ServerCall<Q, R> call, Metadata headers, ServerCallHandler<Q, R> next) {
@@ -20,7 +32,7 @@ public final class ExceptionInterceptor implements ServerInterceptor {
     try {
       delegate = next.startCall(call, headers);
     } catch (RuntimeException e) {
-      close(call, e);
+      fail(call, e);
       return new ServerCall.Listener<>() {};
     }
     return new SimpleForwardingServerCallListener<>(delegate) {
@@ -34,14 +46,14 @@ public final class ExceptionInterceptor implements ServerInterceptor {
         }
         if (message == null) { // bytes that are no valid message: see MalformedRequests
           failed = true;
-          close(call, ErrorMapper.malformedRequest());
+          fail(call, ErrorMapper.malformedRequest());
           return;
         }
         try {
           super.onMessage(message);
         } catch (RuntimeException e) {
           failed = true;
-          close(call, e);
+          fail(call, e);
         }
       }
 
@@ -54,7 +66,7 @@ public final class ExceptionInterceptor implements ServerInterceptor {
           super.onHalfClose();
         } catch (RuntimeException e) {
           failed = true;
-          close(call, e);
+          fail(call, e);
         }
       }
 
@@ -67,10 +79,22 @@ public final class ExceptionInterceptor implements ServerInterceptor {
           super.onReady();
         } catch (RuntimeException e) {
           failed = true;
-          close(call, e);
+          fail(call, e);
         }
       }
     };
+  }
+
+  /** Counts the SQLSTATE class of an SQL failure, then closes the call as {@link #close} does. */
+  private <Q, R> void fail(ServerCall<Q, R> call, RuntimeException e) {
+    SQLException sql = ErrorMapper.findSqlException(e);
+    if (sql != null) {
+      String state = sql.getSQLState();
+      // The class (two characters) keeps the label's values few; the full code is in the span.
+      registry.counter("contextmemory.db.errors", "sqlstate_class",
+          state == null || state.length() < 2 ? "none" : state.substring(0, 2)).increment();
+    }
+    close(call, e);
   }
 
   static <Q, R> void close(ServerCall<Q, R> call, RuntimeException e) {

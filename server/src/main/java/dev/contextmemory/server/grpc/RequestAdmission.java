@@ -150,6 +150,11 @@ public final class RequestAdmission implements ServerCallExecutorSupplier, Serve
     return new ServerCall.Listener<>() {};
   }
 
+  /** The request executor, for its metrics (queue, active threads, completed tasks). */
+  public ThreadPoolExecutor executor() {
+    return requests;
+  }
+
   /** Calls shed since start. */
   public long shedTotal() {
     return shed.get();

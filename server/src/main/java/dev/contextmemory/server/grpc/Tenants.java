@@ -18,6 +18,12 @@ public final class Tenants {
     return caller().tenant();
   }
 
+  /** The current call's tenant, or null outside a call or before authentication set one. */
+  static String currentOrNull() {
+    Caller c = CALLER.get();
+    return c == null ? null : c.tenant();
+  }
+
   /** The current call's caller: tenant, audit actor and scopes. */
   static Caller caller() {
     Caller c = CALLER.get();

@@ -27,6 +27,8 @@ public final class ExpirySweeper implements AutoCloseable {
   private final int batch;
   private final ScheduledExecutorService timer;
   private final AtomicLong deleted = new AtomicLong();
+  private final AtomicLong rounds = new AtomicLong();
+  private final AtomicLong failures = new AtomicLong();
   private final AtomicLong purged = new AtomicLong();
 
   /** {@code retention} zero keeps soft-deleted conversations until their customer is erased. */
@@ -58,6 +60,7 @@ public final class ExpirySweeper implements AutoCloseable {
 
   private long sweepMemories() {
     long total = 0;
+    rounds.incrementAndGet();
     try {
       for (int i = 0; i < MAX_BATCHES_PER_ROUND; i++) {
         int n = store.sweepExpired(batch);
@@ -75,6 +78,7 @@ public final class ExpirySweeper implements AutoCloseable {
       }
     } catch (RuntimeException e) {
       // The database may be down for a moment; the next round tries again.
+      failures.incrementAndGet();
       log.warn("expiry sweep failed: {}", e.toString());
     }
     return total;
@@ -98,6 +102,7 @@ public final class ExpirySweeper implements AutoCloseable {
         log.info("retention purge deleted {} rows of conversations deleted over {} ago", total, retention);
       }
     } catch (RuntimeException e) {
+      failures.incrementAndGet();
       log.warn("retention purge failed: {}", e.toString());
     }
   }
@@ -110,6 +115,16 @@ public final class ExpirySweeper implements AutoCloseable {
   /** Expired memories this server has deleted since it started. */
   public long deletedTotal() {
     return deleted.get();
+  }
+
+  /** Rounds started since start-up, including skipped and failed ones (metrics). */
+  public long roundsTotal() {
+    return rounds.get();
+  }
+
+  /** Sweeps and purges that failed (the database was unreachable, say) since start-up (metrics). */
+  public long failuresTotal() {
+    return failures.get();
   }
 
   @Override

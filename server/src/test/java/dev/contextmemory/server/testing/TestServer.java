@@ -37,7 +37,10 @@ public final class TestServer implements AutoCloseable {
     return shared;
   }
 
-  /** A server of its own, with extra CONTEXT_MEMORY_* settings (names without the prefix). */
+  /**
+   * A server of its own, with extra CONTEXT_MEMORY_* settings (names without the prefix) and
+   * OTEL_* variables (full names).
+   */
   public static TestServer start(Map<String, String> overrides) {
     return startOn(TestDatabase.create(), overrides);
   }
@@ -56,7 +59,8 @@ public final class TestServer implements AutoCloseable {
     // AuthenticationTest and TenantIsolationTest override AUTH with api-key.
     env.put("CONTEXT_MEMORY_AUTH", "none");
     env.put("CONTEXT_MEMORY_HOST", "127.0.0.1");
-    overrides.forEach((k, v) -> env.put(Settings.PREFIX + k, v));
+    // OTEL_* variables keep their standard names; everything else is a CONTEXT_MEMORY_* setting.
+    overrides.forEach((k, v) -> env.put(k.startsWith("OTEL_") ? k : Settings.PREFIX + k, v));
     String name = "context-memory-test-" + UUID.randomUUID();
     try {
       ContextMemoryServer server = ContextMemoryServer.start(Settings.from(env), InProcessServerBuilder.forName(name));
