@@ -9,6 +9,7 @@ import com.google.protobuf.Descriptors.ServiceDescriptor;
 import com.google.protobuf.DynamicMessage;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.util.JsonFormat;
+import dev.contextmemory.v1.AdminProto;
 import dev.contextmemory.v1.ConversationProto;
 import dev.contextmemory.v1.CustomerProto;
 import dev.contextmemory.v1.MemoryProto;
@@ -30,7 +31,7 @@ import org.junit.jupiter.api.Test;
 class OperatorDocsTest {
   private static final List<ServiceDescriptor> SERVICES = Stream.of(
           CustomerProto.getDescriptor(), ConversationProto.getDescriptor(), MemoryProto.getDescriptor(),
-          HealthProto.getDescriptor())
+          AdminProto.getDescriptor(), HealthProto.getDescriptor())
       .flatMap(f -> f.getServices().stream()).toList();
   private static final Pattern BODY = Pattern.compile("-d '([^']*)'.*?\\s([\\w.]+)/(\\w+)\\s*$");
 
@@ -57,7 +58,7 @@ class OperatorDocsTest {
     }
     // Health, and at least one call of each API service.
     for (String service : List.of("grpc.health.v1.Health", "contextmemory.v1.CustomerService",
-        "contextmemory.v1.ConversationService", "contextmemory.v1.MemoryService")) {
+        "contextmemory.v1.ConversationService", "contextmemory.v1.MemoryService", "contextmemory.v1.AdminService")) {
       assertTrue(checked.stream().anyMatch(c -> c.startsWith(service + ".")), () -> "no call of " + service);
     }
   }

@@ -15,6 +15,7 @@ import dev.contextmemory.loadtest.report.JsonReport;
 import dev.contextmemory.loadtest.report.Outcome;
 import dev.contextmemory.loadtest.report.RunReport;
 import dev.contextmemory.loadtest.scenarios.Baselines;
+import dev.contextmemory.loadtest.scenarios.SameStatementFloors;
 import dev.contextmemory.loadtest.scenarios.Scenarios;
 import dev.contextmemory.v1.ConversationServiceGrpc;
 import dev.contextmemory.v1.CustomerServiceGrpc;
@@ -52,11 +53,15 @@ public final class LoadTest {
       ConversationServiceGrpc.getAppendMessagesMethod(),
       ConversationServiceGrpc.getListMessagesMethod(),
       ConversationServiceGrpc.getSearchMessagesMethod(),
+      ConversationServiceGrpc.getListConversationsMethod(),
+      ConversationServiceGrpc.getCloseConversationMethod(),
       MemoryServiceGrpc.getUpsertMemoryMethod(),
       MemoryServiceGrpc.getListMemoriesMethod(),
       MemoryServiceGrpc.getSearchMemoriesMethod(),
       MemoryServiceGrpc.getFetchContextMethod());
 
+  /** The recall gate of both memory searches (issue 13): mean recall@10 of the sampled answers. */
+  static final double MIN_RECALL_AT_10 = 0.95;
   /** Deadline of every call the harness makes. */
   private static final Duration CALL_TIMEOUT = Duration.ofSeconds(10);
   /** Sessions in flight at most before new ones are dropped (and counted as errors). */
@@ -69,7 +74,8 @@ public final class LoadTest {
    * @param ownsDatabase the harness created the database for this run, so the set-up may take the
    *     bulk-load path (drop and rebuild the vector index around the memories' load)
    */
-  public record Environment(Channel channel, String dbUrl, boolean ownsDatabase, String tenant, String server) {}
+  public record Environment(Channel channel, String dbUrl, boolean ownsDatabase, String tenant, String server,
+      Channel withoutAuth) {}
 
   private final Profile profile;
   private final Targets targets;
@@ -115,20 +121,23 @@ public final class LoadTest {
 
     Double vacuum = null;
     Map<String, Baselines.Baseline> floors = Map.of();
+    Map<String, Baselines.Baseline> sameStatement = Map.of();
     if (env.dbUrl() != null) {
       if (setup.phases().stream().anyMatch(p -> p.written() > 0)) {
         vacuum = vacuumAnalyze(env.dbUrl());
       }
       floors = new Baselines(env.dbUrl(), env.tenant(), data, setup, profile.baselineIterations(), log).run();
+      sameStatement = new SameStatementFloors(env.dbUrl(), env.tenant(), data, setup, profile, log)
+          .run(name -> only.isEmpty() || only.contains(name));
     }
     MemoryCopy copy = setup.hasMemories() ? new MemoryCopy(data, setup.memoryIds()) : null;
 
     List<Outcome> outcomes = new ArrayList<>();
-    String transportFloor = null;
+    RunResult floor = null;
     try (Engine engine = new Engine(env.channel(), CALL_TIMEOUT, MAX_IN_FLIGHT, seed)) {
       List<Planned> plan = plan(definitions, setup, missing);
       warmUp(engine, plan);
-      transportFloor = transportFloor(engine, scenarios.transportFloor());
+      floor = transportFloor(engine, scenarios.transportFloor());
       for (Planned p : plan) {
         Scenarios.Definition d = p.definition();
         Scenario scenario = p.scenario();
@@ -137,13 +146,20 @@ public final class LoadTest {
           outcomes.add(Outcome.skipped(d.name(), target, p.skipped()));
           continue;
         }
-        log.printf(Locale.ROOT, "scenario: %s (%s) ...%n", d.name(), scenario.injection().describe());
-        RunResult run = engine.run(scenario);
-        Outcome o = judge(scenario, run, target, floors.get(d.name()),
-            d.recall() == null || copy == null ? null : d.recall().recallAt(Scenarios.K, copy));
-        log.printf(Locale.ROOT, "scenario: %s %s: p50 %.3f ms, p99 %.3f ms, %d/%d errors%n", d.name(), o.status(),
-            run.summary().p50Ms(), run.summary().p99Ms(), run.summary().errors(), run.summary().requests());
+        Outcome o = measure(engine, d, scenario, target, floors.get(d.name()), copy, 1);
+        if (o.status() == Outcome.Status.FAILED) {
+          // Issue 13: a missed target is measured once more, right away; the build fails only when
+          // both runs miss, and both are reported, so a pass on the second run is visible.
+          log.printf(Locale.ROOT, "scenario: %s missed %s; measuring it once more%n", d.name(), o.missed());
+          o = measure(engine, d, scenario, target, floors.get(d.name()), copy, 2).withFirstRun(o);
+        }
         outcomes.add(o);
+      }
+      if (env.withoutAuth() != null) {
+        try (Engine off = new Engine(env.withoutAuth(), CALL_TIMEOUT, MAX_IN_FLIGHT, seed + 1)) {
+          AuthComparison.run(engine, off, plan.stream().filter(p -> p.scenario() != null)
+              .map(Planned::scenario).toList(), log);
+        }
       }
       if (profile.capacity() != null) {
         List<Outcome> searched = new ArrayList<>();
@@ -154,7 +170,24 @@ public final class LoadTest {
       }
     }
     return new RunReport(profile.name(), started, env.server(), dataSet, targets.toString(), targets.adjusted(),
-        setup.phases(), vacuum, transportFloor, outcomes, (System.nanoTime() - t0) / 1e9);
+        setup.phases(), vacuum, floor == null ? null : floorLine(floor), outcomes, (System.nanoTime() - t0) / 1e9,
+        floor == null ? null : floor.summary(), sameStatement);
+  }
+
+  /** One measured run of a scenario (attempt 1, or 2 after a miss), judged; recall from this run's answers only. */
+  private Outcome measure(Engine engine, Scenarios.Definition d, Scenario scenario, Double target,
+      Baselines.Baseline floor, MemoryCopy copy, int attempt) {
+    log.printf(Locale.ROOT, "scenario: %s (%s)%s ...%n", d.name(), scenario.injection().describe(),
+        attempt > 1 ? ", run " + attempt : "");
+    if (d.recall() != null) {
+      d.recall().clear(); // the warm-up pass's and an earlier run's answers are not this run's
+    }
+    RunResult run = engine.run(scenario);
+    Outcome o = judge(scenario, run, target, floor,
+        d.recall() == null || copy == null ? null : d.recall().recallAt(Scenarios.K, copy));
+    log.printf(Locale.ROOT, "scenario: %s %s: p50 %.3f ms, p99 %.3f ms, %d/%d errors%n", d.name(), o.status(),
+        run.summary().p50Ms(), run.summary().p99Ms(), run.summary().errors(), run.summary().requests());
+    return o;
   }
 
   /** A scenario of the run: built, or skipped for the reason given. */
@@ -200,20 +233,23 @@ public final class LoadTest {
     log.printf(Locale.ROOT, "warm-up: every selected scenario once, %.1f s%n", (System.nanoTime() - t0) / 1e9);
   }
 
-  /** Times the transport floor; a server without the health service just has none in the report. */
-  private String transportFloor(Engine engine, Scenario floor) {
+  /** Times the transport floor; a server without the health service just has none in the report (null). */
+  private RunResult transportFloor(Engine engine, Scenario floor) {
     log.printf(Locale.ROOT, "floor: %s (%s) ...%n", floor.name(), floor.injection().describe());
     RunResult run = engine.run(floor);
-    Summary s = run.summary();
-    if (s.errors() > 0) {
-      log.println("floor: Health/Check failed, no transport floor (" + s.errors() + " errors)");
+    if (run.summary().errors() > 0) {
+      log.println("floor: Health/Check failed, no transport floor (" + run.summary().errors() + " errors)");
       return null;
     }
-    String line = String.format(Locale.ROOT,
+    log.println("floor: " + floorLine(run));
+    return run;
+  }
+
+  private static String floorLine(RunResult run) {
+    Summary s = run.summary();
+    return String.format(Locale.ROOT,
         "gRPC Health/Check (no database) at %s: p50 %.3f ms, p95 %.3f ms, p99 %.3f ms, max %.3f ms;"
             + " every scenario's latency includes this", run.injection(), s.p50Ms(), s.p95Ms(), s.p99Ms(), s.maxMs());
-    log.println("floor: " + line);
-    return line;
   }
 
   private static boolean implemented(Set<String> missing, MethodDescriptor<?, ?>... methods) {
@@ -236,6 +272,12 @@ public final class LoadTest {
       boolean holds = a.holds(run.summary());
       ok &= holds;
       verdicts.add(new Outcome.Verdict(a.describe(), a.measured(run.summary()), holds));
+    }
+    if (recall != null) {
+      boolean holds = recall >= MIN_RECALL_AT_10;
+      ok &= holds;
+      verdicts.add(new Outcome.Verdict(String.format(Locale.ROOT, "recall@10 >= %.2f", MIN_RECALL_AT_10),
+          String.format(Locale.ROOT, "recall@10 = %.3f", recall), holds));
     }
     String note = run.dropped() > 0 ? run.dropped() + " sessions dropped: more than " + MAX_IN_FLIGHT + " in flight" : "";
     return new Outcome(scenario.name(), ok ? Outcome.Status.PASSED : Outcome.Status.FAILED, note, target, run,

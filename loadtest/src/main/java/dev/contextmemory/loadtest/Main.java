@@ -2,9 +2,10 @@ package dev.contextmemory.loadtest;
 
 import dev.contextmemory.loadtest.report.RunReport;
 import io.grpc.ManagedChannel;
-import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -34,16 +35,16 @@ public final class Main {
 
   static int run(Options o) throws Exception {
     Profile profile = Profile.named(o.profile());
-    Targets targets = Targets.adjusted(o.targetScale(), o.overrides());
+    Targets targets = Targets.adjusted(o.profile(), o.targetScale(), o.overrides());
     Files.createDirectories(o.out());
     LoadTest test = new LoadTest(profile, targets, o.only(), o.seed(), System.out);
     if (o.target() != null) {
       String host = o.target().substring(0, o.target().lastIndexOf(':'));
       int port = Integer.parseInt(o.target().substring(o.target().lastIndexOf(':') + 1));
-      ManagedChannel ch = channel(host, port);
+      ManagedChannel ch = HarnessChannel.open(host, port, o.apiKey());
       try {
         RunReport r = test.run(new LoadTest.Environment(ch, o.dbUrl(), false, o.tenant(), "--target " + o.target()
-            + (o.dbUrl() == null ? " (no --db-url: no SQL baselines)" : "")));
+            + (o.dbUrl() == null ? " (no --db-url: no SQL baselines)" : ""), null));
         return finish(r, o.out());
       } finally {
         ch.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
@@ -55,16 +56,39 @@ public final class Main {
       System.out.println("loadtest: fresh database " + db.name() + (o.keepDatabase() ? " (kept)" : "")
           + "; starting " + jar.getFileName() + " (log: " + o.out().resolve("server.log") + ")");
       long t0 = System.nanoTime();
-      try (ServerProcess server = ServerProcess.start(jar, db.url(), o.serverJavaOptions(), o.out().resolve("server.log"))) {
+      // The server authenticates as in production: it requires API keys, and the harness sends a
+      // key made for this run (unless --server-env CONTEXT_MEMORY_AUTH=none or --api-key says otherwise).
+      Map<String, String> env = new LinkedHashMap<>(o.serverEnv());
+      env.putIfAbsent("CONTEXT_MEMORY_AUTH", "api-key");
+      String key = o.apiKey();
+      if (key == null && env.get("CONTEXT_MEMORY_AUTH").equals("api-key")) {
+        key = ServerProcess.createKey(jar, o.serverJavaOptions(), db.url(), "default");
+        System.out.println("loadtest: the server requires API keys; created one (read,write) for this run");
+      }
+      Map<String, String> noAuthEnv = new LinkedHashMap<>(env);
+      noAuthEnv.put("CONTEXT_MEMORY_AUTH", "none");
+      try (ServerProcess server = ServerProcess.start(jar, db.url(), o.serverJavaOptions(), env, key,
+              o.out().resolve("server.log"));
+           ServerProcess noAuth = o.compareAuth() ? ServerProcess.start(jar, db.url(), o.serverJavaOptions(), noAuthEnv,
+               null, o.out().resolve("server-noauth.log")) : null) {
         Runtime.getRuntime().addShutdownHook(new Thread(server::close)); // also when the harness is killed
-        System.out.printf("loadtest: server up on 127.0.0.1:%d in %.1f s%n", server.port(), (System.nanoTime() - t0) / 1e9);
-        ManagedChannel ch = channel("127.0.0.1", server.port());
+        if (noAuth != null) {
+          Runtime.getRuntime().addShutdownHook(new Thread(noAuth::close));
+        }
+        System.out.printf("loadtest: server up on 127.0.0.1:%d in %.1f s%s%n", server.port(), (System.nanoTime() - t0) / 1e9,
+            noAuth == null ? "" : "; without authentication on 127.0.0.1:" + noAuth.port() + ", for --compare-auth");
+        ManagedChannel ch = HarnessChannel.open("127.0.0.1", server.port(), key);
+        ManagedChannel off = noAuth == null ? null : HarnessChannel.open("127.0.0.1", noAuth.port(), null);
         try {
           RunReport r = test.run(new LoadTest.Environment(ch, db.url(), true, "default",
-              "started here: " + jar.getFileName() + " on 127.0.0.1:" + server.port() + ", fresh database " + db.name()));
+              "started here: " + jar.getFileName() + " on 127.0.0.1:" + server.port() + ", fresh database " + db.name(),
+              off));
           return finish(r, o.out());
         } finally {
           ch.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+          if (off != null) {
+            off.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+          }
         }
       }
     }
@@ -73,14 +97,5 @@ public final class Main {
   private static int finish(RunReport r, Path out) throws Exception {
     LoadTest.writeReports(r, out, System.out);
     return r.passed() ? 0 : 1;
-  }
-
-  /**
-   * Plaintext HTTP/2 to the server; callbacks run on the transport threads (directExecutor) since
-   * the engine's callbacks only record and start the next call, never block.
-   */
-  static ManagedChannel channel(String host, int port) {
-    return NettyChannelBuilder.forAddress(host, port).usePlaintext().directExecutor()
-        .maxInboundMessageSize(64 * 1024 * 1024).build();
   }
 }

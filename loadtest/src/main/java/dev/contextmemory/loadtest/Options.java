@@ -2,8 +2,10 @@ package dev.contextmemory.loadtest;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 /**
@@ -13,6 +15,9 @@ import java.util.Set;
  * @param dbUrl with a target: the JDBC URL of that server's database (for the baselines and the
  *     post-set-up VACUUM ANALYZE; optional). Without one: the PostgreSQL cluster on which a fresh
  *     database is created for the server this run starts (required)
+ * @param apiKey sent as {@code authorization: Bearer <key>} on every call ({@code --api-key}, else
+ *     {@link HarnessChannel#API_KEY_ENV}), or null for none
+ * @param serverEnv extra environment variables of the server this run starts ({@code --server-env})
  */
 public record Options(
     String profile,
@@ -26,7 +31,10 @@ public record Options(
     Set<String> only,
     long seed,
     boolean keepDatabase,
-    List<String> serverJavaOptions) {
+    List<String> serverJavaOptions,
+    String apiKey,
+    Map<String, String> serverEnv,
+    boolean compareAuth) {
 
   public static final String USAGE = """
       usage: loadtest [options]
@@ -36,6 +44,10 @@ public record Options(
                                     (required); with --target: that server's database, for the SQL baselines
         --server-jar PATH           the server's runnable jar (default server/target/context-memory-server-*-all.jar)
         --server-java-opt OPT       extra JVM option for the server this run starts (repeatable)
+        --server-env NAME=VALUE     extra environment variable of the server this run starts (repeatable),
+                                    e.g. CONTEXT_MEMORY_AUTH=api-key
+        --api-key KEY               send "authorization: Bearer KEY" on every call (default: the
+                                    CONTEXT_MEMORY_LOADTEST_API_KEY variable; unset: no header)
         --out DIR                   where report.json, report.html and server.log go (default loadtest/target)
         --tenant NAME               the server's tenant, for the SQL baselines (default "default")
         --target-scale F            multiply every p99 target by F (e.g. 0.001 to see the build fail)
@@ -43,6 +55,9 @@ public record Options(
         --only NAME[,NAME...]       run only these scenarios
         --seed N                    data set and request seed (default 42)
         --keep-db                   keep the fresh database after the run (default: drop it)
+        --compare-auth              without --target: also start a server without authentication on the same
+                                    database and compare append_message and list_messages_20 p50 with and
+                                    without API keys (the run's own server requires keys, made for the run)
       exit status: 0 every target met (skipped scenarios allowed), 1 a target missed, 2 usage or set-up error
       """;
 
@@ -58,17 +73,21 @@ public record Options(
     Set<String> only = new LinkedHashSet<>();
     long seed = 42;
     boolean keep = false;
+    boolean compareAuth = false;
     List<String> javaOpts = new ArrayList<>();
+    String apiKey = System.getenv(HarnessChannel.API_KEY_ENV);
+    Map<String, String> serverEnv = new LinkedHashMap<>();
     for (int i = 0; i < args.length; i++) {
       String a = args[i];
       String v = null;
       int eq = a.indexOf('=');
-      if (a.startsWith("--") && eq > 0 && !a.equals("--keep-db")) {
+      if (a.startsWith("--") && eq > 0 && !a.equals("--keep-db") && !a.equals("--compare-auth")) {
         v = a.substring(eq + 1);
         a = a.substring(0, eq);
       }
       switch (a) {
         case "--keep-db" -> keep = true;
+        case "--compare-auth" -> compareAuth = true;
         case "-h", "--help" -> throw new UsageException("");
         default -> {
           if (v == null) {
@@ -83,6 +102,14 @@ public record Options(
             case "--db-url" -> dbUrl = v;
             case "--server-jar" -> jar = Path.of(v);
             case "--server-java-opt" -> javaOpts.add(v);
+            case "--server-env" -> {
+              int e = v.indexOf('=');
+              if (e < 1) {
+                throw new UsageException("--server-env wants NAME=VALUE, got " + v);
+              }
+              serverEnv.put(v.substring(0, e), v.substring(e + 1));
+            }
+            case "--api-key" -> apiKey = v;
             case "--out" -> out = Path.of(v);
             case "--tenant" -> tenant = v;
             case "--target-scale" -> scale = number(a, v);
@@ -106,7 +133,8 @@ public record Options(
       }
     }
     return new Options(profile, target, dbUrl, jar, out, tenant, scale, List.copyOf(overrides), Set.copyOf(only), seed,
-        keep, List.copyOf(javaOpts));
+        keep, List.copyOf(javaOpts), apiKey == null || apiKey.isEmpty() ? null : apiKey,
+        java.util.Collections.unmodifiableMap(serverEnv), compareAuth);
   }
 
   private static double number(String option, String v) {

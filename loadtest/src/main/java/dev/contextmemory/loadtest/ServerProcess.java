@@ -5,7 +5,6 @@ import dev.contextmemory.v1.CustomerServiceGrpc;
 import dev.contextmemory.v1.ListCustomersRequest;
 import io.grpc.ManagedChannel;
 import io.grpc.StatusRuntimeException;
-import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.ServerSocket;
@@ -34,7 +33,13 @@ final class ServerProcess implements AutoCloseable {
     this.log = log;
   }
 
-  static ServerProcess start(Path jar, String dbUrl, List<String> javaOptions, Path log) throws IOException {
+  /**
+   * @param env extra environment of the server (e.g. CONTEXT_MEMORY_AUTH=api-key), set after the
+   *     harness's own CONTEXT_MEMORY_* variables are cleared and before the database, host and port
+   * @param apiKey the key the start-up probe sends, or null
+   */
+  static ServerProcess start(Path jar, String dbUrl, List<String> javaOptions, java.util.Map<String, String> env,
+      String apiKey, Path log) throws IOException {
     int port = freePort();
     List<String> cmd = new ArrayList<>();
     cmd.add(ProcessHandle.current().info().command().orElse("java"));
@@ -50,18 +55,50 @@ final class ServerProcess implements AutoCloseable {
     cmd.add("serve");
     ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
     pb.environment().keySet().removeIf(k -> k.startsWith("CONTEXT_MEMORY_"));
+    pb.environment().put("CONTEXT_MEMORY_AUTH", "none"); // unless env says api-key
+    pb.environment().putAll(env);
     pb.environment().put("CONTEXT_MEMORY_DB_URL", dbUrl);
     pb.environment().put("CONTEXT_MEMORY_HOST", "127.0.0.1");
-    pb.environment().put("CONTEXT_MEMORY_AUTH", "none");
     pb.environment().put("CONTEXT_MEMORY_PORT", Integer.toString(port));
     ServerProcess server = new ServerProcess(pb.start(), port, log);
     try {
-      server.awaitServing();
+      server.awaitServing(apiKey);
     } catch (RuntimeException e) {
       server.close();
       throw e;
     }
     return server;
+  }
+
+  /**
+   * Creates an API key of {@code tenant} with the read and write scopes in the database at
+   * {@code dbUrl}, through the server jar's {@code keys create} (which migrates the database
+   * first), as an operator would. Returns the key; it is never printed.
+   */
+  static String createKey(Path jar, List<String> javaOptions, String dbUrl, String tenant) throws IOException {
+    List<String> cmd = new ArrayList<>();
+    cmd.add(ProcessHandle.current().info().command().orElse("java"));
+    if (Runtime.version().feature() >= 24) {
+      cmd.add("--sun-misc-unsafe-memory-access=allow");
+      cmd.add("--enable-native-access=ALL-UNNAMED");
+    }
+    cmd.addAll(javaOptions);
+    cmd.addAll(List.of("-jar", jar.toString(), "keys", "create", "--tenant", tenant, "--name", "loadtest",
+        "--scopes", "read,write"));
+    ProcessBuilder pb = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.DISCARD);
+    pb.environment().keySet().removeIf(k -> k.startsWith("CONTEXT_MEMORY_"));
+    pb.environment().put("CONTEXT_MEMORY_DB_URL", dbUrl);
+    Process p = pb.start();
+    String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.US_ASCII).strip();
+    try {
+      if (!p.waitFor(120, TimeUnit.SECONDS) || p.exitValue() != 0 || !out.startsWith("cm_")) {
+        throw new IllegalStateException("`keys create` failed (status " + (p.isAlive() ? "running" : p.exitValue()) + ")");
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted", e);
+    }
+    return out;
   }
 
   /** The newest runnable jar under server/target, relative to the working directory. */
@@ -89,9 +126,9 @@ final class ServerProcess implements AutoCloseable {
   }
 
   /** Waits until the server answers a real call (migrations done, pool up), or fails with its log. */
-  private void awaitServing() {
+  private void awaitServing(String apiKey) {
     long deadline = System.nanoTime() + START_TIMEOUT.toNanos();
-    ManagedChannel ch = NettyChannelBuilder.forAddress("127.0.0.1", port).usePlaintext().build();
+    ManagedChannel ch = HarnessChannel.open("127.0.0.1", port, apiKey);
     try {
       while (true) {
         if (!process.isAlive()) {

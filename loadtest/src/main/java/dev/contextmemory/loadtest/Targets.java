@@ -6,8 +6,16 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * The p99 latency targets the product promises (server and PostgreSQL on one 2-core machine),
- * from the conversation and memory issues, and the command-line adjustments of them.
+ * The p99 latency targets, end to end over gRPC (server, harness and PostgreSQL on one 2-core
+ * machine), and the command-line adjustments of them.
+ *
+ * <p>Two sets. {@code full} (and {@code smoke}) holds what the product promises: the conversation
+ * and memory issues' figures and the handoff seed's lookups (one customer's conversations and its
+ * open ones under 5 ms, a metadata query under 10 ms). {@code ci} is the gate every build runs on a
+ * shared 2-core CI machine, decided in issue 13: the three figures the product promises as they are
+ * (AppendMessage 10 ms, AppendMessages(100) 100 ms, SearchMemories 50 ms), and for the other reads
+ * twice the strict figure, because that machine's transport floor (a no-op gRPC call) alone
+ * reaches 4 to 6 ms at p99.
  *
  * <p>agent_turn has no promise of its own; its target is the sum of its calls' targets
  * (GetOrCreateOpenConversation counted like an append: 10 + FetchContext 20 + 2 × AppendMessage
@@ -16,43 +24,75 @@ import java.util.Map;
 public final class Targets {
   /** Scenario names in report order. */
   public static final List<String> SCENARIOS = List.of("append_message", "append_messages_100", "list_messages_20",
-      "search_messages", "search_memories_customer", "search_memories_tenant", "fetch_context", "agent_turn");
+      "search_messages", "search_memories_customer", "search_memories_tenant", "fetch_context",
+      "list_conversations_customer", "list_conversations_open", "list_conversations_metadata", "agent_turn");
 
-  private static final Map<String, Double> PROMISED = Map.of(
-      "append_message", 10.0,
-      "append_messages_100", 100.0,
-      "list_messages_20", 5.0,
-      "search_messages", 20.0,
-      "search_memories_customer", 50.0,
-      "search_memories_tenant", 50.0,
-      "fetch_context", 20.0,
-      "agent_turn", 60.0);
+  private static final Map<String, Double> PROMISED = Map.ofEntries(
+      Map.entry("append_message", 10.0),
+      Map.entry("append_messages_100", 100.0),
+      Map.entry("list_messages_20", 5.0),
+      Map.entry("search_messages", 20.0),
+      Map.entry("search_memories_customer", 50.0),
+      Map.entry("search_memories_tenant", 50.0),
+      Map.entry("fetch_context", 20.0),
+      Map.entry("list_conversations_customer", 5.0),
+      Map.entry("list_conversations_open", 5.0),
+      Map.entry("list_conversations_metadata", 10.0),
+      Map.entry("agent_turn", 60.0));
+
+  /** The ci gate (issue 13): list_messages_20 and the conversation lookups at twice the promise. */
+  private static final Map<String, Double> CI = Map.ofEntries(
+      Map.entry("append_message", 10.0),
+      Map.entry("append_messages_100", 100.0),
+      Map.entry("list_messages_20", 10.0),
+      Map.entry("search_messages", 20.0),
+      Map.entry("search_memories_customer", 50.0),
+      Map.entry("search_memories_tenant", 50.0),
+      Map.entry("fetch_context", 20.0),
+      Map.entry("list_conversations_customer", 10.0),
+      Map.entry("list_conversations_open", 10.0),
+      Map.entry("list_conversations_metadata", 20.0),
+      Map.entry("agent_turn", 60.0));
 
   private final Map<String, Double> p99Ms;
+  private final Map<String, Double> base;
 
-  private Targets(Map<String, Double> p99Ms) {
+  private Targets(Map<String, Double> p99Ms, Map<String, Double> base) {
     this.p99Ms = Map.copyOf(p99Ms);
+    this.base = base;
   }
 
+  /** The unadjusted targets of a profile: the ci gate's for "ci", the promised ones otherwise. */
+  public static Targets of(String profile) {
+    Map<String, Double> base = base(profile);
+    return new Targets(base, base);
+  }
+
+  /** The promised targets (the full profile's). */
   public static Targets promised() {
-    return new Targets(PROMISED);
+    return of("full");
+  }
+
+  private static Map<String, Double> base(String profile) {
+    return profile.equals("ci") ? CI : PROMISED;
   }
 
   /**
-   * The promised targets times {@code scale}, then the overrides ("name=ms") applied. Both are
+   * The profile's targets times {@code scale}, then the overrides ("name=ms") applied. Both are
    * for proving the build fails when a target is missed (e.g. --target-scale 0.001) and for
    * experiments; CI runs with neither.
    */
-  public static Targets adjusted(double scale, List<String> overrides) {
+  public static Targets adjusted(String profile, double scale, List<String> overrides) {
     if (!(scale > 0) || Double.isInfinite(scale)) {
       throw new IllegalArgumentException("--target-scale must be a positive number, got " + scale);
     }
+    Map<String, Double> base = base(profile);
     Map<String, Double> t = new LinkedHashMap<>();
-    PROMISED.forEach((k, v) -> t.put(k, v * scale));
+    base.forEach((k, v) -> t.put(k, v * scale));
     for (String o : overrides) {
       int eq = o.indexOf('=');
       String name = eq < 0 ? o : o.substring(0, eq).trim();
-      if (eq < 0 || !PROMISED.containsKey(name)) {
+      if (eq < 0 || !base.containsKey(name)) {
         throw new IllegalArgumentException("--override-target wants <scenario>=<p99 ms> with a scenario of "
             + SCENARIOS + ", got '" + o + "'");
       }
@@ -67,7 +107,7 @@ public final class Targets {
       }
       t.put(name, ms);
     }
-    return new Targets(t);
+    return new Targets(t, base);
   }
 
   public double p99Ms(String scenario) {
@@ -78,9 +118,9 @@ public final class Targets {
     return v;
   }
 
-  /** True when a target differs from the promise (the report says so). */
+  /** True when a target differs from the profile's own (the report says so). */
   public boolean adjusted() {
-    return !p99Ms.equals(PROMISED);
+    return !p99Ms.equals(base);
   }
 
   @Override

@@ -12,7 +12,15 @@ import dev.contextmemory.loadtest.data.DataSet;
 import dev.contextmemory.loadtest.data.Setup;
 import dev.contextmemory.loadtest.report.Outcome;
 import dev.contextmemory.loadtest.report.RunReport;
+import com.google.protobuf.Struct;
+import com.google.protobuf.Value;
 import dev.contextmemory.server.testing.TestServer;
+import dev.contextmemory.v1.ContactKey;
+import dev.contextmemory.v1.ConversationServiceGrpc;
+import dev.contextmemory.v1.ConversationStatus;
+import dev.contextmemory.v1.CustomerServiceGrpc;
+import dev.contextmemory.v1.LookupCustomerRequest;
+import dev.contextmemory.v1.ListConversationsRequest;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -41,9 +49,9 @@ class LoadTestEndToEndTest {
   static void run() throws Exception {
     server = TestServer.start(Map.of("DB_POOL_SIZE", "4"));
     ByteArrayOutputStream out = new ByteArrayOutputStream();
-    LoadTest test = new LoadTest(Profile.named("smoke"), Targets.adjusted(1000, List.of()), Set.of(), 42,
+    LoadTest test = new LoadTest(Profile.named("smoke"), Targets.adjusted("full", 1000, List.of()), Set.of(), 42,
         new PrintStream(out, true, StandardCharsets.UTF_8));
-    report = test.run(new LoadTest.Environment(server.channel(), server.dbUrl(), true, "default", "in-process"));
+    report = test.run(new LoadTest.Environment(server.channel(), server.dbUrl(), true, "default", "in-process", null));
     log = out.toString(StandardCharsets.UTF_8);
   }
 
@@ -77,7 +85,8 @@ class LoadTestEndToEndTest {
 
   @Test
   void conversationScenariosRunCleanlyWithTheirFloors() {
-    for (String name : List.of("append_message", "append_messages_100", "list_messages_20", "search_messages")) {
+    for (String name : List.of("append_message", "append_messages_100", "list_messages_20", "search_messages",
+        "list_conversations_customer", "list_conversations_open", "list_conversations_metadata")) {
       Outcome o = outcome(name);
       assertEquals(Outcome.Status.PASSED, o.status(), name + ": " + o.verdicts() + "\n" + log);
       assertTrue(o.summary().requests() > 0, name);
@@ -87,6 +96,18 @@ class LoadTestEndToEndTest {
       assertNotNull(o.capacity(), "smoke searches capacity too");
       assertNull(o.recallAt10());
     }
+  }
+
+  @Test
+  void theSameStatementFloorsRunTheServersStatementsAtTheScenariosRate() {
+    List<String> expected = memoryServiceLanded()
+        ? List.of("append_message", "list_messages_20", "search_memories_customer")
+        : List.of("append_message", "list_messages_20");
+    assertEquals(expected, List.copyOf(report.sameStatement().keySet()), log);
+    for (var e : report.sameStatement().entrySet()) {
+      assertTrue(e.getValue().iterations() > 0 && e.getValue().p99Ms() >= e.getValue().p50Ms(), e.toString());
+    }
+    assertTrue(log.contains("same-statement floor: append_message"), log);
   }
 
   @Test
@@ -109,6 +130,28 @@ class LoadTestEndToEndTest {
       }
       assertEquals(5, outcome("agent_turn").run().steps().size());
     }
+  }
+
+  @Test
+  void theConversationLookupsHaveTheirDataShape() {
+    DataSet data = new DataSet(Profile.named("smoke").sizes(), 42);
+    var conversations = ConversationServiceGrpc.newBlockingStub(server.channel());
+    String regular = CustomerServiceGrpc.newBlockingStub(server.channel()).lookupCustomer(
+        LookupCustomerRequest.newBuilder().setContactKey(ContactKey.newBuilder().setExternalRef(data.externalRef(0)))
+            .build()).getCustomer().getId();
+    var all = conversations.listConversations(ListConversationsRequest.newBuilder().setCustomerId(regular)
+        .setPageSize(1000).build()).getConversationsList();
+    long closed = all.stream().filter(c -> c.getStatus() == ConversationStatus.CONVERSATION_STATUS_CLOSED).count();
+    assertEquals(DataSet.CLOSED_PER_REGULAR, closed, "a regular's closed history");
+    assertEquals(data.sizes().conversationsPerCustomer(), all.size() - closed, "and its open conversations");
+    // Every conversation of the data set is in exactly one shop, found by the tenant-wide metadata query.
+    int inShops = 0;
+    for (int shop = 0; shop < DataSet.SHOPS; shop++) {
+      inShops += conversations.listConversations(ListConversationsRequest.newBuilder().setPageSize(1000)
+          .setMetadataFilter(Struct.newBuilder().putFields("shop_id",
+              Value.newBuilder().setStringValue(Integer.toString(shop)).build())).build()).getConversationsCount();
+    }
+    assertEquals(data.sizes().conversations() + data.regulars() * DataSet.CLOSED_PER_REGULAR, inShops);
   }
 
   @Test

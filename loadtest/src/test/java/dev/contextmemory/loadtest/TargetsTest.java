@@ -20,12 +20,34 @@ class TargetsTest {
     assertEquals(50, t.p99Ms("search_memories_customer"));
     assertEquals(50, t.p99Ms("search_memories_tenant"));
     assertEquals(20, t.p99Ms("fetch_context"));
+    assertEquals(5, t.p99Ms("list_conversations_customer"));
+    assertEquals(5, t.p99Ms("list_conversations_open"));
+    assertEquals(10, t.p99Ms("list_conversations_metadata"));
     assertFalse(t.adjusted());
   }
 
   @Test
+  void theCiGateDoublesTheStrictReadTargetsAndKeepsTheProductPromises() {
+    Targets ci = Targets.of("ci");
+    assertEquals(10, ci.p99Ms("append_message"));
+    assertEquals(100, ci.p99Ms("append_messages_100"));
+    assertEquals(50, ci.p99Ms("search_memories_customer"));
+    assertEquals(50, ci.p99Ms("search_memories_tenant"));
+    assertEquals(10, ci.p99Ms("list_messages_20"));
+    assertEquals(20, ci.p99Ms("search_messages"));
+    assertEquals(20, ci.p99Ms("fetch_context"));
+    assertEquals(60, ci.p99Ms("agent_turn"));
+    assertEquals(10, ci.p99Ms("list_conversations_customer"));
+    assertEquals(10, ci.p99Ms("list_conversations_open"));
+    assertEquals(20, ci.p99Ms("list_conversations_metadata"));
+    assertFalse(ci.adjusted());
+    assertFalse(Targets.adjusted("ci", 1, List.of()).adjusted());
+    assertTrue(Targets.adjusted("ci", 1, List.of("list_messages_20=5")).adjusted());
+  }
+
+  @Test
   void scaleThenOverride() {
-    Targets t = Targets.adjusted(0.001, List.of("append_message=0.5", "agent_turn = 7"));
+    Targets t = Targets.adjusted("full", 0.001, List.of("append_message=0.5", "agent_turn = 7"));
     assertEquals(0.5, t.p99Ms("append_message"));
     assertEquals(7, t.p99Ms("agent_turn"));
     assertEquals(0.1, t.p99Ms("append_messages_100"), 1e-12);
@@ -34,13 +56,13 @@ class TargetsTest {
 
   @Test
   void badAdjustmentsAreRejectedWithTheReason() {
-    assertTrue(assertThrows(IllegalArgumentException.class, () -> Targets.adjusted(0, List.of()))
+    assertTrue(assertThrows(IllegalArgumentException.class, () -> Targets.adjusted("full", 0, List.of()))
         .getMessage().contains("--target-scale"));
-    assertTrue(assertThrows(IllegalArgumentException.class, () -> Targets.adjusted(1, List.of("nope=1")))
+    assertTrue(assertThrows(IllegalArgumentException.class, () -> Targets.adjusted("full", 1, List.of("nope=1")))
         .getMessage().contains("append_message"));
-    assertThrows(IllegalArgumentException.class, () -> Targets.adjusted(1, List.of("append_message")));
-    assertThrows(IllegalArgumentException.class, () -> Targets.adjusted(1, List.of("append_message=abc")));
-    assertThrows(IllegalArgumentException.class, () -> Targets.adjusted(1, List.of("append_message=-1")));
+    assertThrows(IllegalArgumentException.class, () -> Targets.adjusted("full", 1, List.of("append_message")));
+    assertThrows(IllegalArgumentException.class, () -> Targets.adjusted("full", 1, List.of("append_message=abc")));
+    assertThrows(IllegalArgumentException.class, () -> Targets.adjusted("full", 1, List.of("append_message=-1")));
   }
 
   @Test

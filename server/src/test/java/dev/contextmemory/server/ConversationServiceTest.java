@@ -382,6 +382,50 @@ class ConversationServiceTest {
         ListConversationsRequest.newBuilder().setCustomerId(UUID.randomUUID().toString()).build()));
   }
 
+  @Test
+  void listConversationsWithoutCustomerListsTheTenantsAcrossCustomers() {
+    String shop = "shop-" + UUID.randomUUID(); // no other test's conversation carries it
+    Customer c1 = newCustomer();
+    Customer c2 = newCustomer();
+    Conversation a = conversations.getOrCreateOpenConversation(GetOrCreateOpenConversationRequest.newBuilder()
+        .setCustomerId(c1.getId()).setChannel(Channel.CHANNEL_SMS).setThreadKey("t-a")
+        .setMetadata(struct("shop_id", shop)).build()).getConversation();
+    Conversation b = conversations.getOrCreateOpenConversation(GetOrCreateOpenConversationRequest.newBuilder()
+        .setCustomerId(c2.getId()).setChannel(Channel.CHANNEL_WEB).setThreadKey("t-b")
+        .setMetadata(struct("shop_id", shop)).build()).getConversation();
+    Conversation other = open(c2.getId(), Channel.CHANNEL_SMS, "t-other");
+    append(b.getId(), user("older"));
+    append(a.getId(), user("newer"));
+    append(other.getId(), user("not this shop"));
+
+    List<String> all = new ArrayList<>();
+    String token = "";
+    do {
+      var page = conversations.listConversations(ListConversationsRequest.newBuilder()
+          .setMetadataFilter(struct("shop_id", shop)).setPageSize(1).setPageToken(token).build());
+      page.getConversationsList().forEach(x -> all.add(x.getId()));
+      token = page.getNextPageToken();
+    } while (!token.isEmpty());
+    assertEquals(List.of(a.getId(), b.getId()), all, "both customers' conversations of the shop, latest message first");
+
+    conversations.closeConversation(CloseConversationRequest.newBuilder().setConversationId(a.getId()).build());
+    assertEquals(List.of(b.getId()), ids(ListConversationsRequest.newBuilder().setMetadataFilter(struct("shop_id", shop))
+        .setStatus(ConversationStatus.CONVERSATION_STATUS_OPEN)));
+    List<String> openSms = ids(ListConversationsRequest.newBuilder().setPageSize(1000)
+        .setChannel(Channel.CHANNEL_SMS).setStatus(ConversationStatus.CONVERSATION_STATUS_OPEN));
+    assertTrue(openSms.contains(other.getId()), "tenant-wide open SMS conversations include the other customer's");
+    assertFalse(openSms.contains(a.getId()), "a closed conversation is not open");
+    assertFalse(openSms.contains(b.getId()), "a web conversation is not SMS");
+    assertEquals(List.of(), ids(ListConversationsRequest.newBuilder().setMetadataFilter(struct("shop_id", "none-" + shop))),
+        "tenant-wide, no match is an empty page, not CUSTOMER_NOT_FOUND");
+    // A page token is bound to its scope: the tenant-wide token does not page one customer's list.
+    var first = conversations.listConversations(ListConversationsRequest.newBuilder()
+        .setMetadataFilter(struct("shop_id", shop)).setPageSize(1).build());
+    assertInvalid("page_token", () -> conversations.listConversations(ListConversationsRequest.newBuilder()
+        .setCustomerId(c1.getId()).setMetadataFilter(struct("shop_id", shop)).setPageToken(first.getNextPageToken())
+        .build()));
+  }
+
   private static List<String> ids(ListConversationsRequest.Builder req) {
     return conversations.listConversations(req.build()).getConversationsList().stream().map(Conversation::getId).toList();
   }

@@ -226,7 +226,8 @@ class ServerLifecycleTest {
 
   /** Polls until {@code condition} holds; fails after 10 s. Waits for an event, asserts no latency. */
   static void awaitTrue(String what, BooleanSupplier condition) {
-    long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+    // Generous: a process start with migrations on a loaded 2-core machine can take tens of seconds.
+    long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
     while (!condition.getAsBoolean()) {
       if (System.nanoTime() > deadline) {
         throw new AssertionError("timed out waiting until " + what);

@@ -18,7 +18,9 @@ import java.util.Locale;
  *
  * <p>Shape: {@code customers} customers, each with {@code conversationsPerCustomer} open
  * conversations of {@code messagesPerConversation} messages (alternating user/assistant, spread
- * over the 60 days before {@link #EPOCH}); {@code memories} memories spread over the customers
+ * over the 60 days before {@link #EPOCH}); one customer in twenty a regular with
+ * {@link #CLOSED_PER_REGULAR} closed conversations of two messages more; every conversation in
+ * one of {@link #SHOPS} shops ({@code shop_id} metadata); {@code memories} memories spread over the customers
  * with a heavy skew (a few customers have hundreds, most a few dozen, as with real agents' regulars),
  * each with a clustered embedding.
  */
@@ -107,6 +109,53 @@ public final class DataSet {
         .setRole(i % 2 == 0 ? MessageRole.MESSAGE_ROLE_USER : MessageRole.MESSAGE_ROLE_ASSISTANT)
         .setContent(Texts.sentence(key))
         .setIdempotencyKey("lt:" + conversation + ":" + i)
+        .setCreateTime(Timestamp.newBuilder().setSeconds(at.getEpochSecond()))
+        .build();
+  }
+
+  /** How many shops the conversations' {@code shop_id} metadata spreads over: one shop is ~1 %. */
+  public static final int SHOPS = 100;
+  /** Closed conversations of each regular customer, besides its open ones. */
+  public static final int CLOSED_PER_REGULAR = 20;
+
+  /**
+   * The shop a conversation belongs to, {@code {"shop_id": "<0..99>"}} in its metadata: a metadata
+   * query for one shop matches about 1 % of the tenant's conversations. Numbered over the
+   * open conversations first, then the closed history ({@link #historyConversation}).
+   */
+  public String shopOf(int conversation) {
+    return Integer.toString(Mix.pick(seed ^ 0x5409L ^ Mix.mix64(conversation), SHOPS));
+  }
+
+  /**
+   * Customers 0 to regulars() - 1 are regulars: besides their open conversations they have
+   * {@link #CLOSED_PER_REGULAR} closed ones, the history a returning customer piles up. One in
+   * twenty customers.
+   */
+  public int regulars() {
+    return Math.max(1, sizes.customers() / 20);
+  }
+
+  /** The number the k-th closed conversation of regular customer r has after the open ones. */
+  public int historyConversation(int regular, int k) {
+    return sizes.conversations() + regular * CLOSED_PER_REGULAR + k;
+  }
+
+  public String historyThreadKey(int regular, int k) {
+    return String.format(Locale.ROOT, "lt-h-%07d-%02d", regular, k);
+  }
+
+  /**
+   * The two messages of a closed conversation: a question and its answer, 60 to 90 days before
+   * {@link #EPOCH}, so the history sorts after the open conversations.
+   */
+  public Message historyMessage(int regular, int k, int i) {
+    long key = Mix.mix64(seed ^ 0x41570L ^ ((long) regular << 16) ^ k) ^ i;
+    Instant at = EPOCH.minusSeconds(90L * 86_400 - Mix.pick(key ^ 0xC0FFEEL, 86_400 * 30)).plusSeconds(90L * i);
+    return Message.newBuilder()
+        .setRole(i % 2 == 0 ? MessageRole.MESSAGE_ROLE_USER : MessageRole.MESSAGE_ROLE_ASSISTANT)
+        .setContent(Texts.sentence(key))
+        .setIdempotencyKey("lt-h:" + regular + ":" + k + ":" + i)
         .setCreateTime(Timestamp.newBuilder().setSeconds(at.getEpochSecond()))
         .build();
   }

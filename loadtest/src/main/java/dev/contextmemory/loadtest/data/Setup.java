@@ -1,12 +1,17 @@
 package dev.contextmemory.loadtest.data;
 
 import dev.contextmemory.loadtest.dsl.Calls;
+import com.google.protobuf.Struct;
+import com.google.protobuf.Value;
 import dev.contextmemory.v1.AppendMessagesRequest;
+import dev.contextmemory.v1.CloseConversationRequest;
+import dev.contextmemory.v1.ConversationStatus;
 import dev.contextmemory.v1.ContactKey;
 import dev.contextmemory.v1.ConversationServiceGrpc;
 import dev.contextmemory.v1.Customer;
 import dev.contextmemory.v1.CustomerServiceGrpc;
 import dev.contextmemory.v1.GetOrCreateOpenConversationRequest;
+import dev.contextmemory.v1.ListConversationsRequest;
 import dev.contextmemory.v1.ListMemoriesRequest;
 import dev.contextmemory.v1.ListMemoriesResponse;
 import dev.contextmemory.v1.Memory;
@@ -27,8 +32,10 @@ import java.util.concurrent.atomic.AtomicLong;
 /**
  * Writes the {@link DataSet} through the public API, idempotently, and times each phase:
  * customers (UpsertCustomer by external_ref), conversations (GetOrCreateOpenConversation by thread
- * key), messages (AppendMessages in batches of up to 1,000, each message with an idempotency key;
- * conversations that already hold their messages are skipped) and memories (UpsertMemory by
+ * key, with their shop_id metadata), messages (AppendMessages in batches of up to 1,000, each
+ * message with an idempotency key; conversations that already hold their messages are skipped),
+ * the regulars' closed history (listed first; missing thread keys opened, given two messages and
+ * closed) and memories (UpsertMemory by
  * memory key; customers that already existed have their memories listed first, and only missing
  * ones are written). A second set-up against the same database writes nothing new.
  *
@@ -120,7 +127,7 @@ public final class Setup {
       long[] counts = new long[sizes.conversations()];
       phases.add(timed("conversations", sizes.conversations(), written -> {
         Parallel.forEach(sizes.conversations(), concurrency * 2, i -> openConversation(
-            customerIds[data.customerOfConversation(i)], data.channel(i), data.threadKey(i))
+            customerIds[data.customerOfConversation(i)], data.channel(i), data.threadKey(i), data.shopOf(i))
             .thenAccept(r -> {
               ids[i] = r.getConversation().getId();
               counts[i] = r.getConversation().getMessageCount();
@@ -130,10 +137,13 @@ public final class Setup {
             }));
       }));
       phases.add(timed("messages", sizes.messages(), written -> appendMessages(ids, counts, written)));
+      phases.add(timed("history", (long) data.regulars() * DataSet.CLOSED_PER_REGULAR,
+          written -> closedHistory(customerIds, written)));
       // A conversation of its own for the JDBC insert baselines, so their rows never collide with
       // the sequences the server hands out in the scenarios' conversations.
       String baselineCustomer = upsertCustomer("lt-baseline", "Load Test Baseline").join().getCustomer().getId();
-      baselineConversation = openConversation(baselineCustomer, dev.contextmemory.v1.Channel.CHANNEL_OTHER, "lt-baseline").join()
+      baselineConversation = openConversation(baselineCustomer, dev.contextmemory.v1.Channel.CHANNEL_OTHER, "lt-baseline",
+          null).join()
           .getConversation().getId();
       conversationIds = ids;
     }
@@ -167,12 +177,60 @@ public final class Setup {
     return Parallel.retrying(() -> Calls.unary(channel, CustomerServiceGrpc.getUpsertCustomerMethod(), req, timeout));
   }
 
+  /** @param shop the conversation's shop_id metadata, or null for none */
   private CompletableFuture<dev.contextmemory.v1.GetOrCreateOpenConversationResponse> openConversation(
-      String customerId, dev.contextmemory.v1.Channel ch, String threadKey) {
+      String customerId, dev.contextmemory.v1.Channel ch, String threadKey, String shop) {
     var req = GetOrCreateOpenConversationRequest.newBuilder()
-        .setCustomerId(customerId).setChannel(ch).setThreadKey(threadKey).build();
+        .setCustomerId(customerId).setChannel(ch).setThreadKey(threadKey);
+    if (shop != null) {
+      req.setMetadata(Struct.newBuilder().putFields("shop_id", Value.newBuilder().setStringValue(shop).build()));
+    }
+    var built = req.build();
     return Parallel.retrying(() -> Calls.unary(channel,
-        ConversationServiceGrpc.getGetOrCreateOpenConversationMethod(), req, timeout));
+        ConversationServiceGrpc.getGetOrCreateOpenConversationMethod(), built, timeout));
+  }
+
+  /**
+   * Gives each regular customer its closed history: conversations opened (with their shop),
+   * given a question and an answer, and closed. A regular's closed conversations are listed first
+   * and only the missing thread keys are written, so a second set-up adds none; one interrupted
+   * between open and close is found open again by its thread key and closed.
+   */
+  private void closedHistory(String[] customerIds, AtomicLong written) {
+    Parallel.forEach(data.regulars(), concurrency, r -> {
+      var list = ListConversationsRequest.newBuilder().setCustomerId(customerIds[r])
+          .setStatus(ConversationStatus.CONVERSATION_STATUS_CLOSED).setPageSize(1000).build();
+      return Parallel.retrying(() -> Calls.unary(channel, ConversationServiceGrpc.getListConversationsMethod(), list,
+              timeout))
+          .thenCompose(existing -> {
+            java.util.Set<String> closed = new java.util.HashSet<>();
+            existing.getConversationsList().forEach(c -> closed.add(c.getThreadKey()));
+            CompletableFuture<?> chain = CompletableFuture.completedFuture(null);
+            for (int k = 0; k < DataSet.CLOSED_PER_REGULAR; k++) {
+              int kk = k;
+              if (!closed.contains(data.historyThreadKey(r, k))) {
+                chain = chain.thenCompose(x -> closedConversation(customerIds[r], r, kk))
+                    .thenRun(written::incrementAndGet);
+              }
+            }
+            return chain;
+          });
+    });
+  }
+
+  private CompletableFuture<?> closedConversation(String customerId, int regular, int k) {
+    int n = data.historyConversation(regular, k);
+    return openConversation(customerId, data.channel(n), data.historyThreadKey(regular, k), data.shopOf(n))
+        .thenCompose(open -> {
+          String id = open.getConversation().getId();
+          var append = AppendMessagesRequest.newBuilder().setConversationId(id)
+              .addMessages(data.historyMessage(regular, k, 0)).addMessages(data.historyMessage(regular, k, 1)).build();
+          var close = CloseConversationRequest.newBuilder().setConversationId(id).build();
+          return Parallel.retrying(() -> Calls.unary(channel, ConversationServiceGrpc.getAppendMessagesMethod(), append,
+                  timeout))
+              .thenCompose(x -> Parallel.retrying(() -> Calls.unary(channel,
+                  ConversationServiceGrpc.getCloseConversationMethod(), close, timeout)));
+        });
   }
 
   /**

@@ -13,8 +13,17 @@ import java.util.Locale;
  * {"profile": "ci", "started_at": "2026-11-23T10:00:00Z", "scenarios": [{"name": "append_message",
  *  "requests": 0, "errors": 0, "p50_ms": 0.0, "p95_ms": 0.0, "p99_ms": 0.0, "max_ms": 0.0,
  *  "throughput_rps": 0.0, "target_p99_ms": 10.0, "passed": true, "recall_at_10": null,
- *  "baseline_p50_ms": 0.0, "baseline_p99_ms": 0.0}]}
+ *  "baseline_p50_ms": 0.0, "baseline_p99_ms": 0.0, "p99_over_floor_ms": 0.0, "same_statement_p50_ms": 0.0,
+ *  "same_statement_p99_ms": 0.0, "own_p50_ms": 0.0, "first_run": null}]}
  * </pre>
+ *
+ * The last six keys came with issue 13: the p99 minus the transport floor's p99, the same-statement
+ * SQL floor (the server's own statements over a pool at the scenario's rate; {@code baseline_*} is
+ * then the physical floor, the bare SQL), the server's own share of the p50 (server p50 − transport
+ * floor p50 − SQL floor p50, the same-statement one where measured), and, when the first measured
+ * run missed a target and the scenario was measured once more, that first run ({@code requests,
+ * errors, p50_ms, p95_ms, p99_ms, max_ms, recall_at_10, passed: false, missed}); {@code passed}
+ * is then the second run's verdict.
  *
  * Every scenario of the issue is listed, in its order. {@code passed} is null for a scenario that
  * was skipped (its service is not implemented yet; counts and latencies are then 0);
@@ -53,6 +62,26 @@ public final class JsonReport {
       sb.append(", \"recall_at_10\": ").append(num(ran ? o.recallAt10() : null));
       sb.append(", \"baseline_p50_ms\": ").append(num(o.baseline() == null ? null : o.baseline().p50Ms()));
       sb.append(", \"baseline_p99_ms\": ").append(num(o.baseline() == null ? null : o.baseline().p99Ms()));
+      sb.append(", \"p99_over_floor_ms\": ").append(num(ran ? r.p99OverFloorMs(s.p99Ms()) : null));
+      var same = r.sameStatement().get(o.name());
+      sb.append(", \"same_statement_p50_ms\": ").append(num(same == null ? null : same.p50Ms()));
+      sb.append(", \"same_statement_p99_ms\": ").append(num(same == null ? null : same.p99Ms()));
+      sb.append(", \"own_p50_ms\": ").append(num(ran ? ConsoleReport.own(r, o.name(), s, o.baseline()) : null));
+      sb.append(", \"first_run\": ");
+      Outcome first = o.firstRun();
+      if (first == null || first.summary() == null) {
+        sb.append("null");
+      } else {
+        Summary f = first.summary();
+        sb.append("{\"requests\": ").append(f.requests())
+            .append(", \"errors\": ").append(f.errors())
+            .append(", \"p50_ms\": ").append(num(f.p50Ms()))
+            .append(", \"p95_ms\": ").append(num(f.p95Ms()))
+            .append(", \"p99_ms\": ").append(num(f.p99Ms()))
+            .append(", \"max_ms\": ").append(num(f.maxMs()))
+            .append(", \"recall_at_10\": ").append(num(first.recallAt10()))
+            .append(", \"passed\": false, \"missed\": ").append(str(first.missed())).append('}');
+      }
       sb.append('}');
     }
     sb.append(r.outcomes().isEmpty() ? "]\n" : "\n  ]\n");

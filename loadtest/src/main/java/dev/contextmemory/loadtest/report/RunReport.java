@@ -10,6 +10,10 @@ import java.util.List;
  * @param server where the server ran ("started here: ..." or the --target address)
  * @param targetsAdjusted the targets were scaled or overridden on the command line
  * @param vacuumSeconds time of the VACUUM ANALYZE after the set-up, or null when not run
+ * @param transportFloor the transport floor's line for the report, or null when not measured
+ * @param floor the transport floor's summary (Health/Check through the same channel), or null
+ * @param sameStatement the same-statement SQL floors (issue 13: the server's own statements over a
+ *     pool at the scenario's rate), by scenario; empty when not measured
  */
 public record RunReport(
     String profile,
@@ -22,7 +26,14 @@ public record RunReport(
     Double vacuumSeconds,
     String transportFloor,
     List<Outcome> outcomes,
-    double totalSeconds) {
+    double totalSeconds,
+    dev.contextmemory.loadtest.dsl.Summary floor,
+    java.util.Map<String, dev.contextmemory.loadtest.scenarios.Baselines.Baseline> sameStatement) {
+
+  /** A scenario's p99 minus the transport floor's p99: what the call adds to a no-op call's tail; null without a floor. */
+  public Double p99OverFloorMs(Double p99Ms) {
+    return floor == null || p99Ms == null ? null : p99Ms - floor.p99Ms();
+  }
 
   public boolean passed() {
     return outcomes.stream().noneMatch(o -> o.status() == Outcome.Status.FAILED);

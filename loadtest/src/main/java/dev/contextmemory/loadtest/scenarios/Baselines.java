@@ -32,6 +32,8 @@ import org.postgresql.util.PGobject;
  *   <li>append_messages_100: a 100-row INSERT ... SELECT FROM unnest(arrays) (autocommit);
  *   <li>list_messages_20: the last 20 rows of a conversation by the sequence index;
  *   <li>search_messages: ts_rank_cd over a customer's matching messages, top 20;
+ *   <li>list_conversations_*: the statements the server's ConversationStore.list builds for the
+ *       scenario's requests (see {@link #listConversations});
  *   <li>search_memories_customer / _tenant: the pgvector k-NN query, k = 10, cosine distance, with
  *       the settings a filtered HNSW search needs (see {@link #vectorSearchSettings}).
  * </ul>
@@ -79,6 +81,9 @@ public final class Baselines {
         fixCounters(c);
         put(out, "list_messages_20", listLast20(c));
         put(out, "search_messages", searchMessages(c));
+        put(out, "list_conversations_customer", listConversations(c, Lookup.CUSTOMER));
+        put(out, "list_conversations_open", listConversations(c, Lookup.OPEN));
+        put(out, "list_conversations_metadata", listConversations(c, Lookup.METADATA));
       }
       if (setup.hasMemories()) {
         vectorSearchSettings(c);
@@ -266,6 +271,76 @@ public final class Baselines {
         }
       });
     }
+  }
+
+  /** The three conversation lookups of issue 19. */
+  private enum Lookup {
+    CUSTOMER, OPEN, METADATA
+  }
+
+  /**
+   * The columns the server's ConversationStore reads for a list (its COLUMNS): the floor reads
+   * the same row width, so the difference is the server's own.
+   */
+  static final String CONVERSATION_COLUMNS = "id, customer_id, channel, thread_key, started_at,"
+      + " last_message_at, closed_at, message_count, summary, summary_embedding IS NOT NULL AS has_summary_embedding,"
+      + " metadata::text AS metadata, created_at, updated_at";
+  private static final String CONVERSATION_ORDER = " ORDER BY last_message_at DESC NULLS LAST, id DESC LIMIT ?";
+
+  /**
+   * The very statements ConversationStore.list builds for the scenario's requests (its WHERE
+   * clauses in its order, its columns, LIMIT page + 1), over the same inputs: one regular
+   * customer's first page; its open conversations, or in the scenario's share of runs the
+   * tenant's open conversations of one channel; the tenant's conversations of one shop.
+   */
+  private Baseline listConversations(Connection c, Lookup lookup) throws SQLException {
+    String base = "SELECT " + CONVERSATION_COLUMNS + " FROM conversations WHERE tenant_id = ? AND deleted_at IS NULL";
+    String customer = base + " AND customer_id = ?" + (lookup == Lookup.OPEN ? " AND closed_at IS NULL" : "")
+        + CONVERSATION_ORDER;
+    String channel = base + " AND closed_at IS NULL AND channel = ?" + CONVERSATION_ORDER;
+    String shop = base + " AND metadata @> CAST(? AS jsonb)" + CONVERSATION_ORDER;
+    int limit = Scenarios.CONVERSATION_PAGE + 1;
+    try (PreparedStatement byCustomer = c.prepareStatement(customer);
+        PreparedStatement byChannel = c.prepareStatement(channel);
+        PreparedStatement byShop = c.prepareStatement(shop)) {
+      PreparedStatement[] next = new PreparedStatement[1];
+      String what = switch (lookup) {
+        case CUSTOMER -> "first page of a regular customer's conversations (ConversationStore.list)";
+        case OPEN -> "a regular customer's open conversations, 1 in 5 the tenant's open ones of a channel";
+        case METADATA -> "first page of the tenant's conversations with metadata @> {\"shop_id\": n}";
+      };
+      return time(what, new Timed() {
+        @Override
+        public void prepare(int i) throws SQLException {
+          if (lookup == Lookup.METADATA) {
+            next[0] = byShop;
+            byShop.setString(1, tenant);
+            byShop.setString(2, "{\"shop_id\": \"" + random.nextInt(DataSet.SHOPS) + "\"}");
+            byShop.setInt(3, limit);
+          } else if (lookup == Lookup.OPEN && random.nextDouble() < Scenarios.OPEN_TENANT_WIDE_SHARE) {
+            next[0] = byChannel;
+            byChannel.setString(1, tenant);
+            byChannel.setString(2, channelName(random.nextInt(data.sizes().conversationsPerCustomer())));
+            byChannel.setInt(3, limit);
+          } else {
+            next[0] = byCustomer;
+            byCustomer.setString(1, tenant);
+            byCustomer.setObject(2, UUID.fromString(setup.customerIds()[random.nextInt(data.regulars())]));
+            byCustomer.setInt(3, limit);
+          }
+        }
+
+        @Override
+        public void execute() throws SQLException {
+          drain(next[0]);
+        }
+      });
+    }
+  }
+
+  /** The stored name of the data set's i-th channel ("sms", "web", ...), as the server writes it. */
+  private String channelName(int i) {
+    return data.channel(i).name().substring("CHANNEL_".length()).toLowerCase(Locale.ROOT);
   }
 
   private Baseline knn(Connection c, boolean perCustomer) throws SQLException {

@@ -10,11 +10,15 @@ import dev.contextmemory.loadtest.dsl.Injection;
 import dev.contextmemory.loadtest.dsl.Scenario;
 import dev.contextmemory.loadtest.dsl.Session;
 import dev.contextmemory.loadtest.dsl.Step;
+import com.google.protobuf.Struct;
+import com.google.protobuf.Value;
 import dev.contextmemory.v1.AppendMessageRequest;
 import dev.contextmemory.v1.AppendMessagesRequest;
 import dev.contextmemory.v1.ConversationServiceGrpc;
+import dev.contextmemory.v1.ConversationStatus;
 import dev.contextmemory.v1.FetchContextRequest;
 import dev.contextmemory.v1.GetOrCreateOpenConversationRequest;
+import dev.contextmemory.v1.ListConversationsRequest;
 import dev.contextmemory.v1.ListMessagesRequest;
 import dev.contextmemory.v1.Memory;
 import dev.contextmemory.v1.MemoryKind;
@@ -84,6 +88,9 @@ public final class Scenarios {
     d.add(new Definition("search_memories_tenant", Set.of("memories"),
         s -> searchMemories("search_memories_tenant", s, false, tenant), tenant));
     d.add(new Definition("fetch_context", Set.of("conversations", "memories"), this::fetchContext, null));
+    d.add(new Definition("list_conversations_customer", Set.of("conversations"), this::listConversationsCustomer, null));
+    d.add(new Definition("list_conversations_open", Set.of("conversations"), this::listConversationsOpen, null));
+    d.add(new Definition("list_conversations_metadata", Set.of("conversations"), this::listConversationsMetadata, null));
     // Last: it writes memories (in the reserved cluster) and messages while it runs.
     d.add(new Definition("agent_turn", Set.of("conversations", "memories"), this::agentTurn, null));
     return d;
@@ -187,6 +194,68 @@ public final class Scenarios {
         .exec(Step.call(ConversationServiceGrpc.getSearchMessagesMethod(), s -> SearchMessagesRequest.newBuilder()
             .setQuery(Texts.query(s.random()))
             .setCustomerId(setup.customerIds()[s.<Integer>get("customer")])
+            .build()))
+        .build();
+  }
+
+  /** Page size of the conversation lookups: what an agent console shows at once. */
+  public static final int CONVERSATION_PAGE = 20;
+  /** The share of list_conversations_open calls that ask tenant-wide for one channel's open conversations. */
+  public static final double OPEN_TENANT_WIDE_SHARE = 0.2;
+
+  /**
+   * The handoff seed's "user conversation lookup": the first page of one regular customer's
+   * conversations, newest first. Regulars (two open and twenty closed conversations) are the
+   * customers whose lookup has the most to read.
+   */
+  private Scenario listConversationsCustomer(Setup.Result setup) {
+    int regulars = data.regulars();
+    return base("list_conversations_customer")
+        .feed("customer", s -> s.random().nextInt(regulars))
+        .exec(Step.call(ConversationServiceGrpc.getListConversationsMethod(), s -> ListConversationsRequest.newBuilder()
+            .setCustomerId(setup.customerIds()[s.<Integer>get("customer")])
+            .setPageSize(CONVERSATION_PAGE)
+            .build()))
+        .build();
+  }
+
+  /**
+   * The seed's "active conversations lookup": a regular customer's open conversations (found among
+   * its closed history), and in {@link #OPEN_TENANT_WIDE_SHARE} of the calls the tenant's open
+   * conversations of one channel, newest first (an agent console's queue).
+   */
+  private Scenario listConversationsOpen(Setup.Result setup) {
+    int regulars = data.regulars();
+    int channels = data.sizes().conversationsPerCustomer();
+    return base("list_conversations_open")
+        .feed("customer", s -> s.random().nextDouble() < OPEN_TENANT_WIDE_SHARE ? -1 : s.random().nextInt(regulars))
+        .feed("channel", s -> s.random().nextInt(channels))
+        .exec(Step.call(ConversationServiceGrpc.getListConversationsMethod(), s -> {
+          var b = ListConversationsRequest.newBuilder()
+              .setStatus(ConversationStatus.CONVERSATION_STATUS_OPEN)
+              .setPageSize(CONVERSATION_PAGE);
+          int customer = s.get("customer");
+          if (customer >= 0) {
+            b.setCustomerId(setup.customerIds()[customer]);
+          } else {
+            b.setChannel(data.channel(s.<Integer>get("channel")));
+          }
+          return b.build();
+        }))
+        .build();
+  }
+
+  /**
+   * The seed's "metadata query": the tenant's conversations of one shop ({@code {"shop_id": "n"}},
+   * about 1 % of them), first page, newest first.
+   */
+  private Scenario listConversationsMetadata(Setup.Result setup) {
+    return base("list_conversations_metadata")
+        .feed("shop", s -> s.random().nextInt(DataSet.SHOPS))
+        .exec(Step.call(ConversationServiceGrpc.getListConversationsMethod(), s -> ListConversationsRequest.newBuilder()
+            .setMetadataFilter(Struct.newBuilder().putFields("shop_id",
+                Value.newBuilder().setStringValue(Integer.toString(s.<Integer>get("shop"))).build()))
+            .setPageSize(CONVERSATION_PAGE)
             .build()))
         .build();
   }

@@ -20,7 +20,8 @@ import org.junit.jupiter.api.Test;
 class JsonReportTest {
   /** The keys of a scenario, in the order the issue gives them. */
   private static final List<String> KEYS = List.of("name", "requests", "errors", "p50_ms", "p95_ms", "p99_ms",
-      "max_ms", "throughput_rps", "target_p99_ms", "passed", "recall_at_10", "baseline_p50_ms", "baseline_p99_ms");
+      "max_ms", "throughput_rps", "target_p99_ms", "passed", "recall_at_10", "baseline_p50_ms", "baseline_p99_ms",
+      "p99_over_floor_ms", "same_statement_p50_ms", "same_statement_p99_ms", "own_p50_ms", "first_run");
 
   static RunReport report() {
     Histogram h = new Histogram(3);
@@ -31,11 +32,22 @@ class JsonReportTest {
     Outcome passed = new Outcome("append_message", Outcome.Status.PASSED, "", 10.0, run,
         List.of(new Outcome.Verdict("p99 < 10.0 ms", "p99 = 4.13 ms", true)), null,
         new Baselines.Baseline("one-row INSERT", 100, 0.25, 0.75), null);
+    Outcome firstMiss = new Outcome("search_memories_tenant", Outcome.Status.FAILED, "", 50.0, run,
+        List.of(new Outcome.Verdict("p99 < 50.0 ms", "p99 = 61.0 ms", false)), 0.9, null, null);
     Outcome search = new Outcome("search_memories_tenant", Outcome.Status.FAILED, "", 50.0, run, List.of(), 0.93125, null,
-        null);
+        null).withFirstRun(firstMiss);
     Outcome skipped = Outcome.skipped("agent_turn", 60.0, "UNIMPLEMENTED: x");
     return new RunReport("ci", Instant.parse("2026-11-23T10:00:00.123456Z"), "here", "data", "t", false, List.of(), null,
-        null, List.of(passed, search, skipped), 100);
+        null, List.of(passed, search, skipped), 100, floor(), Map.of("append_message",
+        new Baselines.Baseline("the CTE", 100, 0.5, 1.5)));
+  }
+
+  /** A transport floor with p50 1.0 ms and p99 3.0 ms. */
+  static Summary floor() {
+    Histogram h = new Histogram(3);
+    h.recordValue(1000);
+    return new Summary("transport_floor", 100, 0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 10, 1.2, 100, 1, Map.of(), List.of(),
+        List.of(), h);
   }
 
   @Test
@@ -65,8 +77,19 @@ class JsonReportTest {
     assertEquals(0.75, a.get("baseline_p99_ms").getAsDouble());
     assertTrue(json.contains("\"target_p99_ms\": 10.0,"), "floats keep their decimal point: " + json);
 
+    assertEquals(1.125, a.get("p99_over_floor_ms").getAsDouble(), 1e-9, "p99 4.125 - floor p99 3.0");
+    assertEquals(0.5, a.get("same_statement_p50_ms").getAsDouble());
+    assertEquals(1.5, a.get("same_statement_p99_ms").getAsDouble());
+    assertEquals(0.0, a.get("own_p50_ms").getAsDouble(), 1e-9,
+        "p50 1.5 - floor p50 1.0 - same-statement SQL p50 0.5 (not the physical 0.25)");
+    assertTrue(a.get("first_run").isJsonNull(), "passed on its first run");
+
     JsonObject s = scenarios.get(1).getAsJsonObject();
     assertEquals(false, s.get("passed").getAsBoolean());
+    JsonObject first = s.getAsJsonObject("first_run");
+    assertEquals(false, first.get("passed").getAsBoolean());
+    assertEquals("p99 = 61.0 ms (want p99 < 50.0 ms)", first.get("missed").getAsString());
+    assertEquals(0.9, first.get("recall_at_10").getAsDouble());
     assertEquals(0.931, s.get("recall_at_10").getAsDouble());
     assertTrue(s.get("baseline_p50_ms").isJsonNull());
 

@@ -83,7 +83,7 @@ public final class ConversationGrpcService extends ConversationServiceGrpc.Conve
   @Override
   public void listConversations(ListConversationsRequest req, StreamObserver<ListConversationsResponse> out) {
     Validator v = new Validator();
-    UUID customerId = v.id("customer_id", req.getCustomerId());
+    UUID customerId = req.getCustomerId().isEmpty() ? null : v.id("customer_id", req.getCustomerId());
     int pageSize = v.pageSize("page_size", req.getPageSize());
     String status = switch (req.getStatus()) {
       case CONVERSATION_STATUS_UNSPECIFIED -> null;

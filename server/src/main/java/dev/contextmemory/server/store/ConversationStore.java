@@ -107,13 +107,19 @@ public final class ConversationStore extends Store {
   }
 
   /**
-   * A customer's conversations, latest message first, conversations without messages last. The
-   * keyset on (last_message_at DESC NULLS LAST, id DESC) matches the customer-recency index.
+   * A customer's conversations (or, with a null customer, the tenant's), latest message first,
+   * conversations without messages last. The keyset on (last_message_at DESC NULLS LAST, id DESC)
+   * matches the customer-recency index; tenant-wide, a metadata filter is served by the
+   * (tenant_id, metadata) GIN index, open conversations by the open-recency index (V5), and
+   * the page is cut from what they return.
    */
   public Conversation.Page list(String tenant, UUID customerId, Conversation.Filter filter, Conversation.Cursor after,
       int limit) {
     StringBuilder sql = new StringBuilder("SELECT " + COLUMNS
-        + " FROM conversations WHERE tenant_id = :tenant AND customer_id = :customer AND deleted_at IS NULL");
+        + " FROM conversations WHERE tenant_id = :tenant AND deleted_at IS NULL");
+    if (customerId != null) {
+      sql.append(" AND customer_id = :customer");
+    }
     if (filter.status() != null) {
       sql.append(filter.status().equals("open") ? " AND closed_at IS NULL" : " AND closed_at IS NOT NULL");
     }
@@ -131,7 +137,10 @@ public final class ConversationStore extends Store {
     sql.append(" ORDER BY last_message_at DESC NULLS LAST, id DESC LIMIT :limit");
     List<Conversation> rows = read(h -> {
       Query q = h.createQuery(sql.toString())
-          .bind("tenant", tenant).bind("customer", customerId).bind("limit", limit + 1);
+          .bind("tenant", tenant).bind("limit", limit + 1);
+      if (customerId != null) {
+        q.bind("customer", customerId);
+      }
       if (filter.channel() != null) {
         q.bind("channel", filter.channel());
       }
@@ -145,7 +154,7 @@ public final class ConversationStore extends Store {
         }
       }
       List<Conversation> list = q.map(CONVERSATION).list();
-      if (list.isEmpty() && after == null) {
+      if (list.isEmpty() && after == null && customerId != null) {
         requireCustomer(h, tenant, customerId);
       }
       return list;

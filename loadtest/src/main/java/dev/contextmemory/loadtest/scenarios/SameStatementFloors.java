@@ -1,0 +1,199 @@
+package dev.contextmemory.loadtest.scenarios;
+
+import com.zaxxer.hikari.HikariConfig;
+import com.zaxxer.hikari.HikariDataSource;
+import dev.contextmemory.loadtest.Profile;
+import dev.contextmemory.loadtest.data.DataSet;
+import dev.contextmemory.loadtest.data.Setup;
+import dev.contextmemory.loadtest.data.Texts;
+import dev.contextmemory.loadtest.data.Uuid7;
+import java.io.PrintStream;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.ThreadLocalRandom;
+import org.HdrHistogram.Histogram;
+
+/**
+ * Issue 13's honest SQL floor: for AppendMessage, ListMessages(20) and the per-customer
+ * SearchMemories, the very statements the server runs for the RPC ({@link ServerStatements}: the
+ * same CTE, the same search round trips with the same settings, in a transaction where the server
+ * uses one), on the scenario's inputs, through a HikariCP pool configured as the server's (size,
+ * server-side prepared statements), at the scenario's arrival rate for its warm-up and measured
+ * time. What the server's p50 adds to this floor and to the transport floor is the server's own.
+ *
+ * <p>The bare statements of {@link Baselines} stay as the "physical" floor: what PostgreSQL needs
+ * at the least for the same rows.
+ */
+public final class SameStatementFloors {
+  private final String jdbcUrl;
+  private final String tenant;
+  private final DataSet data;
+  private final Setup.Result setup;
+  private final Profile profile;
+  private final PrintStream log;
+
+  public SameStatementFloors(String jdbcUrl, String tenant, DataSet data, Setup.Result setup, Profile profile,
+      PrintStream log) {
+    this.jdbcUrl = jdbcUrl;
+    this.tenant = tenant;
+    this.data = data;
+    this.setup = setup;
+    this.profile = profile;
+    this.log = log;
+  }
+
+  /** The server's default pool size (Settings: 2 × cores + 1), on this machine, where the server runs too. */
+  static int serverPoolSize() {
+    return 2 * Runtime.getRuntime().availableProcessors() + 1;
+  }
+
+  /** Runs the floors whose data exists, each for the scenarios it applies to (a subset of {@code only}, if given). */
+  public Map<String, Baselines.Baseline> run(java.util.function.Predicate<String> selected) {
+    Map<String, Baselines.Baseline> out = new LinkedHashMap<>();
+    int size = serverPoolSize();
+    try (HikariDataSource pool = pool(size)) {
+      if (setup.hasConversations()) {
+        put(out, pool, selected, "append_message", size, this::appendMessage,
+            "AppendMessage's CTE (MessageStore.APPEND_ONE), autocommit");
+        put(out, pool, selected, "list_messages_20", size, this::listMessages,
+            "ListMessages' statement (conversation LEFT JOIN LATERAL last 21 messages)");
+      }
+      if (setup.hasMemories()) {
+        put(out, pool, selected, "search_memories_customer", size, this::searchMemoriesCustomer,
+            "SearchMemories' transaction: customer check, scope sizing + settings, vector search, commit");
+      }
+    }
+    return out;
+  }
+
+  private void put(Map<String, Baselines.Baseline> out, HikariDataSource pool,
+      java.util.function.Predicate<String> selected, String scenario, int threads, PacedJdbc.Work work, String what) {
+    if (!selected.test(scenario)) {
+      return;
+    }
+    double rate = profile.rate(scenario);
+    PacedJdbc.Result r = PacedJdbc.run(pool, threads, rate, profile.warmUp(), profile.measure(), work);
+    Histogram h = r.latencyMicros();
+    String sql = what + String.format(Locale.ROOT, ", %s/s over a pool of %d", rate == Math.rint(rate)
+        ? Long.toString((long) rate) : Double.toString(rate), threads);
+    if (r.errors() > 0 || r.dropped() > 0) {
+      log.printf(Locale.ROOT, "same-statement floor: %s had %d errors, %d dropped (%s); not used%n", scenario,
+          r.errors(), r.dropped(), r.firstError());
+      return;
+    }
+    Baselines.Baseline b = new Baselines.Baseline(sql, h.getTotalCount(), h.getValueAtPercentile(50) / 1000.0,
+        h.getValueAtPercentile(99) / 1000.0);
+    out.put(scenario, b);
+    log.printf(Locale.ROOT, "same-statement floor: %-25s p50 %8.3f ms  p99 %8.3f ms  (%d runs: %s)%n", scenario,
+        b.p50Ms(), b.p99Ms(), b.iterations(), sql);
+  }
+
+  /** A pool as the server's Database.pool builds it (fixed size, the same pgjdbc properties). */
+  private HikariDataSource pool(int size) {
+    HikariConfig c = new HikariConfig();
+    c.setPoolName("loadtest-sql-floor");
+    c.setJdbcUrl(jdbcUrl);
+    c.setMaximumPoolSize(size);
+    c.setMinimumIdle(size);
+    c.setConnectionTimeout(5_000);
+    c.addDataSourceProperty("ApplicationName", "context-memory-loadtest-floor");
+    c.addDataSourceProperty("prepareThreshold", "1");
+    c.addDataSourceProperty("preparedStatementCacheQueries", "512");
+    c.addDataSourceProperty("preparedStatementCacheSizeMiB", "8");
+    c.addDataSourceProperty("tcpKeepAlive", "true");
+    c.addDataSourceProperty("reWriteBatchedInserts", "true");
+    return new HikariDataSource(c);
+  }
+
+  private static final ServerStatements.Named APPEND = new ServerStatements.Named(ServerStatements.APPEND_ONE);
+  private static final ServerStatements.Named LIST = new ServerStatements.Named(ServerStatements.LIST_MESSAGES_20);
+  private static final ServerStatements.Named REQUIRE = new ServerStatements.Named(ServerStatements.REQUIRE_CUSTOMER);
+  private static final int CANDIDATES = ServerStatements.indexCandidates(Scenarios.K);
+  private static final ServerStatements.Named PREPARE =
+      new ServerStatements.Named(ServerStatements.prepareVectorSearchForCustomer(CANDIDATES));
+  private static final ServerStatements.Named EXACT =
+      new ServerStatements.Named(ServerStatements.vectorSearchForCustomer(true, Scenarios.K));
+  private static final ServerStatements.Named HNSW =
+      new ServerStatements.Named(ServerStatements.vectorSearchForCustomer(false, Scenarios.K));
+
+  /** A user message appended to a random conversation of the data set, as the scenario does. */
+  private void appendMessage(Connection c) throws SQLException {
+    var r = ThreadLocalRandom.current();
+    Map<String, Object> v = new HashMap<>();
+    v.put("tenant", tenant);
+    v.put("conversation", UUID.fromString(setup.conversationIds()[r.nextInt(setup.conversationIds().length)]));
+    v.put("id", Uuid7.next());
+    v.put("role", "user");
+    v.put("content", Texts.sentence(r.nextLong()));
+    v.put("tool_calls", null);
+    v.put("tool_call_id", null);
+    v.put("attachments", null);
+    v.put("metadata", null);
+    v.put("key", UUID.randomUUID().toString());
+    v.put("created_at", null);
+    try (PreparedStatement ps = APPEND.bind(c, v)) {
+      requireRows(ps, "AppendMessage's CTE appended nothing");
+    }
+  }
+
+  private void listMessages(Connection c) throws SQLException {
+    var r = ThreadLocalRandom.current();
+    Map<String, Object> v = Map.of("tenant", tenant,
+        "conversation", UUID.fromString(setup.conversationIds()[r.nextInt(setup.conversationIds().length)]));
+    try (PreparedStatement ps = LIST.bind(c, v)) {
+      requireRows(ps, "ListMessages found no conversation");
+    }
+  }
+
+  /** A random memory picks the customer and the query's cluster, as the scenario does; one transaction. */
+  private void searchMemoriesCustomer(Connection c) throws SQLException {
+    var r = ThreadLocalRandom.current();
+    int j = r.nextInt(data.sizes().memories());
+    UUID customer = UUID.fromString(setup.customerIds()[data.customerOfMemory(j)]);
+    Object q = Baselines.vectorParameter(data.vectors().member(data.clusterOfMemory(j), r.nextLong() | Long.MIN_VALUE));
+    c.setAutoCommit(false);
+    try {
+      try (PreparedStatement ps = REQUIRE.bind(c, Map.of("tenant", tenant, "id", customer))) {
+        requireRows(ps, "no such customer");
+      }
+      boolean exact;
+      try (PreparedStatement ps = PREPARE.bind(c, Map.of("tenant", tenant, "customer", customer,
+          "ef", ServerStatements.efSearch(CANDIDATES))); ResultSet rs = ps.executeQuery()) {
+        rs.next();
+        rs.getString("settings");
+        exact = rs.getBoolean("exact");
+      }
+      try (PreparedStatement ps = (exact ? EXACT : HNSW).bind(c, Map.of("tenant", tenant, "customer", customer,
+          "q", q, "min", 0.0))) {
+        requireRows(ps, "the vector search found nothing");
+      }
+      c.commit();
+    } finally {
+      c.setAutoCommit(true);
+    }
+  }
+
+  /** Reads every row and column, as the server's mappers do; fails on an empty result (the floor must do the work). */
+  private static void requireRows(PreparedStatement ps, String empty) throws SQLException {
+    int rows = 0;
+    try (ResultSet rs = ps.executeQuery()) {
+      int columns = rs.getMetaData().getColumnCount();
+      while (rs.next()) {
+        rows++;
+        for (int i = 1; i <= columns; i++) {
+          rs.getObject(i);
+        }
+      }
+    }
+    if (rows == 0) {
+      throw new SQLException(empty);
+    }
+  }
+}

@@ -1,0 +1,173 @@
+package dev.contextmemory.loadtest.scenarios;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.SQLException;
+import java.sql.Types;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * The SQL the server runs for the hot RPCs, character for character (copied from the server's
+ * stores; ServerStatementsTest fails when a store's text changes and this copy does not), so the
+ * same-statement floor times exactly the server's database work. Named parameters (":tenant") are
+ * turned into JDBC's positional ones the way Jdbi does, and bound by name.
+ */
+final class ServerStatements {
+  private ServerStatements() {}
+
+  /** MessageStore.COLUMNS. */
+  static final String MESSAGE_COLUMNS = "id, conversation_id, sequence, role, content, tool_calls::text AS tool_calls,"
+      + " tool_call_id, attachments::text AS attachments, metadata::text AS metadata, idempotency_key, created_at";
+
+  /** MessageStore.APPEND_ONE: AppendMessage's one statement. */
+  static final String APPEND_ONE = """
+      WITH existing AS (
+        SELECT %1$s FROM messages m
+         WHERE m.tenant_id = :tenant AND m.conversation_id = :conversation AND m.idempotency_key = :key
+           AND EXISTS (SELECT 1 FROM conversations c
+                        WHERE c.tenant_id = :tenant AND c.id = :conversation AND c.deleted_at IS NULL)
+      ), conv AS (
+        UPDATE conversations
+           SET last_sequence = last_sequence + 1, message_count = message_count + 1,
+               last_message_at = greatest(last_message_at, coalesce(CAST(:created_at AS timestamptz), now()))
+         WHERE tenant_id = :tenant AND id = :conversation AND closed_at IS NULL AND deleted_at IS NULL
+           AND NOT EXISTS (SELECT 1 FROM existing)
+        RETURNING last_sequence
+      ), ins AS (
+        INSERT INTO messages (tenant_id, id, conversation_id, sequence, role, content, tool_calls, tool_call_id,
+                              attachments, metadata, idempotency_key, created_at)
+        SELECT :tenant, :id, :conversation, conv.last_sequence, :role, :content, CAST(:tool_calls AS jsonb),
+               :tool_call_id, CAST(:attachments AS jsonb), coalesce(CAST(:metadata AS jsonb), '{}'), :key,
+               coalesce(CAST(:created_at AS timestamptz), now())
+          FROM conv
+        RETURNING %1$s
+      )
+      SELECT ins.*, false AS replayed FROM ins
+      UNION ALL
+      SELECT existing.*, true AS replayed FROM existing""".formatted(MESSAGE_COLUMNS);
+
+  /** MessageStore.list, newest first, no cursor, no filter, page 20 (LIMIT page + 1 written in). */
+  static final String LIST_MESSAGES_20 = """
+      SELECT c.id AS found, m.* FROM conversations c
+      LEFT JOIN LATERAL (
+        SELECT %s FROM messages m
+         WHERE m.tenant_id = :tenant AND m.conversation_id = :conversation%s
+         ORDER BY m.sequence %s
+         LIMIT %d
+      ) m ON true
+      WHERE c.tenant_id = :tenant AND c.id = :conversation AND c.deleted_at IS NULL
+      ORDER BY m.sequence %s""".formatted(MESSAGE_COLUMNS, "", "DESC", 21, "DESC");
+
+  /** MemoryStore.COLUMNS. */
+  static final String MEMORY_COLUMNS = "m.id, m.customer_id, m.conversation_id, m.kind, m.memory_key, m.content,"
+      + " m.metadata::text AS metadata, m.embedding IS NOT NULL AS has_embedding, m.importance, m.source,"
+      + " m.expires_at, m.confirm_count, m.last_confirmed_at, m.created_at, m.updated_at";
+
+  /** MemoryStore.requireCustomer. */
+  static final String REQUIRE_CUSTOMER = "SELECT true FROM customers WHERE tenant_id = :tenant AND id = :id";
+
+  /** Store.EXACT_SCAN_MIN_ROWS / EXACT_SCAN_MAX_ROWS. */
+  static final int EXACT_SCAN_MIN_ROWS = 1000;
+  static final int EXACT_SCAN_MAX_ROWS = 5000;
+
+  /** Store.indexCandidates. */
+  static int indexCandidates(int k) {
+    return Math.min(1000, Math.max(400, 40 * k));
+  }
+
+  /** Store.prepareVectorSearch's statement for one customer's memories (sizes the scope, sets the HNSW settings). */
+  static String prepareVectorSearchForCustomer(int candidates) {
+    String exactMax = "greatest(%d, least(%d, sqrt(%d * greatest((SELECT reltuples FROM pg_class WHERE oid = '%s'::regclass), 0))))::int"
+        .formatted(EXACT_SCAN_MIN_ROWS, EXACT_SCAN_MAX_ROWS, candidates, "memories");
+    return """
+        WITH lim AS (SELECT %s AS n)
+        SELECT s.n <= (SELECT n FROM lim) AS exact,
+               CASE WHEN s.n > (SELECT n FROM lim) THEN
+                 set_config('hnsw.ef_search', :ef, true) || set_config('hnsw.iterative_scan', 'relaxed_order', true)
+                   || set_config('enable_seqscan', 'off', true) || set_config('enable_sort', 'off', true)
+                   || set_config('jit', 'off', true)
+               END AS settings
+          FROM (SELECT count(*) AS n FROM (SELECT 1 FROM %s x WHERE %s LIMIT (SELECT n FROM lim) + 1) c) s"""
+        .formatted(exactMax, "memories", "x.tenant_id = :tenant AND x.customer_id = :customer");
+  }
+
+  /** The ef_search prepareVectorSearch sets for that many candidates. */
+  static String efSearch(int candidates) {
+    return Integer.toString(Math.min(1000, Math.max(100, 2 * candidates)));
+  }
+
+  /** MemoryStore.vectorList for one customer, no kinds, no metadata filter: the exact or the HNSW variant. */
+  static String vectorSearchForCustomer(boolean exact, int limit) {
+    String where = " m.tenant_id = :tenant AND m.embedding IS NOT NULL AND (m.expires_at IS NULL OR m.expires_at > now())"
+        + " AND m.customer_id = :customer";
+    return exact ? """
+        WITH scope AS MATERIALIZED (SELECT m.id, m.embedding FROM memories m WHERE%2$s),
+        top AS (SELECT id, embedding <=> CAST(:q AS vector) AS distance FROM scope ORDER BY distance LIMIT %3$d)
+        SELECT %1$s, top.distance FROM top JOIN memories m ON m.tenant_id = :tenant AND m.id = top.id
+         WHERE 1 - top.distance >= :min ORDER BY top.distance, m.created_at DESC"""
+        .formatted(MEMORY_COLUMNS, where, limit) : """
+        WITH knn AS MATERIALIZED (
+          SELECT %s, m.embedding <=> CAST(:q AS vector) AS distance
+            FROM memories m WHERE%s
+           ORDER BY m.embedding <=> CAST(:q AS vector)
+           LIMIT %d
+        )
+        SELECT * FROM knn WHERE 1 - distance >= :min ORDER BY distance, created_at DESC LIMIT %d"""
+        .formatted(MEMORY_COLUMNS, where, indexCandidates(limit), limit);
+  }
+
+  private static final Pattern NAMED = Pattern.compile("(?<!:):([A-Za-z_][A-Za-z0-9_]*)");
+
+  /** A statement with named parameters, prepared once on a connection; bound by name. */
+  static final class Named {
+    private final String sql;
+    private final List<String> names = new ArrayList<>();
+
+    Named(String namedSql) {
+      Matcher m = NAMED.matcher(namedSql);
+      StringBuilder sb = new StringBuilder();
+      while (m.find()) {
+        names.add(m.group(1));
+        m.appendReplacement(sb, "?");
+      }
+      m.appendTail(sb);
+      this.sql = sb.toString();
+    }
+
+    String sql() {
+      return sql;
+    }
+
+    /** The parameter names in positional order (a name used twice appears twice). */
+    List<String> names() {
+      return List.copyOf(names);
+    }
+
+    /**
+     * Prepares (pgjdbc's per-connection statement cache makes this a cache hit after the first
+     * time, as with the server's Jdbi) and binds every occurrence of each name; a null value is
+     * bound as a NULL varchar, as Jdbi binds a null String.
+     */
+    PreparedStatement bind(Connection c, Map<String, Object> values) throws SQLException {
+      PreparedStatement ps = c.prepareStatement(sql);
+      for (int i = 0; i < names.size(); i++) {
+        if (!values.containsKey(names.get(i))) {
+          throw new IllegalArgumentException("no value for :" + names.get(i));
+        }
+        Object v = values.get(names.get(i));
+        if (v == null) {
+          ps.setNull(i + 1, Types.VARCHAR);
+        } else if (v instanceof String s) {
+          ps.setString(i + 1, s);
+        } else {
+          ps.setObject(i + 1, v);
+        }
+      }
+      return ps;
+    }
+  }
+}
