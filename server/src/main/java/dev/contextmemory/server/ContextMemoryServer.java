@@ -18,6 +18,7 @@ import dev.contextmemory.server.grpc.MalformedRequests;
 import dev.contextmemory.server.grpc.MemoryGrpcService;
 import dev.contextmemory.server.grpc.PoolGate;
 import dev.contextmemory.server.grpc.RequestAdmission;
+import dev.contextmemory.server.store.AddressStore;
 import dev.contextmemory.server.store.ApiKeyStore;
 import dev.contextmemory.server.grpc.PageTokens;
 import dev.contextmemory.server.store.ConversationStore;
@@ -26,6 +27,7 @@ import dev.contextmemory.server.store.ExpirySweeper;
 import dev.contextmemory.server.store.MemorySearchStore;
 import dev.contextmemory.server.store.MemoryStore;
 import dev.contextmemory.server.store.MessageImportStore;
+import dev.contextmemory.server.store.MessageSearchStore;
 import dev.contextmemory.server.store.MessageStore;
 import dev.contextmemory.v1.AdminServiceGrpc;
 import dev.contextmemory.v1.ConversationServiceGrpc;
@@ -111,9 +113,9 @@ public final class ContextMemoryServer implements AutoCloseable {
               sec.tenantMaxConcurrentCalls());
       PageTokens tokens = PageTokens.withSecret(s.pageTokenSecret());
       List<BindableService> services = List.of(
-          new CustomerGrpcService(new CustomerStore(jdbi), contacts, tokens),
-          new ConversationGrpcService(conversations, new MessageStore(jdbi), new MessageImportStore(jdbi), contacts,
-              tokens, s.embeddingDimension()),
+          new CustomerGrpcService(new CustomerStore(jdbi), new AddressStore(jdbi), contacts, tokens),
+          new ConversationGrpcService(conversations, new MessageStore(jdbi), new MessageImportStore(jdbi),
+              new MessageSearchStore(jdbi), contacts, tokens, s.embeddingDimension()),
           new MemoryGrpcService(memories, new MemorySearchStore(jdbi), conversations, tokens, s.embeddingDimension()),
           new AdminGrpcService(apiKeys, verifier, tokens));
 
@@ -156,7 +158,7 @@ public final class ContextMemoryServer implements AutoCloseable {
       log.warn("authentication is off ({}AUTH=none): every call acts for tenant '{}' with every scope;"
           + " listening on {}{}", Settings.PREFIX, s.defaultTenant(), s.host(),
           sec.allowInsecure() ? " because " + Settings.PREFIX + "ALLOW_INSECURE=true" : " (loopback only)");
-    } else if (!sec.tls()) {
+    } else if (!sec.tls() && !SecuritySettings.isLoopback(s.host())) {
       log.warn("serving plaintext: API keys cross the network in the clear unless a proxy in front terminates"
           + " TLS (set {}TLS_CERT_FILE and {}TLS_KEY_FILE to serve TLS)", Settings.PREFIX, Settings.PREFIX);
     }

@@ -4,9 +4,12 @@ import static dev.contextmemory.server.testing.GrpcErrors.assertInvalid;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 
+import dev.contextmemory.server.auth.Scope;
+import dev.contextmemory.server.testing.TestKeys;
 import dev.contextmemory.server.testing.TestServer;
 import dev.contextmemory.v1.*;
 import java.util.Base64;
+import java.util.Map;
 import java.util.concurrent.ThreadLocalRandom;
 import org.junit.jupiter.api.Test;
 
@@ -53,5 +56,27 @@ class PageTokenTamperTest {
     String customersToken = customers.listCustomers(ListCustomersRequest.newBuilder().setPageSize(1).build())
         .getNextPageToken();
     assertInvalid("page_token", () -> conversations.listMessages(first.toBuilder().setPageToken(customersToken).build()));
+  }
+
+  /** The MAC covers the tenant: tenant B cannot page with a token tenant A was given. */
+  @Test
+  void aTokenOfOneTenantIsInvalidForAnother() {
+    try (TestServer server = TestServer.start(Map.of("AUTH", "api-key"))) {
+      var a = TestKeys.withKey(CustomerServiceGrpc.newBlockingStub(server.channel()),
+          TestKeys.create(server, "tenant-a", Scope.READ, Scope.WRITE));
+      var b = TestKeys.withKey(CustomerServiceGrpc.newBlockingStub(server.channel()),
+          TestKeys.create(server, "tenant-b", Scope.READ, Scope.WRITE));
+      for (var stub : java.util.List.of(a, b)) {
+        for (int i = 0; i < 3; i++) {
+          stub.createCustomer(CreateCustomerRequest.newBuilder().setCustomer(Customer.newBuilder()
+              .setDisplayName("c" + i)).build());
+        }
+      }
+      ListCustomersRequest first = ListCustomersRequest.newBuilder().setPageSize(1).build();
+      String tokenOfA = a.listCustomers(first).getNextPageToken();
+      assertFalse(tokenOfA.isEmpty());
+      assertEquals(1, a.listCustomers(first.toBuilder().setPageToken(tokenOfA).build()).getCustomersCount());
+      assertInvalid("page_token", () -> b.listCustomers(first.toBuilder().setPageToken(tokenOfA).build()));
+    }
   }
 }

@@ -5,8 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import com.code_intelligence.jazzer.api.FuzzedDataProvider;
+import com.code_intelligence.jazzer.junit.DictionaryEntries;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import com.zaxxer.hikari.HikariPoolMXBean;
+import dev.contextmemory.server.testing.Rows;
 import dev.contextmemory.server.testing.TestServer;
 import dev.contextmemory.v1.ConversationServiceGrpc;
 import dev.contextmemory.v1.CustomerServiceGrpc;
@@ -43,8 +45,8 @@ import org.junit.jupiter.api.BeforeAll;
  * a server failure), nothing logs a WARNING or worse through java.util.logging (where grpc-java
  * reports exceptions that escaped a call), and afterwards every pooled connection is idle again.
  *
- * <p>Without JAZZER_FUZZ this runs the stored inputs once (regression mode, part of every build);
- * {@code scripts/fuzz} fuzzes for a bounded time (scripts/test: 60 s) or as long as asked.
+ * <p>The build skips it (tag "jazzer"); {@code scripts/fuzz} fuzzes for 40 s (scripts/test runs it)
+ * or, with {@code --long}, 30 minutes, starting from the stored inputs in RequestFuzzTestInputs.
  */
 class RequestFuzzTest {
   /** Raw bytes both ways: the request goes to the server exactly as fuzzed. */
@@ -87,9 +89,27 @@ class RequestFuzzTest {
   private static TestServer server;
   private static com.code_intelligence.jazzer.api.SilentCloseable databaseConnections;
 
+  /** Rows with fixed ids, so inputs holding the dictionary's ids reach the stores' real paths. */
+  private static final String CUSTOMER = "01900000-0000-7000-8000-000000000001";
+  private static final String CONVERSATION = "01900000-0000-7000-8000-000000000002";
+  private static final String MEMORY = "01900000-0000-7000-8000-000000000003";
+  private static final String ADDRESS = "01900000-0000-7000-8000-000000000004";
+
   @BeforeAll
   static void start() {
     server = TestServer.start(Map.of("DB_POOL_SIZE", "2"));
+    try (Rows rows = new Rows(server.dbUrl())) {
+      rows.update("INSERT INTO customers (tenant_id, id, display_name, phone, email) VALUES (?, ?::uuid, 'Fuzz',"
+          + " '+15551234567', 'fuzz@example.com')", Rows.TENANT, CUSTOMER);
+      rows.update("INSERT INTO conversations (tenant_id, id, customer_id, channel, thread_key) VALUES"
+          + " (?, ?::uuid, ?::uuid, 'web', 'fuzz')", Rows.TENANT, CONVERSATION, CUSTOMER);
+      rows.message(java.util.UUID.fromString(CONVERSATION), "user", "refund my order", null, null);
+      rows.update("INSERT INTO memories (tenant_id, id, customer_id, conversation_id, kind, memory_key, content)"
+          + " VALUES (?, ?::uuid, ?::uuid, ?::uuid, 'fact', 'k', 'likes tea')", Rows.TENANT, MEMORY, CUSTOMER,
+          CONVERSATION);
+      rows.update("INSERT INTO customer_addresses (tenant_id, id, customer_id, line1) VALUES (?, ?::uuid, ?::uuid,"
+          + " '1 Main St')", Rows.TENANT, ADDRESS, CUSTOMER);
+    }
     Logger.getLogger("").addHandler(WATCH);
   }
 
@@ -127,13 +147,17 @@ class RequestFuzzTest {
   }
 
   /** The bounded run of scripts/test and every build's regression run over the stored inputs. */
-  @FuzzTest(maxDuration = "60s")
+  @FuzzTest(maxDuration = "40s")
+  @DictionaryEntries({CUSTOMER, CONVERSATION, MEMORY, ADDRESS, "+15551234567", "fuzz@example.com", "fuzz", "k",
+      "refund", "metadata", "display_name", "summary"})
   void everyUnaryRpc(FuzzedDataProvider data) {
     call(data);
   }
 
   /** The long run: {@code scripts/fuzz --long} (documented in docs/operations.md). */
   @FuzzTest(maxDuration = "30m")
+  @DictionaryEntries({CUSTOMER, CONVERSATION, MEMORY, ADDRESS, "+15551234567", "fuzz@example.com", "fuzz", "k",
+      "refund", "metadata", "display_name", "summary"})
   void everyUnaryRpcLong(FuzzedDataProvider data) {
     call(data);
   }

@@ -70,6 +70,23 @@ class ServerLifecycleTest {
         TestServer.shared().channel(), raw, CallOptions.DEFAULT, notUtf8));
   }
 
+  /**
+   * Found by RequestFuzzTest: a ListMemoriesRequest whose varint runs off the end of the buffer
+   * makes protobuf-java 3.25's stream decoder throw ArrayIndexOutOfBoundsException instead of
+   * InvalidProtocolBufferException; escaping the marshaller, that was UNKNOWN plus a SEVERE log.
+   */
+  @Test
+  void requestBytesThatCrashTheProtobufParserAreInvalidArgumentNotUnknown() {
+    byte[] crash = java.util.HexFormat.of().parseHex(
+        "22ffffffff677270632e7265666c656374696f6e2effffffff2a0f00000f293b0f293b");
+    MethodDescriptor<byte[], byte[]> raw = MethodDescriptor.<byte[], byte[]>newBuilder()
+        .setType(MethodDescriptor.MethodType.UNARY)
+        .setFullMethodName(dev.contextmemory.v1.MemoryServiceGrpc.getListMemoriesMethod().getFullMethodName())
+        .setRequestMarshaller(BYTES).setResponseMarshaller(BYTES).build();
+    assertError(Code.INVALID_ARGUMENT, "MALFORMED_REQUEST", () -> ClientCalls.blockingUnaryCall(
+        TestServer.shared().channel(), raw, CallOptions.DEFAULT, crash));
+  }
+
   private static final MethodDescriptor.Marshaller<byte[]> BYTES = new MethodDescriptor.Marshaller<>() {
     @Override
     public java.io.InputStream stream(byte[] value) {

@@ -97,7 +97,7 @@ public record SecuritySettings(
     return p;
   }
 
-  static boolean isLoopback(String host) {
+  public static boolean isLoopback(String host) {
     try {
       for (InetAddress a : InetAddress.getAllByName(host)) {
         if (!a.isLoopbackAddress()) {

@@ -6,6 +6,7 @@ import dev.contextmemory.server.domain.ConversationField;
 import dev.contextmemory.server.domain.Message;
 import dev.contextmemory.server.store.ConversationStore;
 import dev.contextmemory.server.store.MessageImportStore;
+import dev.contextmemory.server.store.MessageSearchStore;
 import dev.contextmemory.server.store.MessageStore;
 import dev.contextmemory.v1.*;
 import io.grpc.stub.StreamObserver;
@@ -43,12 +44,14 @@ public final class ConversationGrpcService extends ConversationServiceGrpc.Conve
   private final ConversationStore conversations;
   private final MessageStore messages;
   private final MessageImportStore imports;
+  private final MessageSearchStore search;
   private final PageTokens tokens;
   private final ContactNormalizer contacts;
   private final int embeddingDimension;
 
   public ConversationGrpcService(ConversationStore conversations, MessageStore messages, MessageImportStore imports,
-      ContactNormalizer contacts, PageTokens tokens, int embeddingDimension) {
+      MessageSearchStore search, ContactNormalizer contacts, PageTokens tokens, int embeddingDimension) {
+    this.search = search;
     this.tokens = tokens;
     this.conversations = conversations;
     this.messages = messages;
@@ -267,7 +270,7 @@ public final class ConversationGrpcService extends ConversationServiceGrpc.Conve
     if (conversationId != null) {
       conversations.get(tenant, conversationId, false); // NOT_FOUND for an unknown or deleted scope
     }
-    Message.HitPage page = messages.search(tenant, query, conversationId, customerId, filter, after, pageSize);
+    Message.HitPage page = search.search(tenant, query, conversationId, customerId, filter, after, pageSize);
     if (customerId != null && page.hits().isEmpty()) {
       conversations.requireCustomer(tenant, customerId); // an empty result must not hide an unknown scope
     }

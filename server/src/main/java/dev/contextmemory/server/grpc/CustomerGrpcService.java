@@ -11,6 +11,7 @@ import dev.contextmemory.server.domain.CustomerPage;
 import dev.contextmemory.server.domain.ErasedCounts;
 import dev.contextmemory.server.domain.MaskField;
 import dev.contextmemory.server.domain.UpsertResult;
+import dev.contextmemory.server.store.AddressStore;
 import dev.contextmemory.server.store.CustomerStore;
 import dev.contextmemory.v1.*;
 import io.grpc.stub.StreamObserver;
@@ -41,8 +42,11 @@ public final class CustomerGrpcService extends CustomerServiceGrpc.CustomerServi
   private final CustomerStore store;
   private final ContactNormalizer contacts;
   private final PageTokens tokens;
+  private final AddressStore addresses;
 
-  public CustomerGrpcService(CustomerStore store, ContactNormalizer contacts, PageTokens tokens) {
+  public CustomerGrpcService(CustomerStore store, AddressStore addresses, ContactNormalizer contacts,
+      PageTokens tokens) {
+    this.addresses = addresses;
     this.tokens = tokens;
     this.store = store;
     this.contacts = contacts;
@@ -162,7 +166,7 @@ public final class CustomerGrpcService extends CustomerServiceGrpc.CustomerServi
     String requestId = v.requestId("request_id", req.getRequestId());
     v.throwIfInvalid();
     reply(out, AddAddressResponse.newBuilder()
-        .setAddress(ProtoMapping.address(store.addAddress(Tenants.current(), customerId, draft, requestId))).build());
+        .setAddress(ProtoMapping.address(addresses.addAddress(Tenants.current(), customerId, draft, requestId))).build());
   }
 
   @Override
@@ -171,7 +175,7 @@ public final class CustomerGrpcService extends CustomerServiceGrpc.CustomerServi
     UUID customerId = v.id("customer_id", req.getCustomerId());
     v.throwIfInvalid();
     ListAddressesResponse.Builder b = ListAddressesResponse.newBuilder();
-    store.listAddresses(Tenants.current(), customerId).forEach(a -> b.addAddresses(ProtoMapping.address(a)));
+    addresses.listAddresses(Tenants.current(), customerId).forEach(a -> b.addAddresses(ProtoMapping.address(a)));
     reply(out, b.build());
   }
 
@@ -184,7 +188,7 @@ public final class CustomerGrpcService extends CustomerServiceGrpc.CustomerServi
     AddressDraft draft = addressDraft(v, a, fields);
     v.throwIfInvalid();
     reply(out, UpdateAddressResponse.newBuilder()
-        .setAddress(ProtoMapping.address(store.updateAddress(Tenants.current(), id, draft))).build());
+        .setAddress(ProtoMapping.address(addresses.updateAddress(Tenants.current(), id, draft))).build());
   }
 
   @Override
@@ -192,7 +196,7 @@ public final class CustomerGrpcService extends CustomerServiceGrpc.CustomerServi
     Validator v = new Validator();
     UUID id = v.id("address_id", req.getAddressId());
     v.throwIfInvalid();
-    store.removeAddress(Tenants.current(), Tenants.caller().actor(), id);
+    addresses.removeAddress(Tenants.current(), Tenants.caller().actor(), id);
     reply(out, RemoveAddressResponse.getDefaultInstance());
   }
 

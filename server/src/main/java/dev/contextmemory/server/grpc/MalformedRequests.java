@@ -51,8 +51,8 @@ public final class MalformedRequests {
         } catch (RuntimeException e) {
           // A marshaller's exception can't carry a status to the caller (grpc-java answers UNKNOWN),
           // so hand the listener a null message instead: ExceptionInterceptor answers it. Not only
-          // StatusRuntimeException: protobuf-java's stream decoder throws
-          // ArrayIndexOutOfBoundsException on some truncated packed floats (found by RequestFuzzTest).
+          // StatusRuntimeException: protobuf-java 3.25's stream decoder throws
+          // ArrayIndexOutOfBoundsException for some truncated varints (found by RequestFuzzTest).
           return null;
         }
       }
