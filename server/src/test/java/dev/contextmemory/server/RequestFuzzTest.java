@@ -87,6 +87,7 @@ class RequestFuzzTest {
     public void close() {}
   };
   private static TestServer server;
+  private static com.code_intelligence.jazzer.api.SilentCloseable databaseConnections;
 
   /** Rows with fixed ids, so inputs holding the dictionary's ids reach the stores' real paths. */
   private static final String CUSTOMER = "01900000-0000-7000-8000-000000000001";
@@ -94,36 +95,9 @@ class RequestFuzzTest {
   private static final String MEMORY = "01900000-0000-7000-8000-000000000003";
   private static final String ADDRESS = "01900000-0000-7000-8000-000000000004";
 
-  /**
-   * Jazzer's SSRF detector fails a run on any new socket. The server legitimately opens
-   * connections to its own database while fuzzing (the health prober's probe connection, HikariCP
-   * replacing a connection): on the fuzzing thread those, and only those, are allowed. The setting
-   * is per thread and pgjdbc connects on threads of its own, which scripts/fuzz leaves permissive
-   * (JAZZER_SSRF_PERMISSIVE_UNTIL_CONFIGURED, as Jazzer advises for multithreaded targets). Set on
-   * the first input, once Jazzer's agent (which holds the setting) is running, and left set: it can
-   * only be reset from the thread that set it.
-   */
-  private static com.code_intelligence.jazzer.api.SilentCloseable databaseConnections;
-
-  private static synchronized void allowDatabaseConnections() {
-    if (databaseConnections != null) {
-      return;
-    }
-    java.net.URI db = java.net.URI.create(server.dbUrl().substring("jdbc:".length()));
-    int dbPort = db.getPort() < 0 ? 5432 : db.getPort();
-    try {
-      databaseConnections = com.code_intelligence.jazzer.api.BugDetectors.allowNetworkConnections(
-          (host, port) -> port == dbPort && (host.equals(db.getHost()) || host.equals("localhost")
-              || host.equals("127.0.0.1") || host.equals("::1")));
-    } catch (IllegalStateException noAgent) {
-      databaseConnections = () -> {};
-    }
-  }
-
   @BeforeAll
   static void start() {
     server = TestServer.start(Map.of("DB_POOL_SIZE", "2"));
-
     try (Rows rows = new Rows(server.dbUrl())) {
       rows.update("INSERT INTO customers (tenant_id, id, display_name, phone, email) VALUES (?, ?::uuid, 'Fuzz',"
           + " '+15551234567', 'fuzz@example.com')", Rows.TENANT, CUSTOMER);
@@ -139,8 +113,25 @@ class RequestFuzzTest {
     Logger.getLogger("").addHandler(WATCH);
   }
 
+  /**
+   * The server connects to its own database while fuzzing (the health probe opens a connection
+   * every interval, the pool refills, a cancel opens one): allow exactly that destination, so
+   * Jazzer's SSRF detector still reports a connection anywhere else. Set from the first fuzzed
+   * call, once Jazzer's sanitizers are loaded.
+   */
+  private static synchronized void allowTheDatabase() {
+    if (databaseConnections == null) {
+      int port = java.net.URI.create(server.dbUrl().substring("jdbc:".length())).getPort();
+      databaseConnections = com.code_intelligence.jazzer.api.BugDetectors.allowNetworkConnections(
+          (host, p) -> p == port && (host.equals("localhost") || host.equals("127.0.0.1")));
+    }
+  }
+
   @AfterAll
   static void stop() {
+    if (databaseConnections != null) {
+      databaseConnections.close();
+    }
     Logger.getLogger("").removeHandler(WATCH);
     try {
       System.out.println("RequestFuzzTest: " + executed.get() + " requests executed; status codes " + codes);
@@ -172,7 +163,7 @@ class RequestFuzzTest {
   }
 
   private static void call(FuzzedDataProvider data) {
-    allowDatabaseConnections();
+    allowTheDatabase();
     MethodDescriptor<byte[], byte[]> method = METHODS.get(data.consumeInt(0, METHODS.size() - 1));
     byte[] request = data.consumeRemainingAsBytes();
     executed.incrementAndGet();
