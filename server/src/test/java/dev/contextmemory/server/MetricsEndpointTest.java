@@ -1,5 +1,6 @@
 package dev.contextmemory.server;
 
+import dev.contextmemory.server.testing.RawBytes;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -123,21 +124,7 @@ class MetricsEndpointTest {
 
   @Test
   void aMethodTheServerDoesNotImplementIsCountedAsOtherSoCallersCannotAddLabels() throws Exception {
-    MethodDescriptor.Marshaller<byte[]> bytes = new MethodDescriptor.Marshaller<>() {
-      @Override
-      public java.io.InputStream stream(byte[] value) {
-        return new java.io.ByteArrayInputStream(value);
-      }
-
-      @Override
-      public byte[] parse(java.io.InputStream stream) {
-        try {
-          return stream.readAllBytes();
-        } catch (java.io.IOException e) {
-          throw new java.io.UncheckedIOException(e);
-        }
-      }
-    };
+    MethodDescriptor.Marshaller<byte[]> bytes = RawBytes.MARSHALLER;
     String made = "contextmemory.v1.CustomerService/NoSuchMethod" + UUID.randomUUID().toString().substring(0, 8);
     Scrape before = Scrape.of(metricsPort);
     StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> ClientCalls.blockingUnaryCall(

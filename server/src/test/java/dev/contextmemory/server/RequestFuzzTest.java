@@ -1,5 +1,6 @@
 package dev.contextmemory.server;
 
+import dev.contextmemory.server.testing.RawBytes;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
@@ -19,10 +20,6 @@ import io.grpc.ServiceDescriptor;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ClientCalls;
-import java.io.ByteArrayInputStream;
-import java.io.IOException;
-import java.io.InputStream;
-import java.io.UncheckedIOException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -50,21 +47,7 @@ import org.junit.jupiter.api.BeforeAll;
  */
 class RequestFuzzTest {
   /** Raw bytes both ways: the request goes to the server exactly as fuzzed. */
-  private static final MethodDescriptor.Marshaller<byte[]> BYTES = new MethodDescriptor.Marshaller<>() {
-    @Override
-    public InputStream stream(byte[] value) {
-      return new ByteArrayInputStream(value);
-    }
-
-    @Override
-    public byte[] parse(InputStream stream) {
-      try {
-        return stream.readAllBytes();
-      } catch (IOException e) {
-        throw new UncheckedIOException(e);
-      }
-    }
-  };
+  private static final MethodDescriptor.Marshaller<byte[]> BYTES = RawBytes.MARSHALLER;
   private static final List<MethodDescriptor<byte[], byte[]>> METHODS = unaryMethods();
   private static final AtomicLong executed = new AtomicLong();
   private static final Map<Status.Code, AtomicLong> codes = new ConcurrentHashMap<>();

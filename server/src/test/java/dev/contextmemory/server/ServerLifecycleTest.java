@@ -1,5 +1,6 @@
 package dev.contextmemory.server;
 
+import dev.contextmemory.server.testing.RawBytes;
 import static dev.contextmemory.server.testing.GrpcErrors.assertError;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -87,21 +88,7 @@ class ServerLifecycleTest {
         TestServer.shared().channel(), raw, CallOptions.DEFAULT, crash));
   }
 
-  private static final MethodDescriptor.Marshaller<byte[]> BYTES = new MethodDescriptor.Marshaller<>() {
-    @Override
-    public java.io.InputStream stream(byte[] value) {
-      return new java.io.ByteArrayInputStream(value);
-    }
-
-    @Override
-    public byte[] parse(java.io.InputStream stream) {
-      try {
-        return stream.readAllBytes();
-      } catch (java.io.IOException e) {
-        throw new java.io.UncheckedIOException(e);
-      }
-    }
-  };
+  private static final MethodDescriptor.Marshaller<byte[]> BYTES = RawBytes.MARSHALLER;
 
   @Test
   void healthFollowsTheDatabaseAndCallsAnswerUnavailableWhenItIsGone() {
