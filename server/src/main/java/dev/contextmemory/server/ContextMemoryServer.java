@@ -25,6 +25,7 @@ import dev.contextmemory.server.grpc.PageTokens;
 import dev.contextmemory.server.store.ConversationStore;
 import dev.contextmemory.server.store.CustomerStore;
 import dev.contextmemory.server.store.ExpirySweeper;
+import dev.contextmemory.server.store.SweepLock;
 import dev.contextmemory.server.store.MemorySearchStore;
 import dev.contextmemory.server.store.MemoryStore;
 import dev.contextmemory.server.store.MessageImportStore;
@@ -110,6 +111,7 @@ public final class ContextMemoryServer implements AutoCloseable {
             result.migrationsExecuted);
       }
       Jdbi jdbi = Database.jdbi(pool);
+      Database.checkSessionTimeouts(jdbi, s);
       Database.checkEmbeddingDimension(jdbi, s);
       CancelStatementOnCallEnd canceller = new CancelStatementOnCallEnd();
       jdbi.addCustomizer(canceller);
@@ -177,7 +179,8 @@ public final class ContextMemoryServer implements AutoCloseable {
       obs.serve();
       Server server = transport.build().start();
       warnAboutExposure(s);
-      ExpirySweeper sweeper = new ExpirySweeper(memories, conversations, s.memorySweepInterval(), s.memorySweepBatch(),
+      ExpirySweeper sweeper = new ExpirySweeper(memories, conversations,
+          new SweepLock(() -> Database.connect(s, "sweeper")), s.memorySweepInterval(), s.memorySweepBatch(),
           s.deletedConversationRetention());
       obs.monitor(health, canceller, sweeper);
       health.start();

@@ -15,6 +15,8 @@ public record Settings(
     String dbUrl,
     String dbUser,
     String dbPassword,
+    DbPooler dbPooler,
+    String migrationDbUrl,
     int dbPoolSize,
     Duration dbConnectionTimeout,
     Duration statementTimeout,
@@ -42,6 +44,21 @@ public record Settings(
     Observability observability) {
 
   public static final String PREFIX = "CONTEXT_MEMORY_";
+
+  /**
+   * What sits between the server and PostgreSQL (docs/scaling.md). A pooler cannot pass startup
+   * {@code options}, so the timeouts reach the sessions another way; a transaction-mode pooler
+   * also hands each transaction to any server connection, so nothing may outlive a transaction:
+   * no named prepared statements, no session settings, no session advisory locks.
+   */
+  public enum DbPooler {
+    /** Connections go straight to PostgreSQL (or through a TCP proxy): timeouts as startup options. */
+    NONE,
+    /** PgBouncer {@code pool_mode=session}: a client connection keeps one server connection; timeouts are SET once per connection. */
+    SESSION,
+    /** PgBouncer {@code pool_mode=transaction}: timeouts must be role/database settings, which start-up checks. */
+    TRANSACTION
+  }
   /** pgvector's HNSW index, which vector search relies on, indexes vectors of at most 2,000 dimensions. */
   public static final int MAX_EMBEDDING_DIMENSION = 2000;
 
@@ -49,6 +66,18 @@ public record Settings(
     Objects.requireNonNull(dbUrl, "dbUrl");
     if (!dbUrl.startsWith("jdbc:postgresql:")) {
       throw new IllegalArgumentException(PREFIX + "DB_URL must be a jdbc:postgresql: URL, got " + redact(dbUrl));
+    }
+    Objects.requireNonNull(dbPooler, "dbPooler");
+    if (migrationDbUrl != null && !migrationDbUrl.startsWith("jdbc:postgresql:")) {
+      throw new IllegalArgumentException(PREFIX + "MIGRATION_DB_URL must be a jdbc:postgresql: URL, got "
+          + redact(migrationDbUrl));
+    }
+    // Flyway holds a session advisory lock across statements and SETs its role and search path:
+    // through a transaction-mode pooler each of those may land on another server connection.
+    if (dbPooler == DbPooler.TRANSACTION && migrateOnStart && migrationDbUrl == null) {
+      throw new IllegalArgumentException(PREFIX + "DB_POOLER=transaction needs " + PREFIX + "MIGRATION_DB_URL (a direct"
+          + " or session-mode URL, for migrations), or " + PREFIX + "MIGRATE_ON_START=false with the migrate"
+          + " command run against a direct URL");
     }
     if (embeddingDimension < 1 || embeddingDimension > MAX_EMBEDDING_DIMENSION) {
       throw new IllegalArgumentException(PREFIX + "EMBEDDING_DIMENSION must be within 1.." + MAX_EMBEDDING_DIMENSION);
@@ -65,6 +94,15 @@ public record Settings(
       throw new IllegalArgumentException(PREFIX + "DB_LOCK_TIMEOUT_MS (" + lockTimeout.toMillis()
           + ") must be below " + PREFIX + "DB_STATEMENT_TIMEOUT_MS (" + statementTimeout.toMillis() + ")");
     }
+  }
+
+  /**
+   * The URL for what needs a whole PostgreSQL session of its own (Flyway's session advisory lock
+   * and its SET commands, LISTEN): {@code MIGRATION_DB_URL} when set (a direct or session-mode
+   * URL beside a transaction-mode pooler), else the request URL.
+   */
+  public String sessionDbUrl() {
+    return migrationDbUrl != null ? migrationDbUrl : dbUrl;
   }
 
   /** The smallest non-zero statement timeout: pgjdbc's connection set-up must fit under it. */
@@ -96,6 +134,8 @@ public record Settings(
         dbUrl,
         r.string("DB_USER", ""),
         r.string("DB_PASSWORD", ""),
+        DbPooler.valueOf(r.choice("DB_POOLER", "NONE", java.util.List.of("NONE", "SESSION", "TRANSACTION"))),
+        r.string("MIGRATION_DB_URL", null),
         poolSize,
         Duration.ofMillis(r.integer("DB_CONNECTION_TIMEOUT_MS", 2000, 250, 600_000)),
         Duration.ofMillis(r.integer("DB_STATEMENT_TIMEOUT_MS", 15_000, 0, 3_600_000)),
@@ -179,6 +219,7 @@ public record Settings(
   public String toString() {
     // Never print the password.
     return "Settings[host=" + host + ", port=" + port + ", dbUrl=" + redact(dbUrl)
+        + ", dbPooler=" + dbPooler + (migrationDbUrl == null ? "" : ", migrationDbUrl=" + redact(migrationDbUrl))
         + ", dbPoolSize=" + dbPoolSize + ", requestThreads=" + requestThreads
         + ", requestQueue=" + requestQueue + ", requestQueueWait=" + requestQueueWait
         + ", statementTimeout=" + statementTimeout

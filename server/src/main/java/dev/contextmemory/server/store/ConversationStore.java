@@ -223,19 +223,14 @@ public final class ConversationStore extends Store {
   }
 
   /**
-   * One bounded batch of the retention purge, in one short transaction under the sweep lock (see
-   * {@link MemoryStore#sweepExpired}): up to {@code batch} messages of conversations soft-deleted
+   * One bounded batch of the retention purge, in one short transaction (only the
+   * {@link ExpirySweeper} calls it, under its {@link SweepLock}): up to {@code batch} messages of conversations soft-deleted
    * longer than {@code retention} ago, then up to {@code batch} such conversations that have no
    * message left. A big conversation thus goes over several batches instead of one unbounded
-   * cascade. Returns the rows deleted, or -1 when another server holds the lock.
+   * cascade. Returns the rows deleted.
    */
   public int purgeDeleted(java.time.Duration retention, int batch) {
     return write(h -> {
-      boolean mine = h.createQuery("SELECT pg_try_advisory_xact_lock(:key)").bind("key", MemoryStore.SWEEP_LOCK)
-          .mapTo(Boolean.class).one();
-      if (!mine) {
-        return -1;
-      }
       int messages = h.createUpdate("""
               DELETE FROM messages WHERE ctid IN (
                 SELECT m.ctid FROM conversations c

@@ -24,8 +24,6 @@ import org.jdbi.v3.core.statement.SqlStatement;
  * moment its expires_at passes; {@link #sweepExpired} only reclaims the space later.
  */
 public final class MemoryStore extends Store {
-  /** The sweeper's advisory lock key: one sweeper per database, whichever server gets it. */
-  static final long SWEEP_LOCK = 0x636d5f7377656570L; // "cm_sweep"
   static final String LIVE = "(m.expires_at IS NULL OR m.expires_at > now())";
   private static final String FOREIGN_KEY_VIOLATION = "23503";
 
@@ -208,18 +206,12 @@ public final class MemoryStore extends Store {
   }
 
   /**
-   * Deletes up to {@code batch} expired memories of every tenant in one short transaction, if this
-   * server holds the sweep lock for that transaction (another server sweeping means we skip).
-   * Returns the number deleted, or -1 when another server holds the lock. SKIP LOCKED: rows a
-   * request is updating right now are left for the next round instead of waited for.
+   * Deletes up to {@code batch} expired memories of every tenant in one short statement, and
+   * returns how many. Only the {@link ExpirySweeper} calls it, under its {@link SweepLock}. SKIP
+   * LOCKED: rows a request is updating right now are left for the next round instead of waited for.
    */
   public int sweepExpired(int batch) {
     return write(h -> {
-      boolean mine = h.createQuery("SELECT pg_try_advisory_xact_lock(:key)").bind("key", SWEEP_LOCK)
-          .mapTo(Boolean.class).one();
-      if (!mine) {
-        return -1;
-      }
       return h.createUpdate("""
               DELETE FROM memories WHERE ctid IN (
                 SELECT ctid FROM memories WHERE expires_at <= now() ORDER BY expires_at LIMIT :batch FOR UPDATE SKIP LOCKED)""")
