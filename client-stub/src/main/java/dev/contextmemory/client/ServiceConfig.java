@@ -79,6 +79,21 @@ final class ServiceConfig {
   /** Gets wait-for-ready but no retry (a health probe should see the truth at once). */
   static final String HEALTH = "grpc.health.v1.Health";
 
+  /**
+   * The channel's retry throttle (gRPC A6): every failed attempt takes a token, every success gives
+   * back {@link #THROTTLE_TOKEN_RATIO}, and retries stop while the tokens are at or below half of
+   * this. Sized for a replica crash: all calls in flight on the dead replica fail at once (16 in
+   * flight over 3 replicas fail up to 12 together when the connection drops mid-write), and with
+   * 10 tokens their retries were refused after the fifth, although more than 99 % of the calls
+   * succeeded. With 100, a burst of up to 50 failures is retried; a sustained failure rate above
+   * about 9 % (when 0.1 per success no longer pays for 1 per failure) still drains the bucket, so
+   * an overloaded or down cluster sees at most about 50 extra attempts per client before retries
+   * stop, and they resume after about 10 successes per token. ClusterFailoverTest shows both.
+   */
+  static final double THROTTLE_MAX_TOKENS = 100;
+  /** Tokens a successful call gives back (see {@link #THROTTLE_MAX_TOKENS}). */
+  static final double THROTTLE_TOKEN_RATIO = 0.1;
+
   /** Retry settings; {@code maxAttempts} 1 turns retries off. */
   record Retry(int maxAttempts, Duration initialBackoff, Duration maxBackoff, double backoffMultiplier) {
     Retry {
@@ -111,9 +126,7 @@ final class ServiceConfig {
     Map<String, Object> config = new LinkedHashMap<>();
     config.put("loadBalancingConfig", List.of(Map.of("round_robin", Map.of())));
     config.put("methodConfig", methodConfigs);
-    // Stops retrying while most calls fail (retries continue once tokens > 5; each failure takes
-    // one, each success gives back 0.1), so an outage does not multiply the load on the server.
-    config.put("retryThrottling", Map.of("maxTokens", 10.0, "tokenRatio", 0.1));
+    config.put("retryThrottling", Map.of("maxTokens", THROTTLE_MAX_TOKENS, "tokenRatio", THROTTLE_TOKEN_RATIO));
     return config;
   }
 
