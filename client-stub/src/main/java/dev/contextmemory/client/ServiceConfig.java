@@ -82,10 +82,10 @@ final class ServiceConfig {
   /**
    * The channel's retry throttle (gRPC A6): every failed attempt takes a token, every success gives
    * back {@link #THROTTLE_TOKEN_RATIO}, and retries stop while the tokens are at or below half of
-   * this. Sized for a replica crash: all calls in flight on the dead replica fail at once (16 in
-   * flight over 3 replicas fail up to 12 together when the connection drops mid-write), and with
-   * 10 tokens their retries were refused after the fifth, although more than 99 % of the calls
-   * succeeded. With 100, a burst of up to 50 failures is retried; a sustained failure rate above
+   * this. Sized for a replica crash: all calls in flight on the dead replica fail at once, and
+   * with 10 tokens their retries were refused after the fifth failure (SIGKILL of one of 3
+   * replicas failed up to 12 of 16 calls in flight after one attempt), although more than 99 % of
+   * the calls succeeded. With 100, a burst of up to 50 failures is retried; a sustained failure rate above
    * about 9 % (when 0.1 per success no longer pays for 1 per failure) still drains the bucket, so
    * an overloaded or down cluster sees at most about 50 extra attempts per client before retries
    * stop, and they resume after about 10 successes per token. ClusterFailoverTest shows both.
