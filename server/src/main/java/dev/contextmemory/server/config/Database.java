@@ -207,8 +207,8 @@ public final class Database {
           + " on its admin console), or change the " + Settings.PREFIX + "DB_*_TIMEOUT_MS variables to match";
       case NONE -> "the startup options did not arrive: is a pooler in between? Set " + Settings.PREFIX
           + "DB_POOLER=session or transaction (docs/scaling.md)";
-      case SESSION -> "the pooler reset the session after the server set them: its server_reset_query must run"
-          + " only when a client disconnects (PgBouncer: server_reset_query_always = 0)";
+      case SESSION -> "the session the server set them on is not the one it is using: is the pooler in"
+          + " transaction mode? Then set " + Settings.PREFIX + "DB_POOLER=transaction (docs/scaling.md)";
     };
     throw new IllegalArgumentException("the database session's timeouts are not the configured ones ("
         + String.join("; ", wrong) + "): " + how);
