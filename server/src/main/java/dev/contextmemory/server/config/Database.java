@@ -70,7 +70,7 @@ public final class Database {
    * Timeouts go as startup {@code options} only without a pooler: PgBouncer refuses that startup
    * parameter (or, with {@code ignore_startup_parameters=options}, drops it silently).
    */
-  public static Map<String, String> connectionProperties(Settings s) {
+  private static Map<String, String> connectionProperties(Settings s) {
     Map<String, String> pg = new java.util.LinkedHashMap<>();
     // Shows up in pg_stat_activity, so an operator can tell our sessions apart.
     pg.put("ApplicationName", s.applicationName());
@@ -174,20 +174,16 @@ public final class Database {
     want.put("lock_timeout", s.lockTimeout().toMillis());
     want.put("idle_in_transaction_session_timeout", s.idleInTransactionTimeout().toMillis());
     record Session(String user, String database, Map<String, Long> settings) {}
-    Session found = jdbi.withHandle(h -> {
-      Map<String, Long> got = new java.util.HashMap<>();
-      String[] who = new String[2];
-      h.createQuery("""
-              SELECT name, setting::bigint AS ms, current_user AS u, current_database() AS d FROM pg_settings
-              WHERE name IN ('statement_timeout', 'lock_timeout', 'idle_in_transaction_session_timeout')""")
-          .map((rs, ctx) -> {
-            got.put(rs.getString("name"), rs.getLong("ms"));
-            who[0] = rs.getString("u");
-            who[1] = rs.getString("d");
-            return null;
-          }).list();
-      return new Session(who[0], who[1], got);
-    });
+    // One statement, so the three settings are read from one session (a transaction-mode pooler
+    // may hand each statement to another).
+    Session found = jdbi.withHandle(h -> h.createQuery("""
+            SELECT current_user AS u, current_database() AS d,
+                   (SELECT setting::bigint FROM pg_settings WHERE name = 'statement_timeout') AS st,
+                   (SELECT setting::bigint FROM pg_settings WHERE name = 'lock_timeout') AS lt,
+                   (SELECT setting::bigint FROM pg_settings WHERE name = 'idle_in_transaction_session_timeout') AS it""")
+        .map((rs, ctx) -> new Session(rs.getString("u"), rs.getString("d"), Map.of("statement_timeout",
+            rs.getLong("st"), "lock_timeout", rs.getLong("lt"), "idle_in_transaction_session_timeout", rs.getLong("it"))))
+        .one());
     java.util.List<String> wrong = new java.util.ArrayList<>();
     java.util.List<String> fixes = new java.util.ArrayList<>();
     want.forEach((name, ms) -> {

@@ -211,12 +211,10 @@ public final class MemoryStore extends Store {
    * LOCKED: rows a request is updating right now are left for the next round instead of waited for.
    */
   public int sweepExpired(int batch) {
-    return write(h -> {
-      return h.createUpdate("""
-              DELETE FROM memories WHERE ctid IN (
-                SELECT ctid FROM memories WHERE expires_at <= now() ORDER BY expires_at LIMIT :batch FOR UPDATE SKIP LOCKED)""")
-          .bind("batch", batch).execute();
-    });
+    return write(h -> h.createUpdate("""
+            DELETE FROM memories WHERE ctid IN (
+              SELECT ctid FROM memories WHERE expires_at <= now() ORDER BY expires_at LIMIT :batch FOR UPDATE SKIP LOCKED)""")
+        .bind("batch", batch).execute());
   }
 
   // ---------------------------------------------------------------------------------------------
