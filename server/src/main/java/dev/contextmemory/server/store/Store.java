@@ -60,6 +60,17 @@ abstract class Store {
   private static final String COMMIT_AND_LSN = "COMMIT; SELECT pg_current_wal_insert_lsn()::text";
 
   private static void commitReporting(Handle h, LongConsumer sink) {
+    try {
+      // PostgreSQL answers COMMIT in a failed transaction with a rollback, not an error (and so
+      // does pgjdbc's commit()): no token may name a write that never happened. No store
+      // continues after a failed statement today; this keeps it that way.
+      if (h.getConnection().unwrap(org.postgresql.core.BaseConnection.class).getTransactionState()
+          == org.postgresql.core.TransactionState.FAILED) {
+        throw new SQLException("the transaction failed earlier and was rolled back", "25P02");
+      }
+    } catch (SQLException e) {
+      throw new UnableToExecuteStatementException(e, null);
+    }
     try (Statement st = h.getConnection().createStatement()) {
       st.execute(COMMIT_AND_LSN);
       sink.accept(lsnAfterCommit(st));
