@@ -53,6 +53,10 @@ SELECT %L, gen_random_uuid(), c.id, q, CASE WHEN q %% 2 = 1 THEN 'user' ELSE 'as
 $f$, :'tenant', :msgs, lo, lo + 10000) FROM generate_series(0, :nconv - 1, 10000) lo \gexec
 SELECT round(extract(epoch FROM clock_timestamp() - :'msg_started'::timestamptz)) AS messages_seconds;
 
+\if :{?mem_from}
+\else
+  \set mem_from 0
+\endif
 \echo memories: :memories rows, 768-dimensional unit embeddings around 256 cluster centres
 -- The HNSW index is dropped for the load and rebuilt once (timed below).
 DROP INDEX IF EXISTS memories_embedding_idx;
@@ -72,7 +76,7 @@ SELECT %L, gen_random_uuid(), cu.id, (ARRAY['fact','preference','fact','summary'
   JOIN cust_ids cu ON cu.n = g %% %s
   JOIN centres x ON x.c = g %% 256
   CROSS JOIN LATERAL (SELECT array_agg(x.v[i] + (random() - 0.5) * 0.3) AS v FROM generate_series(1, 768) i) e;
-$f$, :'tenant', lo, least(lo + 49999, :memories - 1), :ncust) FROM generate_series(0, :memories - 1, 50000) lo \gexec
+$f$, :'tenant', lo, least(lo + 49999, :memories - 1), :ncust) FROM generate_series(:mem_from, :memories - 1, 50000) lo \gexec
 SELECT round(extract(epoch FROM clock_timestamp() - :'mem_started'::timestamptz)) AS memories_seconds;
 
 \echo HNSW build
