@@ -18,6 +18,10 @@ import dev.contextmemory.server.grpc.MalformedRequests;
 import dev.contextmemory.server.grpc.MemoryGrpcService;
 import dev.contextmemory.server.grpc.PoolGate;
 import dev.contextmemory.server.grpc.RequestAdmission;
+import dev.contextmemory.server.grpc.ConsistencyTokens;
+import dev.contextmemory.server.grpc.StandbyReads;
+import dev.contextmemory.server.grpc.StandbyRouter;
+import dev.contextmemory.server.store.CommitLsn;
 import dev.contextmemory.server.observability.Observability;
 import dev.contextmemory.server.store.AddressStore;
 import dev.contextmemory.server.store.ApiKeyStore;
@@ -72,12 +76,13 @@ public final class ContextMemoryServer implements AutoCloseable {
   private final ExpirySweeper sweeper;
   private final KeyVerifier keyVerifier;
   private final Observability observability;
+  private final StandbyRouter standbys;
   private final AtomicInteger closed = new AtomicInteger();
   private final List<AutoCloseable> closeLast = new java.util.concurrent.CopyOnWriteArrayList<>();
 
   private ContextMemoryServer(Settings settings, PoolGate pool, CancelStatementOnCallEnd canceller,
       RequestAdmission admission, CallDeadlines deadlines, Server server, DatabaseHealth health,
-      ExpirySweeper sweeper, KeyVerifier keyVerifier, Observability observability) {
+      ExpirySweeper sweeper, KeyVerifier keyVerifier, Observability observability, StandbyRouter standbys) {
     this.settings = settings;
     this.pool = pool;
     this.statementCanceller = canceller;
@@ -88,6 +93,7 @@ public final class ContextMemoryServer implements AutoCloseable {
     this.sweeper = sweeper;
     this.keyVerifier = keyVerifier;
     this.observability = observability;
+    this.standbys = standbys;
   }
 
   public static ContextMemoryServer start(Settings s, ServerBuilder<?> transport) throws IOException {
@@ -104,13 +110,26 @@ public final class ContextMemoryServer implements AutoCloseable {
       throw e;
     }
     health.onRecovery(pool::refresh);
+    StandbyRouter standbys = null;
     try {
       if (s.migrateOnStart()) {
         var result = Database.migrate(s);
         log.info("schema at version {} ({} migration(s) applied)", result.targetSchemaVersion,
             result.migrationsExecuted);
       }
-      Jdbi jdbi = Database.jdbi(pool);
+      // With standbys, read calls borrow from the pool their router chose, everything else from
+      // the primary's, and every commit reports its WAL position for the call's consistency token.
+      StandbyReads standbyReads = null;
+      if (s.standbyReads().enabled()) {
+        standbys = new StandbyRouter(s, obs.poolMetrics());
+        standbys.bindTo(obs.registry());
+        standbys.start();
+        standbyReads = new StandbyReads(standbys, ConsistencyTokens.withSecret(s.pageTokenSecret()));
+      }
+      Jdbi jdbi = Database.jdbi(standbys != null ? StandbyReads.routing(pool) : pool);
+      if (standbys != null) {
+        jdbi.getConfig(CommitLsn.class).setSink(ConsistencyTokens::recordCommit);
+      }
       Database.checkSessionTimeouts(jdbi, s);
       Database.checkEmbeddingDimension(jdbi, s);
       CancelStatementOnCallEnd canceller = new CancelStatementOnCallEnd();
@@ -167,8 +186,12 @@ public final class ContextMemoryServer implements AutoCloseable {
           // the deadline bound is set, and the caller is known, allowed and in the Context; the
           // access log sees the tenant and the mapped status; then service code runs and errors
           // are mapped.
-          .intercept(new ExceptionInterceptor(obs.registry()))
-          .intercept(obs.accessLog())
+          .intercept(new ExceptionInterceptor(obs.registry()));
+      if (standbyReads != null) {
+        // Outside the error mapping, so a failed write's trailer still carries its commits' token.
+        transport.intercept(standbyReads);
+      }
+      transport.intercept(obs.accessLog())
           .intercept(authentication)
           .intercept(deadlines)
           .intercept(admission);
@@ -185,9 +208,13 @@ public final class ContextMemoryServer implements AutoCloseable {
       obs.monitor(health, canceller, sweeper);
       health.start();
       log.info("context-memory serving on port {} ({})", server.getPort(), s);
-      return new ContextMemoryServer(s, pool, canceller, admission, deadlines, server, health, sweeper, verifier, obs);
+      return new ContextMemoryServer(s, pool, canceller, admission, deadlines, server, health, sweeper, verifier, obs,
+          standbys);
     } catch (RuntimeException | IOException e) {
       health.close();
+      if (standbys != null) {
+        standbys.close();
+      }
       pool.close();
       obs.close();
       throw e;
@@ -280,6 +307,9 @@ public final class ContextMemoryServer implements AutoCloseable {
       keyVerifier.close();
     }
     statementCanceller.close();
+    if (standbys != null) {
+      standbys.close();
+    }
     pool.close();
     for (AutoCloseable c : closeLast) {
       try {

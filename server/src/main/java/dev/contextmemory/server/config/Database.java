@@ -28,9 +28,27 @@ public final class Database {
 
   /** The pool, reporting its state (total, active, idle, waiting, wait time, timeouts) to {@code metrics}. */
   public static HikariDataSource pool(Settings s, MetricsTrackerFactory metrics) {
+    return pool(s, s.dbUrl(), "context-memory", metrics);
+  }
+
+  /**
+   * A pool like the primary's for the standby at {@code url} (same credentials, size and
+   * timeouts). It starts even while the standby is down: reads then go to the primary until the
+   * standby answers the router's probe.
+   */
+  public static HikariDataSource standbyPool(Settings s, String url, String name, MetricsTrackerFactory metrics) {
+    return pool(s, url, name, metrics, -1);
+  }
+
+  private static HikariDataSource pool(Settings s, String url, String name, MetricsTrackerFactory metrics) {
+    return pool(s, url, name, metrics, Duration.ofSeconds(10).toMillis());
+  }
+
+  private static HikariDataSource pool(Settings s, String url, String name, MetricsTrackerFactory metrics,
+      long initializationFailMillis) {
     HikariConfig c = new HikariConfig();
-    c.setPoolName("context-memory");
-    c.setJdbcUrl(s.dbUrl());
+    c.setPoolName(name);
+    c.setJdbcUrl(url);
     if (!s.dbUser().isEmpty()) {
       c.setUsername(s.dbUser());
     }
@@ -49,8 +67,9 @@ public final class Database {
     c.setMaxLifetime(Duration.ofMinutes(30).toMillis());
     // Keep idle connections alive through NATs and firewalls that drop quiet TCP flows.
     c.setKeepaliveTime(Duration.ofMinutes(2).toMillis());
-    // Start-up fails, naming the cause, if the database can't be reached within this time.
-    c.setInitializationFailTimeout(Duration.ofSeconds(10).toMillis());
+    // Start-up fails, naming the cause, if the primary cannot be reached within 10 s (-1 for a
+    // standby pool: it starts empty and fills when the standby answers).
+    c.setInitializationFailTimeout(initializationFailMillis);
     if (metrics != null) {
       c.setMetricsTrackerFactory(metrics);
     }

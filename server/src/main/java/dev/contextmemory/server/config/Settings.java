@@ -41,7 +41,8 @@ public record Settings(
     String pageTokenSecret,
     Duration deletedConversationRetention,
     SecuritySettings security,
-    Observability observability) {
+    Observability observability,
+    StandbyReads standbyReads) {
 
   public static final String PREFIX = "CONTEXT_MEMORY_";
 
@@ -179,7 +180,56 @@ public record Settings(
             r.integer("METRICS_PORT", -1, 0, 65535),
             r.choice("ACCESS_LOG_LEVEL", "INFO", java.util.List.of("OFF", "ERROR", "WARN", "INFO", "DEBUG", "TRACE")),
             r.integer("ACCESS_LOG_SAMPLE_PERCENT", 100, 0, 100),
-            otelVariables(env)));
+            otelVariables(env)),
+        new StandbyReads(
+            readUrls(r.string("DB_READ_URL", "")),
+            // A standby further behind than this is skipped for reads that carry no token.
+            Duration.ofMillis(r.integer("DB_READ_MAX_STALENESS_MS", 1000, StandbyReads.MIN_STALENESS_MS, 3_600_000)),
+            // A read with a token waits this long for a standby to replay the caller's write, then
+            // goes to the primary: it holds a request thread meanwhile.
+            Duration.ofMillis(r.integer("DB_READ_TOKEN_WAIT_MS", 50, 0, 10_000))));
+  }
+
+  /**
+   * Reads on streaming-replication standbys (docs/scaling.md "Reads on standbys").
+   *
+   * @param urls the standbys' JDBC URLs; empty: every call goes to the primary and no consistency
+   *     token is issued
+   * @param maxStaleness how far behind a standby may be for a read without a token
+   * @param tokenWait how long a read with a token waits for a standby to replay past it
+   */
+  public record StandbyReads(java.util.List<String> urls, Duration maxStaleness, Duration tokenWait) {
+    /** Staleness is measured by a probe every {@code PROBE_INTERVAL_MS}; a bound below two probes is not one. */
+    public static final int PROBE_INTERVAL_MS = 50;
+    static final int MIN_STALENESS_MS = 2 * PROBE_INTERVAL_MS;
+
+    public StandbyReads {
+      urls = java.util.List.copyOf(urls);
+      for (String u : urls) {
+        if (!u.startsWith("jdbc:postgresql:")) {
+          throw new IllegalArgumentException(PREFIX + "DB_READ_URL must list jdbc:postgresql: URLs, got " + redact(u));
+        }
+      }
+    }
+
+    public boolean enabled() {
+      return !urls.isEmpty();
+    }
+
+    @Override
+    public String toString() {
+      return enabled() ? "StandbyReads[standbys=" + urls.size() + ", maxStaleness=" + maxStaleness + ", tokenWait="
+          + tokenWait + "]" : "StandbyReads[off]";
+    }
+  }
+
+  /**
+   * Splits DB_READ_URL into URLs: separated by whitespace, or by a comma that starts the next
+   * {@code jdbc:} URL (a comma inside one URL is pgjdbc's multi-host syntax and stays).
+   */
+  static java.util.List<String> readUrls(String value) {
+    return java.util.Arrays.stream(value.trim().split("\\s+|,\\s*(?=jdbc:)"))
+        .filter(u -> !u.isBlank()).toList();
   }
 
   /**
@@ -226,7 +276,7 @@ public record Settings(
         + ", lockTimeout=" + lockTimeout + ", maxCallDeadline=" + maxCallDeadline
         + ", migrateOnStart=" + migrateOnStart
         + ", embeddingDimension=" + embeddingDimension + ", auth=" + security.auth()
-        + ", tls=" + security.tls() + ", " + observability + "]";
+        + ", tls=" + security.tls() + ", " + observability + ", " + standbyReads + "]";
   }
 
   /** A database URL fit for a log line: no password, in a query parameter or in user:password@. */

@@ -75,15 +75,14 @@ public final class ConversationStore extends Store {
     for (int attempt = 0; attempt < OPEN_ATTEMPTS; attempt++) {
       Optional<Conversation.Opened> opened;
       try {
-        opened = read(h -> h.createQuery(OPEN)
+        opened = writeOne((h, tail) -> h.createQuery(OPEN + tail)
             .bind("tenant", tenant)
             .bind("id", Ids.newId())
             .bind("customer", customerId)
             .bind("channel", channel)
             .bind("thread_key", threadKey)
-            .bind("metadata", metadataJson)
-            .map((rs, ctx) -> new Conversation.Opened(CONVERSATION.map(rs, ctx), rs.getBoolean("created")))
-            .findOne());
+            .bind("metadata", metadataJson),
+            (rs, ctx) -> new Conversation.Opened(CONVERSATION.map(rs, ctx), rs.getBoolean("created")));
       } catch (RuntimeException e) {
         if (isForeignKeyViolation(e)) {
           throw new NotFoundException("customer", customerId.toString());
