@@ -67,9 +67,10 @@ public final class MemoryStore extends Store {
   /**
    * Creates a memory. With a request id, a retry returns the memory the first call created (the
    * request-id index is the ON CONFLICT arbiter); an expired memory holding the key is removed first,
-   * since expired means absent. A live memory with the key is ALREADY_EXISTS.
+   * since expired means absent. A live memory with the key is ALREADY_EXISTS. {@code actor} is
+   * recorded in the memory's history (as for every write here).
    */
-  public Memory create(String tenant, UUID customerId, Memory.Draft d, String requestId) {
+  public Memory create(String tenant, String actor, UUID customerId, Memory.Draft d, String requestId) {
     return write(h -> {
       requireConversation(h, tenant, customerId, d.conversationId());
       dropExpiredKey(h, tenant, customerId, d.key());
@@ -79,14 +80,16 @@ public final class MemoryStore extends Store {
                 + " AND create_request_id = :request_id AND expires_at <= now()")
             .bind("tenant", tenant).bind("customer", customerId).bind("request_id", requestId).execute();
       }
-      Optional<Memory> inserted = foreignKeys(customerId, () -> bindDraft(h.createQuery("""
+      Optional<Memory> inserted = foreignKeys(customerId, () -> MemoryHistoryStore.tag(bindDraft(h.createQuery("""
               INSERT INTO memories AS m (tenant_id, id, customer_id, conversation_id, kind, memory_key, content, metadata,
                                     embedding, importance, source, expires_at, create_request_id)
-              VALUES (:tenant, :id, :customer, :conversation, :kind, :key, :content,
-                      coalesce(CAST(:metadata AS jsonb), '{}'), CAST(:embedding AS vector), coalesce(:importance, 0.5),
-                      coalesce(:source, ''), CAST(:expires_at AS timestamptz), :request_id)
+              SELECT :tenant, :id, :customer, :conversation, :kind, :key, :content,
+                     coalesce(CAST(:metadata AS jsonb), '{}'), CAST(:embedding AS vector), coalesce(:importance, 0.5),
+                     coalesce(:source, ''), CAST(:expires_at AS timestamptz), :request_id
+                FROM\s""" + MemoryHistoryStore.TAG + """
+               WHERE true
               ON CONFLICT (tenant_id, customer_id, create_request_id) DO NOTHING
-              RETURNING\s""" + RETURNING), d)
+              RETURNING\s""" + RETURNING), d), actor, "create")
           .bind("tenant", tenant).bind("id", Ids.newId()).bind("customer", customerId).bind("request_id", requestId)
           .map(MEMORY).findOne());
       if (inserted.isPresent()) {
@@ -105,29 +108,32 @@ public final class MemoryStore extends Store {
    * DO UPDATE, so concurrent upserts of one key serialize on the key's index entry and leave one
    * row. confirm_count and last_confirmed_at are kept; importance only changes when given.
    */
-  public Memory.Upserted upsert(String tenant, UUID customerId, Memory.Draft d) {
+  public Memory.Upserted upsert(String tenant, String actor, UUID customerId, Memory.Draft d) {
     return write(h -> {
       requireConversation(h, tenant, customerId, d.conversationId());
       dropExpiredKey(h, tenant, customerId, d.key());
-      return foreignKeys(customerId, () -> bindDraft(h.createQuery("""
+      return foreignKeys(customerId, () -> MemoryHistoryStore.tag(bindDraft(h.createQuery("""
               INSERT INTO memories AS m (tenant_id, id, customer_id, conversation_id, kind, memory_key, content, metadata,
                                     embedding, importance, source, expires_at)
-              VALUES (:tenant, :id, :customer, :conversation, :kind, :key, :content,
-                      coalesce(CAST(:metadata AS jsonb), '{}'), CAST(:embedding AS vector), coalesce(:importance, 0.5),
-                      coalesce(:source, ''), CAST(:expires_at AS timestamptz))
+              SELECT :tenant, :id, :customer, :conversation, :kind, :key, :content,
+                     coalesce(CAST(:metadata AS jsonb), '{}'), CAST(:embedding AS vector), coalesce(:importance, 0.5),
+                     coalesce(:source, ''), CAST(:expires_at AS timestamptz)
+                FROM\s""" + MemoryHistoryStore.TAG + """
+               WHERE true
               ON CONFLICT (tenant_id, customer_id, memory_key) DO UPDATE SET
                 conversation_id = EXCLUDED.conversation_id, kind = EXCLUDED.kind, content = EXCLUDED.content,
                 metadata = EXCLUDED.metadata, embedding = EXCLUDED.embedding, source = EXCLUDED.source,
                 expires_at = EXCLUDED.expires_at,
-                importance = CASE WHEN :importance IS NULL THEN m.importance ELSE EXCLUDED.importance END
-              RETURNING\s""" + RETURNING + ", (xmax = 0) AS created"), d)
+                importance = CASE WHEN :importance IS NULL THEN m.importance ELSE EXCLUDED.importance END,
+                valid_from =\s""" + MemoryHistoryStore.NEW_VERSION_FROM_EXCLUDED
+              + " RETURNING " + RETURNING + ", (xmax = 0) AS created"), d), actor, "upsert")
           .bind("tenant", tenant).bind("id", Ids.newId()).bind("customer", customerId)
           .map((rs, ctx) -> new Memory.Upserted(MEMORY.map(rs, ctx), rs.getBoolean("created")))
           .one());
     });
   }
 
-  public Memory update(String tenant, UUID id, Memory.Draft d) {
+  public Memory update(String tenant, String actor, UUID id, Memory.Draft d) {
     if (d.fields().isEmpty()) {
       return get(tenant, id, false);
     }
@@ -136,7 +142,7 @@ public final class MemoryStore extends Store {
       sets.add(switch (f) {
         case KIND -> "kind = :kind";
         case KEY -> "memory_key = :key";
-        case CONTENT -> "content = :content";
+        case CONTENT -> "content = :content, valid_from = " + MemoryHistoryStore.NEW_VERSION_FROM_PARAMETER;
         case EMBEDDING -> "embedding = CAST(:embedding AS vector)";
         case IMPORTANCE -> "importance = :importance";
         case METADATA -> "metadata = coalesce(CAST(:metadata AS jsonb), '{}')";
@@ -156,8 +162,9 @@ public final class MemoryStore extends Store {
       if (d.fields().contains(MemoryField.KEY)) {
         dropExpiredKey(h, tenant, customerId, d.key());
       }
-      return bindDraft(h.createQuery("UPDATE memories AS m SET " + String.join(", ", sets)
-              + " WHERE m.tenant_id = :tenant AND m.id = :id RETURNING " + RETURNING), d)
+      return MemoryHistoryStore.tag(bindDraft(h.createQuery("UPDATE memories AS m SET " + String.join(", ", sets)
+              + " FROM " + MemoryHistoryStore.TAG + " WHERE m.tenant_id = :tenant AND m.id = :id RETURNING " + RETURNING), d),
+              actor, "update")
           .bind("tenant", tenant).bind("id", id)
           .map(MEMORY).one();
     });
@@ -165,8 +172,9 @@ public final class MemoryStore extends Store {
 
   /** Deletes a memory for good; the audit row (by {@code actor}) is written by the same statement. */
   public void delete(String tenant, String actor, UUID id) {
-    int n = write(h -> AuditLog.deleteAudited(h, tenant, actor, "memory.delete", "memory",
-            "DELETE FROM memories m WHERE m.tenant_id = :tenant AND m.id = :id AND " + LIVE + " RETURNING m.id AS id")
+    int n = write(h -> MemoryHistoryStore.tag(AuditLog.deleteAudited(h, tenant, actor, "memory.delete", "memory",
+            "DELETE FROM memories m USING " + MemoryHistoryStore.TAG + " WHERE m.tenant_id = :tenant AND m.id = :id AND "
+                + LIVE + " RETURNING m.id AS id"), actor, "delete")
         .bind("id", id).execute());
     if (n == 0) {
       throw new NotFoundException("memory", id.toString());
@@ -182,8 +190,9 @@ public final class MemoryStore extends Store {
       List<Memory.ConfirmationResult> out = new ArrayList<>(items.size());
       for (Memory.Confirmation c : items) {
         if (!c.confirmed() && c.deleteOnReject()) {
-          int n = AuditLog.deleteAudited(h, tenant, actor, "memory.delete", "memory",
-                  "DELETE FROM memories m WHERE m.tenant_id = :tenant AND m.id = :id AND " + LIVE + " RETURNING m.id AS id")
+          int n = MemoryHistoryStore.tag(AuditLog.deleteAudited(h, tenant, actor, "memory.delete", "memory",
+                  "DELETE FROM memories m USING " + MemoryHistoryStore.TAG + " WHERE m.tenant_id = :tenant AND m.id = :id AND "
+                      + LIVE + " RETURNING m.id AS id"), actor, "reject")
               .bind("id", c.memoryId()).execute();
           out.add(new Memory.ConfirmationResult(c.memoryId(), n == 1 ? Memory.Effect.DELETED : Memory.Effect.NOT_FOUND,
               null));
@@ -195,8 +204,9 @@ public final class MemoryStore extends Store {
                 + " THEN greatest(m.expires_at, now() + make_interval(secs => CAST(:extend_seconds AS bigint)))"
                 + " ELSE m.expires_at END"
             : "importance = m.importance / 2";
-        Optional<Memory> m = h.createQuery("UPDATE memories AS m SET " + set
-                + " WHERE m.tenant_id = :tenant AND m.id = :id AND " + LIVE + " RETURNING " + RETURNING)
+        Optional<Memory> m = MemoryHistoryStore.tag(h.createQuery("UPDATE memories AS m SET " + set + " FROM "
+                + MemoryHistoryStore.TAG + " WHERE m.tenant_id = :tenant AND m.id = :id AND " + LIVE + " RETURNING " + RETURNING),
+                actor, c.confirmed() ? "confirm" : "reject")
             .bind("tenant", tenant).bind("id", c.memoryId())
             .bind("extend_seconds", c.extendExpiry() == null ? null : c.extendExpiry().toSeconds())
             .map(MEMORY).findOne();
@@ -238,10 +248,13 @@ public final class MemoryStore extends Store {
         .orElseThrow(() -> new NotFoundException("memory", id.toString()));
   }
 
-  /** A customer's live memories, newest first, keyset-paged on (created_at, id). */
+  /**
+   * A customer's live memories (or, with {@code f.asOf()}, those valid then), newest first,
+   * keyset-paged on (created_at, id).
+   */
   public Memory.Page list(String tenant, UUID customerId, Memory.Filter f, Memory.Cursor after, int limit) {
-    StringBuilder sql = new StringBuilder("SELECT " + COLUMNS
-        + " FROM memories m WHERE m.tenant_id = :tenant AND m.customer_id = :customer AND " + LIVE);
+    StringBuilder sql = new StringBuilder("SELECT " + COLUMNS + " FROM " + source(f.asOf())
+        + " WHERE m.tenant_id = :tenant AND m.customer_id = :customer AND " + live(f.asOf()));
     filters(sql, f.kinds(), f.metadataJson());
     if (f.conversationId() != null) {
       sql.append(" AND m.conversation_id = :conversation");
@@ -256,6 +269,7 @@ public final class MemoryStore extends Store {
     List<Memory> rows = read(h -> {
       Query q = h.createQuery(sql.toString()).bind("tenant", tenant).bind("customer", customerId);
       bindFilters(q, f.kinds(), f.metadataJson());
+      bindAsOf(q, f.asOf());
       if (f.conversationId() != null) {
         q.bind("conversation", f.conversationId());
       }
@@ -280,6 +294,22 @@ public final class MemoryStore extends Store {
   }
 
   // ---------------------------------------------------------------------------------------------
+
+  /** The rows a read ranges over, as {@code m}: the memories, or their versions valid at {@code asOf}. */
+  static String source(java.time.Instant asOf) {
+    return asOf == null ? "memories m" : MemoryHistoryStore.AS_OF_SOURCE + " m";
+  }
+
+  /** The liveness predicate of {@link #source}'s rows (the as-of source applies its own). */
+  static String live(java.time.Instant asOf) {
+    return asOf == null ? LIVE : "true";
+  }
+
+  static void bindAsOf(Query q, java.time.Instant asOf) {
+    if (asOf != null) {
+      q.bind("as_of", Rows.timestamptz(asOf));
+    }
+  }
 
   static void filters(StringBuilder where, List<String> kinds, String metadataJson) {
     where.append(kindsFilter(kinds));
