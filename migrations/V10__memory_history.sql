@@ -11,7 +11,9 @@
 --   context_memory.change  why: 'upsert' (an UPDATE is a supersession), 'confirm',
 --                          'reject', 'update', 'erase' (a customer erase records
 --                          nothing, it deletes the history), 'untracked' (a system
---                          write that is no change of the fact, e.g. re-embedding).
+--                          write that is no change of the fact). An untagged UPDATE
+--                          that only changed the vector (an embedding worker) is not
+--                          recorded either.
 
 -- When the current version's content became valid; NULL means since created_at (every
 -- memory written before this version, and every memory whose content never changed),
@@ -109,8 +111,9 @@ BEGIN
               CASE WHEN o.conversation_id IS DISTINCT FROM n.conversation_id THEN 'conversation_id' END
             ]::text[], NULL) AS fields) f
    -- A write the caller made is recorded even when it stored the same values; an untagged
-   -- one (a foreign key's SET NULL) only when it changed something.
-   WHERE tag <> '' OR cardinality(f.fields) > 0;
+   -- one only when it changed something other than the vector: a conversation purge's
+   -- SET NULL is a change of the fact, a background worker storing a vector is not.
+   WHERE tag <> '' OR cardinality(array_remove(f.fields, 'embedding')) > 0;
   RETURN NULL;
 END
 $$;

@@ -169,6 +169,25 @@ class MemoryHistoryTest {
   }
 
   @Test
+  void aWorkerStoringAVectorIsNoChangeButAnUntaggedEditIs() throws SQLException {
+    String customer = newCustomer();
+    Memory m = memories.createMemory(CreateMemoryRequest.newBuilder().setCustomerId(customer)
+        .setMemory(fact(null, "has a piano")).build()).getMemory();
+    StringBuilder v = new StringBuilder("[1");
+    for (int i = 1; i < DIM; i++) {
+      v.append(",0");
+    }
+    sql("UPDATE memories SET embedding = CAST(? AS vector) WHERE id = ?", v.append(']').toString(),
+        UUID.fromString(m.getId()));
+    sql("UPDATE memories SET source = 'migration' WHERE id = ?", UUID.fromString(m.getId()));
+    List<MemoryChange> h = history(ListMemoryHistoryRequest.newBuilder().setMemoryId(m.getId()));
+    assertEquals(List.of(MemoryChangeType.MEMORY_CHANGE_TYPE_CREATED, MemoryChangeType.MEMORY_CHANGE_TYPE_UPDATED),
+        h.stream().map(MemoryChange::getType).toList());
+    assertEquals(List.of("source"), h.get(1).getChangedFieldsList());
+    assertEquals("system", h.get(1).getActor());
+  }
+
+  @Test
   void batchWritesAreRecordedToo() {
     String customer = newCustomer();
     CreateMemoriesResponse created = memories.createMemories(CreateMemoriesRequest.newBuilder()

@@ -7,6 +7,7 @@ import dev.contextmemory.server.domain.MemoryField;
 import dev.contextmemory.server.domain.MemoryChange;
 import dev.contextmemory.server.store.ConversationStore;
 import dev.contextmemory.server.store.MemoryBatchStore;
+import dev.contextmemory.server.store.MemoryConfirmationStore;
 import dev.contextmemory.server.store.MemoryHistoryStore;
 import dev.contextmemory.server.store.MemorySearchStore;
 import dev.contextmemory.server.store.MemoryStore;
@@ -52,9 +53,12 @@ public final class MemoryGrpcService extends MemoryServiceGrpc.MemoryServiceImpl
   private final MemoryBatchStore batchStore;
   private final MemoryBatchRpcs batches;
   private final MemoryHistoryStore history;
+  private final MemoryConfirmationStore confirmations;
 
   public MemoryGrpcService(MemoryStore memories, MemorySearchStore search, ConversationStore conversations,
-      MemoryBatchStore batchStore, MemoryHistoryStore history, PageTokens tokens, int embeddingDimension) {
+      MemoryBatchStore batchStore, MemoryHistoryStore history, MemoryConfirmationStore confirmations, PageTokens tokens,
+      int embeddingDimension) {
+    this.confirmations = confirmations;
     this.batchStore = batchStore;
     this.batches = new MemoryBatchRpcs(batchStore, embeddingDimension);
     this.history = history;
@@ -328,7 +332,7 @@ public final class MemoryGrpcService extends MemoryServiceGrpc.MemoryServiceImpl
     }
     v.throwIfInvalid();
     ConfirmMemoriesResponse.Builder b = ConfirmMemoriesResponse.newBuilder();
-    for (Memory.ConfirmationResult r : memories.confirm(Tenants.current(), Tenants.caller().actor(), items)) {
+    for (Memory.ConfirmationResult r : confirmations.confirm(Tenants.current(), Tenants.caller().actor(), items)) {
       b.addResults(MemoryMapping.confirmationResult(r));
     }
     reply(out, b.build());

@@ -4,11 +4,13 @@ import dev.contextmemory.server.domain.Memory;
 import dev.contextmemory.server.domain.MemoryChange;
 import dev.contextmemory.server.domain.NotFoundException;
 import java.sql.Array;
+import java.time.Instant;
 import java.util.Arrays;
 import java.util.List;
 import java.util.UUID;
 import org.jdbi.v3.core.Handle;
 import org.jdbi.v3.core.Jdbi;
+import org.jdbi.v3.core.statement.Query;
 import org.jdbi.v3.core.statement.SqlStatement;
 
 /**
@@ -61,6 +63,22 @@ public final class MemoryHistoryStore extends Store {
 
   public MemoryHistoryStore(Jdbi jdbi) {
     super(jdbi);
+  }
+
+  /** The rows a read ranges over, as {@code m}: the memories, or their versions valid at {@code asOf}. */
+  static String source(Instant asOf) {
+    return asOf == null ? "memories m" : AS_OF_SOURCE + " m";
+  }
+
+  /** The liveness predicate of {@link #source}'s rows (the as-of source applies its own). */
+  static String live(Instant asOf) {
+    return asOf == null ? MemoryStore.LIVE : "true";
+  }
+
+  static void bindAsOf(Query q, Instant asOf) {
+    if (asOf != null) {
+      q.bind("as_of", Rows.timestamptz(asOf));
+    }
   }
 
   /** Binds what {@link #TAG} reads: who writes and why ("create", "upsert", "update", ...). */

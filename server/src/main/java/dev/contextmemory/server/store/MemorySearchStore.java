@@ -72,7 +72,7 @@ public final class MemorySearchStore extends Store {
     // A search in the past has no index over the versions it ranges over: it is an exact scan.
     boolean exact = asOf != null || prepareVectorSearch(h, "memories", tenant, customerId, indexCandidates(limit));
     StringBuilder where = new StringBuilder(" m.tenant_id = :tenant AND m.embedding IS NOT NULL AND "
-        + MemoryStore.live(asOf));
+        + MemoryHistoryStore.live(asOf));
     if (customerId != null) {
       where.append(" AND m.customer_id = :customer");
     }
@@ -83,7 +83,7 @@ public final class MemorySearchStore extends Store {
     String sql = asOf != null ? """
         SELECT * FROM (SELECT %1$s, m.embedding <=> CAST(:q AS vector) AS distance FROM %2$s WHERE%3$s) r
          WHERE 1 - r.distance >= :min ORDER BY r.distance, r.created_at DESC LIMIT %4$d"""
-        .formatted(COLUMNS, MemoryStore.source(asOf), where, limit) : exact ? """
+        .formatted(COLUMNS, MemoryHistoryStore.source(asOf), where, limit) : exact ? """
         WITH scope AS MATERIALIZED (SELECT m.id, m.embedding FROM memories m WHERE%2$s),
         top AS (SELECT id, embedding <=> CAST(:q AS vector) AS distance FROM scope ORDER BY distance LIMIT %3$d)
         SELECT %1$s, top.distance FROM top JOIN memories m ON m.tenant_id = :tenant AND m.id = top.id
@@ -102,7 +102,7 @@ public final class MemorySearchStore extends Store {
       query.bind("customer", customerId);
     }
     bindFilters(query, kinds, metadataJson);
-    MemoryStore.bindAsOf(query, asOf);
+    MemoryHistoryStore.bindAsOf(query, asOf);
     List<Ranked> out = new ArrayList<>();
     query.map((rs, ctx) -> new Ranked(MEMORY.map(rs, ctx), 1 - rs.getDouble("distance"), 0)).forEach(r ->
         out.add(new Ranked(r.memory(), r.score(), out.size() + 1)));
@@ -112,7 +112,7 @@ public final class MemorySearchStore extends Store {
   private static List<Ranked> textList(Handle h, String tenant, UUID customerId, String text, int limit,
       List<String> kinds, String metadataJson, double minScore, Instant asOf) {
     StringBuilder where = new StringBuilder(" m.tenant_id = :tenant AND m.content_tsv @@ q.query AND "
-        + MemoryStore.live(asOf));
+        + MemoryHistoryStore.live(asOf));
     if (customerId != null) {
       where.append(" AND m.customer_id = :customer");
     }
@@ -123,13 +123,13 @@ public final class MemorySearchStore extends Store {
             FROM websearch_to_tsquery('english', :text) AS q(query), %s WHERE%s
         ) r WHERE r.score >= :min
         ORDER BY r.score DESC, r.created_at DESC, r.id DESC LIMIT %d"""
-        .formatted(COLUMNS, MemoryStore.source(asOf), where, limit);
+        .formatted(COLUMNS, MemoryHistoryStore.source(asOf), where, limit);
     Query query = h.createQuery(sql).bind("tenant", tenant).bind("text", text).bind("min", minScore);
     if (customerId != null) {
       query.bind("customer", customerId);
     }
     bindFilters(query, kinds, metadataJson);
-    MemoryStore.bindAsOf(query, asOf);
+    MemoryHistoryStore.bindAsOf(query, asOf);
     List<Ranked> out = new ArrayList<>();
     query.map((rs, ctx) -> new Ranked(MEMORY.map(rs, ctx), rs.getDouble("score"), 0)).forEach(r ->
         out.add(new Ranked(r.memory(), r.score(), out.size() + 1)));

@@ -18,7 +18,8 @@ import org.jdbi.v3.core.statement.SqlStatement;
 
 /**
  * The memory aggregate: memory notes, their writes, reads and expiry. Their search and FetchContext's
- * ranking are {@link MemorySearchStore}.
+ * ranking are {@link MemorySearchStore}, ConfirmMemories' verdicts {@link MemoryConfirmationStore},
+ * batches {@link MemoryBatchStore} and history {@link MemoryHistoryStore}.
  *
  * <p>Expiry is a predicate, not a job: every read adds {@link #LIVE}, so a memory is invisible the
  * moment its expires_at passes; {@link #sweepExpired} only reclaims the space later.
@@ -182,42 +183,6 @@ public final class MemoryStore extends Store {
   }
 
   /**
-   * Applies the verdicts in one transaction, in request order. A rejection halves importance (so
-   * repeated rejections sink a memory fast but never below 0) or deletes the memory.
-   */
-  public List<Memory.ConfirmationResult> confirm(String tenant, String actor, List<Memory.Confirmation> items) {
-    return write(h -> {
-      List<Memory.ConfirmationResult> out = new ArrayList<>(items.size());
-      for (Memory.Confirmation c : items) {
-        if (!c.confirmed() && c.deleteOnReject()) {
-          int n = MemoryHistoryStore.tag(AuditLog.deleteAudited(h, tenant, actor, "memory.delete", "memory",
-                  "DELETE FROM memories m USING " + MemoryHistoryStore.TAG + " WHERE m.tenant_id = :tenant AND m.id = :id AND "
-                      + LIVE + " RETURNING m.id AS id"), actor, "reject")
-              .bind("id", c.memoryId()).execute();
-          out.add(new Memory.ConfirmationResult(c.memoryId(), n == 1 ? Memory.Effect.DELETED : Memory.Effect.NOT_FOUND,
-              null));
-          continue;
-        }
-        String set = c.confirmed()
-            ? "confirm_count = m.confirm_count + 1, last_confirmed_at = now(), expires_at = CASE"
-                + " WHEN m.expires_at IS NOT NULL AND CAST(:extend_seconds AS bigint) IS NOT NULL"
-                + " THEN greatest(m.expires_at, now() + make_interval(secs => CAST(:extend_seconds AS bigint)))"
-                + " ELSE m.expires_at END"
-            : "importance = m.importance / 2";
-        Optional<Memory> m = MemoryHistoryStore.tag(h.createQuery("UPDATE memories AS m SET " + set + " FROM "
-                + MemoryHistoryStore.TAG + " WHERE m.tenant_id = :tenant AND m.id = :id AND " + LIVE + " RETURNING " + RETURNING),
-                actor, c.confirmed() ? "confirm" : "reject")
-            .bind("tenant", tenant).bind("id", c.memoryId())
-            .bind("extend_seconds", c.extendExpiry() == null ? null : c.extendExpiry().toSeconds())
-            .map(MEMORY).findOne();
-        out.add(new Memory.ConfirmationResult(c.memoryId(), m.isEmpty() ? Memory.Effect.NOT_FOUND
-            : c.confirmed() ? Memory.Effect.CONFIRMED : Memory.Effect.DEMOTED, m.orElse(null)));
-      }
-      return out;
-    });
-  }
-
-  /**
    * Deletes up to {@code batch} expired memories of every tenant in one short transaction, if this
    * server holds the sweep lock for that transaction (another server sweeping means we skip).
    * Returns the number deleted, or -1 when another server holds the lock. SKIP LOCKED: rows a
@@ -253,8 +218,8 @@ public final class MemoryStore extends Store {
    * keyset-paged on (created_at, id).
    */
   public Memory.Page list(String tenant, UUID customerId, Memory.Filter f, Memory.Cursor after, int limit) {
-    StringBuilder sql = new StringBuilder("SELECT " + COLUMNS + " FROM " + source(f.asOf())
-        + " WHERE m.tenant_id = :tenant AND m.customer_id = :customer AND " + live(f.asOf()));
+    StringBuilder sql = new StringBuilder("SELECT " + COLUMNS + " FROM " + MemoryHistoryStore.source(f.asOf())
+        + " WHERE m.tenant_id = :tenant AND m.customer_id = :customer AND " + MemoryHistoryStore.live(f.asOf()));
     filters(sql, f.kinds(), f.metadataJson());
     if (f.conversationId() != null) {
       sql.append(" AND m.conversation_id = :conversation");
@@ -269,7 +234,7 @@ public final class MemoryStore extends Store {
     List<Memory> rows = read(h -> {
       Query q = h.createQuery(sql.toString()).bind("tenant", tenant).bind("customer", customerId);
       bindFilters(q, f.kinds(), f.metadataJson());
-      bindAsOf(q, f.asOf());
+      MemoryHistoryStore.bindAsOf(q, f.asOf());
       if (f.conversationId() != null) {
         q.bind("conversation", f.conversationId());
       }
@@ -294,22 +259,6 @@ public final class MemoryStore extends Store {
   }
 
   // ---------------------------------------------------------------------------------------------
-
-  /** The rows a read ranges over, as {@code m}: the memories, or their versions valid at {@code asOf}. */
-  static String source(java.time.Instant asOf) {
-    return asOf == null ? "memories m" : MemoryHistoryStore.AS_OF_SOURCE + " m";
-  }
-
-  /** The liveness predicate of {@link #source}'s rows (the as-of source applies its own). */
-  static String live(java.time.Instant asOf) {
-    return asOf == null ? LIVE : "true";
-  }
-
-  static void bindAsOf(Query q, java.time.Instant asOf) {
-    if (asOf != null) {
-      q.bind("as_of", Rows.timestamptz(asOf));
-    }
-  }
 
   static void filters(StringBuilder where, List<String> kinds, String metadataJson) {
     where.append(kindsFilter(kinds));
