@@ -41,7 +41,7 @@ class MemoryHistoryTest {
   @BeforeAll
   static void start() {
     // Its own database: tenant-wide searches of other classes must not meet these memories.
-    server = TestServer.start(java.util.Map.of());
+    server = TestServer.start(java.util.Map.of("MEMORY_SWEEP_INTERVAL_MS", "200"));
     customers = CustomerServiceGrpc.newBlockingStub(server.channel());
     memories = MemoryServiceGrpc.newBlockingStub(server.channel());
   }
@@ -166,6 +166,25 @@ class MemoryHistoryTest {
     MemoryChange expired = h.get(1);
     assertEquals("asked about the spring promo", expired.getPrevious().getContent());
     assertEquals(expired.getPrevious().getExpireTime(), expired.getValidToTime(), "valid until it expired");
+  }
+
+  @Test
+  void theSweepersDeletionIsRecordedAsExpired() throws Exception {
+    String customer = newCustomer();
+    Memory m = memories.createMemory(CreateMemoryRequest.newBuilder().setCustomerId(customer)
+        .setMemory(fact(null, "is travelling this week")).build()).getMemory();
+    sql("UPDATE memories SET expires_at = now() - interval '1 second'"
+        + " FROM (SELECT set_config('context_memory.change', 'untracked', true)) t WHERE id = ?", UUID.fromString(m.getId()));
+    List<MemoryChange> h = List.of();
+    for (int i = 0; i < 100 && h.size() < 2; i++) { // the sweeper runs every 200 ms here
+      Thread.sleep(100);
+      h = history(ListMemoryHistoryRequest.newBuilder().setMemoryId(m.getId()));
+    }
+    assertEquals(List.of(MemoryChangeType.MEMORY_CHANGE_TYPE_CREATED, MemoryChangeType.MEMORY_CHANGE_TYPE_EXPIRED),
+        h.stream().map(MemoryChange::getType).toList());
+    assertEquals("system", h.get(1).getActor());
+    assertEquals("is travelling this week", h.get(1).getPrevious().getContent());
+    assertEquals(0, count("SELECT count(*) FROM memories WHERE id = ?", UUID.fromString(m.getId())), "swept");
   }
 
   @Test

@@ -24,7 +24,7 @@ import org.jdbi.v3.core.statement.Query;
 
 /**
  * CreateMemories, UpsertMemories and ImportMemories' chunks: up to 1,000 memories in one
- * transaction of at most six statements whatever the size. The customers and conversations are
+ * transaction of at most five statements whatever the size. The customers and conversations are
  * checked (and KEY SHARE locked, so an erase cannot remove them before the insert) with
  * {@code = ANY}, expired memories holding the items' keys or request ids are removed, and the rows
  * are written by one {@code INSERT ... SELECT FROM unnest(arrays)}. An item that cannot be written
@@ -107,8 +107,13 @@ public final class MemoryBatchStore extends Store {
       }
       dropExpired(h, tenant, items, todo);
       for (boolean withImportance : new boolean[] {true, false}) {
+        // In key order: two batches upserting overlapping keys then lock them in the same order
+        // instead of deadlocking (40P01, ABORTED) when their orders cross.
         List<Integer> group = todo.stream()
-            .filter(i -> (items.get(i).draft().importance() != null) == withImportance).toList();
+            .filter(i -> (items.get(i).draft().importance() != null) == withImportance)
+            .sorted(java.util.Comparator.comparing((Integer i) -> items.get(i).customerId())
+                .thenComparing(i -> items.get(i).draft().key()))
+            .toList();
         if (group.isEmpty()) {
           continue;
         }
