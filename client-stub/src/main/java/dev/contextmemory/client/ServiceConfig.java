@@ -24,7 +24,7 @@ import java.util.Map;
  *       are retried on them too. DEADLINE_EXCEEDED is never retried: the deadline covers every
  *       attempt.
  * </ul>
- * ImportMessages is never retried (re-run it whole: it skips what is stored). gRPC retries only
+ * ImportMessages and ImportMemories are never retried (re-run them whole: they skip what is stored). gRPC retries only
  * until the server starts to answer, and only requests up to its retry buffer (1 MiB).
  */
 final class ServiceConfig {
@@ -32,11 +32,12 @@ final class ServiceConfig {
 
   /**
    * RPCs a second attempt cannot harm: reads; calls the API documents as safe to retry
-   * (GetOrCreateOpenConversation, UpsertCustomer, UpsertMemory, CloseConversation); and creates and
-   * appends, because {@link IdempotencyKeys} gives each of them a key the server deduplicates on.
+   * (GetOrCreateOpenConversation, UpsertCustomer, UpsertMemory, UpsertMemories, CloseConversation); and
+   * creates and appends (CreateMemories too), because {@link IdempotencyKeys} gives each of them (each
+   * item) a key the server deduplicates on.
    * Left out, so retried only when nothing was done (ABORTED, RESOURCE_EXHAUSTED): updates and
    * deletes (a retried delete that succeeded answers NOT_FOUND) and ConfirmMemories (it counts
-   * again). ImportMessages is never retried.
+   * again). ImportMessages and ImportMemories are never retried.
    */
   static final List<MethodDescriptor<?, ?>> RETRYABLE = List.of(
       CustomerServiceGrpc.getCreateCustomerMethod(),
@@ -56,7 +57,10 @@ final class ServiceConfig {
       ConversationServiceGrpc.getSearchMessagesMethod(),
       ConversationServiceGrpc.getGetConversationStatsMethod(),
       MemoryServiceGrpc.getCreateMemoryMethod(),
+      MemoryServiceGrpc.getCreateMemoriesMethod(),
       MemoryServiceGrpc.getUpsertMemoryMethod(),
+      MemoryServiceGrpc.getUpsertMemoriesMethod(),
+      MemoryServiceGrpc.getListMemoryHistoryMethod(),
       MemoryServiceGrpc.getGetMemoryMethod(),
       MemoryServiceGrpc.getListMemoriesMethod(),
       MemoryServiceGrpc.getSearchMemoriesMethod(),
@@ -74,7 +78,8 @@ final class ServiceConfig {
       CustomerServiceGrpc.SERVICE_NAME, ConversationServiceGrpc.SERVICE_NAME, MemoryServiceGrpc.SERVICE_NAME);
 
   /** Never retried: a client stream commits chunk by chunk. */
-  static final List<MethodDescriptor<?, ?>> NEVER_RETRIED = List.of(ConversationServiceGrpc.getImportMessagesMethod());
+  static final List<MethodDescriptor<?, ?>> NEVER_RETRIED = List.of(ConversationServiceGrpc.getImportMessagesMethod(),
+      MemoryServiceGrpc.getImportMemoriesMethod());
 
   /** Gets wait-for-ready but no retry (a health probe should see the truth at once). */
   static final String HEALTH = "grpc.health.v1.Health";

@@ -59,7 +59,9 @@ public final class LoadTest {
       MemoryServiceGrpc.getUpsertMemoryMethod(),
       MemoryServiceGrpc.getListMemoriesMethod(),
       MemoryServiceGrpc.getSearchMemoriesMethod(),
-      MemoryServiceGrpc.getFetchContextMethod());
+      MemoryServiceGrpc.getFetchContextMethod(),
+      MemoryServiceGrpc.getCreateMemoryMethod(),
+      MemoryServiceGrpc.getCreateMemoriesMethod());
 
   /** The recall gate of both memory searches (issue 13): mean recall@10 of the sampled answers. */
   static final double MIN_RECALL_AT_10 = 0.95;
@@ -122,7 +124,8 @@ public final class LoadTest {
     Scenarios scenarios = new Scenarios(profile, targets, data);
     List<Scenarios.Definition> definitions = scenarios.all();
     Set<String> needed = new java.util.HashSet<>();
-    definitions.stream().filter(d -> only.isEmpty() || only.contains(d.name())).forEach(d -> needed.addAll(d.needs()));
+    definitions.stream().filter(d -> only.isEmpty() ? !Scenarios.ON_DEMAND.contains(d.name()) : only.contains(d.name()))
+        .forEach(d -> needed.addAll(d.needs()));
     Setup.Result setup = new Setup(env.channel(), data, profile.setupConcurrency(), CALL_TIMEOUT, log,
         env.ownsDatabase() && env.dbUrl() != null ? new VectorIndexes(env.dbUrl(), log) : null)
         .run(conversations && needed.contains("conversations"), memories && needed.contains("memories"));
@@ -214,6 +217,10 @@ public final class LoadTest {
     for (Scenarios.Definition d : definitions) {
       if (!only.isEmpty() && !only.contains(d.name())) {
         plan.add(new Planned(d, null, "not selected (--only)"));
+        continue;
+      }
+      if (Scenarios.ON_DEMAND.contains(d.name()) && !only.contains(d.name())) {
+        plan.add(new Planned(d, null, "on demand: name it in --only"));
         continue;
       }
       if (d.needs().contains("conversations") && !setup.hasConversations()

@@ -79,13 +79,17 @@ public record Profile(
 
   /**
    * The rates of the first eight scenarios plus the three conversation lookups (ListConversations of
-   * one customer, its open ones, a metadata query) at {@code lookups} per second each.
+   * one customer, its open ones, a metadata query) at {@code lookups} per second each, and the
+   * on-demand memory writes.
    */
   private static Map<String, Double> rates(Map<String, Double> first, double lookups) {
     Map<String, Double> all = new java.util.HashMap<>(first);
     all.put("list_conversations_customer", lookups);
     all.put("list_conversations_open", lookups);
     all.put("list_conversations_metadata", lookups);
+    // On demand: a single create at an agent's pace, and one 1,000-memory batch every 2 s.
+    all.put("create_memory", 50.0);
+    all.put("create_memories_batch", 0.5);
     return Map.copyOf(all);
   }
 

@@ -31,6 +31,9 @@ import dev.contextmemory.server.store.CustomerStore;
 import dev.contextmemory.server.store.ExpirySweeper;
 import dev.contextmemory.server.store.SweepLock;
 import dev.contextmemory.server.store.MemorySearchStore;
+import dev.contextmemory.server.store.MemoryBatchStore;
+import dev.contextmemory.server.store.MemoryConfirmationStore;
+import dev.contextmemory.server.store.MemoryHistoryStore;
 import dev.contextmemory.server.store.MemoryStore;
 import dev.contextmemory.server.store.MessageImportStore;
 import dev.contextmemory.server.store.MessageSearchStore;
@@ -153,7 +156,8 @@ public final class ContextMemoryServer implements AutoCloseable {
           new CustomerGrpcService(new CustomerStore(jdbi), new AddressStore(jdbi), contacts, tokens),
           new ConversationGrpcService(conversations, new MessageStore(jdbi), new MessageImportStore(jdbi),
               new MessageSearchStore(jdbi), contacts, tokens, s.embeddingDimension()),
-          new MemoryGrpcService(memories, new MemorySearchStore(jdbi), conversations, tokens, s.embeddingDimension()),
+          new MemoryGrpcService(memories, new MemorySearchStore(jdbi), conversations, new MemoryBatchStore(jdbi),
+              new MemoryHistoryStore(jdbi), new MemoryConfirmationStore(jdbi), tokens, s.embeddingDimension()),
           new AdminGrpcService(apiKeys, verifier, tokens));
 
       // Health and reflection on their own threads, API calls on the bounded request executor

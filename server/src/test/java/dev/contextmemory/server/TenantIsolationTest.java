@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.protobuf.FieldMask;
+import com.google.protobuf.util.Timestamps;
 import dev.contextmemory.server.auth.Scope;
 import dev.contextmemory.server.testing.TestKeys;
 import dev.contextmemory.server.testing.TestServer;
@@ -58,6 +59,7 @@ class TenantIsolationTest {
                ConversationServiceGrpc.ConversationServiceBlockingStub conversations,
                ConversationServiceGrpc.ConversationServiceStub conversationsAsync,
                MemoryServiceGrpc.MemoryServiceBlockingStub memories,
+               MemoryServiceGrpc.MemoryServiceStub memoriesAsync,
                AdminServiceGrpc.AdminServiceBlockingStub admin) {
     static Stubs of(TestServer s, String key) {
       return new Stubs(
@@ -65,6 +67,7 @@ class TenantIsolationTest {
           TestKeys.withKey(ConversationServiceGrpc.newBlockingStub(s.channel()), key),
           TestKeys.withKey(ConversationServiceGrpc.newStub(s.channel()), key),
           TestKeys.withKey(MemoryServiceGrpc.newBlockingStub(s.channel()), key),
+          TestKeys.withKey(MemoryServiceGrpc.newStub(s.channel()), key),
           TestKeys.withKey(AdminServiceGrpc.newBlockingStub(s.channel()), key));
     }
   }
@@ -234,6 +237,9 @@ class TenantIsolationTest {
           r.setQueryText(WORD);
         }
         assertEquals(0, a.memories().searchMemories(r.build()).getHitsCount(), mode::toString);
+        // In the past too: B's versions are not A's.
+        assertEquals(0, a.memories().searchMemories(r.setAsOfTime(Timestamps.fromMillis(System.currentTimeMillis() - 1))
+            .build()).getHitsCount(), mode::toString);
         notFound("CUSTOMER_NOT_FOUND", () -> a.memories().searchMemories(r.setCustomerId(customerId).build()));
       }
     });
@@ -246,6 +252,30 @@ class TenantIsolationTest {
     put(c, MemoryServiceGrpc.getFetchContextMethod(), () -> notFound("CUSTOMER_NOT_FOUND",
         () -> a.memories().fetchContext(FetchContextRequest.newBuilder().setCustomerId(customerId)
             .setQueryText(WORD).addAllQueryEmbedding(bVector).build())));
+    put(c, MemoryServiceGrpc.getCreateMemoriesMethod(), () -> {
+      CreateMemoriesResponse r = a.memories().createMemories(CreateMemoriesRequest.newBuilder()
+          .addRequests(CreateMemoryRequest.newBuilder().setCustomerId(customerId)
+              .setMemory(Memory.newBuilder().setKind(MemoryKind.MEMORY_KIND_FACT).setContent("x"))).build());
+      assertEquals("CUSTOMER_NOT_FOUND", r.getResults(0).getError().getReason(), r::toString);
+    });
+    put(c, MemoryServiceGrpc.getUpsertMemoriesMethod(), () -> {
+      UpsertMemoriesResponse r = a.memories().upsertMemories(UpsertMemoriesRequest.newBuilder()
+          .addRequests(UpsertMemoryRequest.newBuilder().setCustomerId(customerId)
+              .setMemory(Memory.newBuilder().setKind(MemoryKind.MEMORY_KIND_FACT).setKey("k").setContent("x"))).build());
+      assertEquals("CUSTOMER_NOT_FOUND", r.getResults(0).getError().getReason(), r::toString);
+    });
+    put(c, MemoryServiceGrpc.getImportMemoriesMethod(), () -> {
+      ImportMemoriesResponse r = importMemory(customerId);
+      assertEquals(0, r.getMemoriesCreated(), r::toString);
+      assertEquals(1, r.getItemsFailed(), r::toString);
+      assertEquals("CUSTOMER_NOT_FOUND", r.getErrors(0).getError().getReason(), r::toString);
+    });
+    put(c, MemoryServiceGrpc.getListMemoryHistoryMethod(), () -> {
+      notFound("MEMORY_NOT_FOUND", () -> a.memories().listMemoryHistory(ListMemoryHistoryRequest.newBuilder()
+          .setMemoryId(memoryId).build()));
+      notFound("CUSTOMER_NOT_FOUND", () -> a.memories().listMemoryHistory(ListMemoryHistoryRequest.newBuilder()
+          .setCustomerId(customerId).build()));
+    });
     put(c, MemoryServiceGrpc.getConfirmMemoriesMethod(), () -> {
       ConfirmMemoriesResponse r = a.memories().confirmMemories(ConfirmMemoriesRequest.newBuilder()
           .addConfirmations(MemoryConfirmation.newBuilder().setMemoryId(memoryId)
@@ -323,6 +353,32 @@ class TenantIsolationTest {
 
   private static void notFound(String reason, org.junit.jupiter.api.function.Executable call) {
     assertError(Code.NOT_FOUND, reason, call);
+  }
+
+  private static ImportMemoriesResponse importMemory(String customerId) {
+    CompletableFuture<ImportMemoriesResponse> done = new CompletableFuture<>();
+    StreamObserver<ImportMemoriesRequest> in = a.memoriesAsync().importMemories(new StreamObserver<>() {
+      @Override
+      public void onNext(ImportMemoriesResponse value) {
+        done.complete(value);
+      }
+
+      @Override
+      public void onError(Throwable t) {
+        done.completeExceptionally(t);
+      }
+
+      @Override
+      public void onCompleted() {}
+    });
+    in.onNext(ImportMemoriesRequest.newBuilder().setCustomerId(customerId).setRequestId("import-1")
+        .setMemory(Memory.newBuilder().setKind(MemoryKind.MEMORY_KIND_FACT).setContent("injected")).build());
+    in.onCompleted();
+    try {
+      return done.get(30, TimeUnit.SECONDS);
+    } catch (Exception e) {
+      throw new AssertionError("ImportMemories failed", e);
+    }
   }
 
   private static ImportMessagesResponse importOne(String customerId) {

@@ -16,6 +16,8 @@ import dev.contextmemory.v1.AppendMessageRequest;
 import dev.contextmemory.v1.AppendMessagesRequest;
 import dev.contextmemory.v1.ConversationServiceGrpc;
 import dev.contextmemory.v1.ConversationStatus;
+import dev.contextmemory.v1.CreateMemoriesRequest;
+import dev.contextmemory.v1.CreateMemoryRequest;
 import dev.contextmemory.v1.FetchContextRequest;
 import dev.contextmemory.v1.GetOrCreateOpenConversationRequest;
 import dev.contextmemory.v1.ListConversationsRequest;
@@ -93,8 +95,22 @@ public final class Scenarios {
     d.add(new Definition("list_conversations_metadata", Set.of("conversations"), this::listConversationsMetadata, null));
     // Last: it writes memories (in the reserved cluster) and messages while it runs.
     d.add(new Definition("agent_turn", Set.of("conversations", "memories"), this::agentTurn, null));
+    // On demand (ON_DEMAND), after everything that reads: they add memories to the data set.
+    d.add(new Definition("create_memory", Set.of("memories"), this::createMemory, null));
+    d.add(new Definition("create_memories_batch", Set.of("memories"), this::createMemoriesBatch, null));
     return d;
   }
+
+  /**
+   * Scenarios that run only when named in --only: the bulk-write throughput measurement (issue 15)
+   * and its single-write comparison. Each 1,000-memory batch with 768-dim vectors is 1,000 HNSW
+   * inserts, seconds of database CPU on a shared 2-core machine, which no fixed p99 gate of every
+   * build can hold; docs/search.md has the measured figures and the command.
+   */
+  public static final Set<String> ON_DEMAND = Set.of("create_memory", "create_memories_batch");
+
+  /** Items per CreateMemories call of create_memories_batch: the API's maximum. */
+  public static final int BATCH = 1_000;
 
   /** The rate of the transport floor: the highest of the read scenarios' rates (list_messages_20). */
   public static final double FLOOR_RATE = 200;
@@ -344,6 +360,50 @@ public final class Scenarios {
               .build();
         }).when(s -> s.<Boolean>get("remember")))
         .build();
+  }
+
+  /**
+   * One CreateMemory with a vector from the reserved cluster (searches never look there) and a
+   * fresh request id: the single write whose latency the history triggers must not move.
+   */
+  private Scenario createMemory(Setup.Result setup) {
+    int customers = data.sizes().customers();
+    return base("create_memory")
+        .exec(Step.call(MemoryServiceGrpc.getCreateMemoryMethod(), s -> CreateMemoryRequest.newBuilder()
+            .setCustomerId(setup.customerIds()[s.random().nextInt(customers)])
+            .setMemory(newMemory(s.random().nextLong()))
+            .setRequestId(UUID.randomUUID().toString())
+            .build()))
+        .build();
+  }
+
+  /**
+   * CreateMemories of {@link #BATCH} memories for random customers, each with a client vector from
+   * the reserved cluster and its own request id: memories/s = BATCH / the call's latency.
+   */
+  private Scenario createMemoriesBatch(Setup.Result setup) {
+    int customers = data.sizes().customers();
+    return base("create_memories_batch")
+        .exec(Step.call(MemoryServiceGrpc.getCreateMemoriesMethod(), s -> {
+          var b = CreateMemoriesRequest.newBuilder();
+          for (int i = 0; i < BATCH; i++) {
+            b.addRequests(CreateMemoryRequest.newBuilder()
+                .setCustomerId(setup.customerIds()[s.random().nextInt(customers)])
+                .setMemory(newMemory(s.random().nextLong()))
+                .setRequestId(UUID.randomUUID().toString()));
+          }
+          return b.build();
+        }))
+        .build();
+  }
+
+  private Memory.Builder newMemory(long key) {
+    var m = Memory.newBuilder().setKind(MemoryKind.MEMORY_KIND_FACT).setContent(Texts.sentence(key))
+        .setSource("loadtest-bulk");
+    for (float f : data.vectors().member(data.vectors().reservedCluster(), key)) {
+      m.addEmbedding(f);
+    }
+    return m;
   }
 
   /** A text and an embedding query on a random topic, for the conversation's customer. */

@@ -36,8 +36,9 @@ final class ScopePolicy {
     fixed(Scope.WRITE, "ConversationService", "GetOrCreateOpenConversation", "CloseConversation",
         "UpdateConversation", "DeleteConversation", "AppendMessage", "AppendMessages", "ImportMessages");
     fixed(Scope.READ, "MemoryService", "GetMemory", "ListMemories", "SearchMemories", "SearchConversations",
-        "FetchContext");
-    fixed(Scope.WRITE, "MemoryService", "CreateMemory", "UpsertMemory", "UpdateMemory");
+        "FetchContext", "ListMemoryHistory");
+    fixed(Scope.WRITE, "MemoryService", "CreateMemory", "UpsertMemory", "UpdateMemory", "CreateMemories",
+        "UpsertMemories", "ImportMemories");
     fixed(Scope.ERASE, "MemoryService", "DeleteMemory");
     RULES.put("contextmemory.v1.MemoryService/ConfirmMemories", byRequest(request -> {
       if (request instanceof ConfirmMemoriesRequest r) {
