@@ -32,8 +32,10 @@ final class ServiceConfig {
 
   /**
    * RPCs a second attempt cannot harm: reads; calls the API documents as safe to retry
-   * (GetOrCreateOpenConversation, UpsertCustomer, UpsertMemory, CloseConversation); and creates and
-   * appends, because {@link IdempotencyKeys} gives each of them a key the server deduplicates on.
+   * (GetOrCreateOpenConversation, UpsertCustomer, UpsertMemory, CloseConversation, and the handoff
+   * transitions AcceptHandoff, CompleteHandoff and CancelHandoff, which replay when the handoff is
+   * already where the call would take it); and creates and appends, because {@link IdempotencyKeys}
+   * gives each of them (RequestHandoff included) a key the server deduplicates on.
    * Left out, so retried only when nothing was done (ABORTED, RESOURCE_EXHAUSTED): updates and
    * deletes (a retried delete that succeeded answers NOT_FOUND) and ConfirmMemories (it counts
    * again). ImportMessages is never retried.
@@ -55,6 +57,12 @@ final class ServiceConfig {
       ConversationServiceGrpc.getListMessagesMethod(),
       ConversationServiceGrpc.getSearchMessagesMethod(),
       ConversationServiceGrpc.getGetConversationStatsMethod(),
+      ConversationServiceGrpc.getRequestHandoffMethod(),
+      ConversationServiceGrpc.getAcceptHandoffMethod(),
+      ConversationServiceGrpc.getCompleteHandoffMethod(),
+      ConversationServiceGrpc.getCancelHandoffMethod(),
+      ConversationServiceGrpc.getListHandoffQueueMethod(),
+      ConversationServiceGrpc.getListHandoffsMethod(),
       MemoryServiceGrpc.getCreateMemoryMethod(),
       MemoryServiceGrpc.getUpsertMemoryMethod(),
       MemoryServiceGrpc.getGetMemoryMethod(),

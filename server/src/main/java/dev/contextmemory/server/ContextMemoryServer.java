@@ -23,6 +23,7 @@ import dev.contextmemory.server.store.AddressStore;
 import dev.contextmemory.server.store.ApiKeyStore;
 import dev.contextmemory.server.grpc.PageTokens;
 import dev.contextmemory.server.store.ConversationStore;
+import dev.contextmemory.server.store.HandoffStore;
 import dev.contextmemory.server.store.CustomerStore;
 import dev.contextmemory.server.store.ExpirySweeper;
 import dev.contextmemory.server.store.MemorySearchStore;
@@ -131,7 +132,7 @@ public final class ContextMemoryServer implements AutoCloseable {
       List<BindableService> services = List.of(
           new CustomerGrpcService(new CustomerStore(jdbi), new AddressStore(jdbi), contacts, tokens),
           new ConversationGrpcService(conversations, new MessageStore(jdbi), new MessageImportStore(jdbi),
-              new MessageSearchStore(jdbi), contacts, tokens, s.embeddingDimension()),
+              new MessageSearchStore(jdbi), new HandoffStore(jdbi), contacts, tokens, s.embeddingDimension()),
           new MemoryGrpcService(memories, new MemorySearchStore(jdbi), conversations, tokens, s.embeddingDimension()),
           new AdminGrpcService(apiKeys, verifier, tokens));
 

@@ -5,6 +5,7 @@ import dev.contextmemory.server.domain.Conversation;
 import dev.contextmemory.server.domain.ConversationField;
 import dev.contextmemory.server.domain.Message;
 import dev.contextmemory.server.store.ConversationStore;
+import dev.contextmemory.server.store.HandoffStore;
 import dev.contextmemory.server.store.MessageImportStore;
 import dev.contextmemory.server.store.MessageSearchStore;
 import dev.contextmemory.server.store.MessageStore;
@@ -22,7 +23,8 @@ import java.util.UUID;
 /**
  * ConversationService over gRPC: validate the request, call one store method, map the result.
  * Errors are thrown and become statuses in {@link ExceptionInterceptor}. Message checks live in
- * {@link ConversationRequests}, the ImportMessages stream in {@link ImportMessagesStream}.
+ * {@link ConversationRequests}, the ImportMessages stream in {@link ImportMessagesStream}, the handoff
+ * RPCs in {@link HandoffRpcs}.
  */
 public final class ConversationGrpcService extends ConversationServiceGrpc.ConversationServiceImplBase {
   static final int MAX_SUMMARY_LENGTH = 16_384;
@@ -48,9 +50,12 @@ public final class ConversationGrpcService extends ConversationServiceGrpc.Conve
   private final PageTokens tokens;
   private final ContactNormalizer contacts;
   private final int embeddingDimension;
+  private final HandoffRpcs handoffs;
 
   public ConversationGrpcService(ConversationStore conversations, MessageStore messages, MessageImportStore imports,
-      MessageSearchStore search, ContactNormalizer contacts, PageTokens tokens, int embeddingDimension) {
+      MessageSearchStore search, HandoffStore handoffs, ContactNormalizer contacts, PageTokens tokens,
+      int embeddingDimension) {
+    this.handoffs = new HandoffRpcs(handoffs, tokens);
     this.search = search;
     this.tokens = tokens;
     this.conversations = conversations;
@@ -306,12 +311,44 @@ public final class ConversationGrpcService extends ConversationServiceGrpc.Conve
         .setConversationsOpen(s.open())
         .setConversationsClosed(s.closed())
         .setConversationsWithSummaryEmbedding(s.withSummaryEmbedding())
-        .setMessagesTotal(s.messagesUser() + s.messagesAssistant() + s.messagesSystem() + s.messagesTool())
+        .setMessagesTotal(s.messagesUser() + s.messagesAssistant() + s.messagesSystem() + s.messagesTool()
+            + s.messagesHumanAgent())
         .setMessagesByRole(MessageRoleCounts.newBuilder()
             .setUser(s.messagesUser()).setAssistant(s.messagesAssistant())
-            .setSystem(s.messagesSystem()).setTool(s.messagesTool()))
+            .setSystem(s.messagesSystem()).setTool(s.messagesTool())
+            .setHumanAgent(s.messagesHumanAgent()))
         .setAverageConversationsPerDay((double) s.total() / days)
         .build());
+  }
+
+  @Override
+  public void requestHandoff(RequestHandoffRequest req, StreamObserver<RequestHandoffResponse> out) {
+    handoffs.request(req, out);
+  }
+
+  @Override
+  public void acceptHandoff(AcceptHandoffRequest req, StreamObserver<AcceptHandoffResponse> out) {
+    handoffs.accept(req, out);
+  }
+
+  @Override
+  public void completeHandoff(CompleteHandoffRequest req, StreamObserver<CompleteHandoffResponse> out) {
+    handoffs.complete(req, out);
+  }
+
+  @Override
+  public void cancelHandoff(CancelHandoffRequest req, StreamObserver<CancelHandoffResponse> out) {
+    handoffs.cancel(req, out);
+  }
+
+  @Override
+  public void listHandoffQueue(ListHandoffQueueRequest req, StreamObserver<ListHandoffQueueResponse> out) {
+    handoffs.queue(req, out);
+  }
+
+  @Override
+  public void listHandoffs(ListHandoffsRequest req, StreamObserver<ListHandoffsResponse> out) {
+    handoffs.history(req, out);
   }
 
   private static <T> void reply(StreamObserver<T> out, T response) {

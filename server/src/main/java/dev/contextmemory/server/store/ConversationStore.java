@@ -20,7 +20,7 @@ public final class ConversationStore extends Store {
 
   static final String COLUMNS = "id, customer_id, channel, thread_key, started_at, last_message_at, closed_at,"
       + " message_count, summary, summary_embedding IS NOT NULL AS has_summary_embedding,"
-      + " metadata::text AS metadata, created_at, updated_at";
+      + " metadata::text AS metadata, created_at, updated_at, handoff_state";
   private static final String COLUMNS_WITH_EMBEDDING = COLUMNS + ", summary_embedding::text AS summary_embedding";
 
   static final RowMapper<Conversation> CONVERSATION = mapper(false);
@@ -41,7 +41,8 @@ public final class ConversationStore extends Store {
       rs.getBoolean("has_summary_embedding"),
       rs.getString("metadata"),
       Rows.instant(rs, "created_at"),
-      Rows.instant(rs, "updated_at"));
+      Rows.instant(rs, "updated_at"),
+      rs.getString("handoff_state"));
   }
 
   /**
@@ -275,7 +276,8 @@ public final class ConversationStore extends Store {
           SELECT count(*) FILTER (WHERE m.role = 'user') AS user_n,
                  count(*) FILTER (WHERE m.role = 'assistant') AS assistant_n,
                  count(*) FILTER (WHERE m.role = 'system') AS system_n,
-                 count(*) FILTER (WHERE m.role = 'tool') AS tool_n
+                 count(*) FILTER (WHERE m.role = 'tool') AS tool_n,
+                 count(*) FILTER (WHERE m.role = 'human_agent') AS human_agent_n
             FROM messages m
             JOIN conversations c ON c.tenant_id = m.tenant_id AND c.id = m.conversation_id AND c.deleted_at IS NULL, w
            WHERE m.tenant_id = :tenant AND m.created_at >= w.start_at AND m.created_at < w.end_at%1$s
@@ -291,7 +293,8 @@ public final class ConversationStore extends Store {
       }
       return q.map((rs, ctx) -> new Conversation.Stats(Rows.instant(rs, "start_at"), Rows.instant(rs, "end_at"),
           rs.getLong("total"), rs.getLong("open"), rs.getLong("closed"), rs.getLong("with_embedding"),
-          rs.getLong("user_n"), rs.getLong("assistant_n"), rs.getLong("system_n"), rs.getLong("tool_n"))).one();
+          rs.getLong("user_n"), rs.getLong("assistant_n"), rs.getLong("system_n"), rs.getLong("tool_n"),
+          rs.getLong("human_agent_n"))).one();
     });
   }
 
