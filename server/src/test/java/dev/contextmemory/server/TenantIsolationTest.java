@@ -15,6 +15,7 @@ import io.grpc.MethodDescriptor;
 import io.grpc.ServiceDescriptor;
 import io.grpc.Status.Code;
 import io.grpc.stub.StreamObserver;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -204,6 +205,7 @@ class TenantIsolationTest {
       GetConversationStatsResponse s = a.conversations().getConversationStats(GetConversationStatsRequest.newBuilder()
           .build());
       assertEquals(0, s.getMessagesTotal(), s::toString);
+      assertEquals(0, s.getHandoffsRequested(), s::toString);
       assertEquals(0, s.getConversationsTotal(), s::toString);
       notFound("CUSTOMER_NOT_FOUND", () -> a.conversations().getConversationStats(
           GetConversationStatsRequest.newBuilder().setCustomerId(customerId).build()));
@@ -222,6 +224,20 @@ class TenantIsolationTest {
             .build())));
     put(c, ConversationServiceGrpc.getListHandoffQueueMethod(), () -> assertEquals(0, a.conversations()
         .listHandoffQueue(ListHandoffQueueRequest.newBuilder().setPageSize(1000).build()).getHandoffsCount()));
+    put(c, ConversationServiceGrpc.getGetUsageMetricsMethod(), () -> {
+      server.server().usageRollup().refresh();
+      GetUsageMetricsResponse u = a.conversations().getUsageMetrics(GetUsageMetricsRequest.newBuilder()
+          .setTimeRange(TimeRange.newBuilder()
+              .setStartTime(com.google.protobuf.util.Timestamps.fromSeconds(Instant.now().getEpochSecond() - 86_400))
+              .setEndTime(com.google.protobuf.util.Timestamps.fromSeconds(Instant.now().getEpochSecond() + 86_400)))
+          .setBucketWidth(UsageBucketWidth.USAGE_BUCKET_WIDTH_DAY).setGroupByChannel(true).build());
+      for (UsageBucket x : u.getBucketsList()) {
+        assertEquals(0, x.getConversationsStarted(), x::toString);
+        assertEquals(0, x.getMessagesByRole().getUser(), x::toString);
+        assertEquals(0, x.getMemoriesCreated(), x::toString);
+        assertEquals(0, x.getHandoffsRequested(), x::toString);
+      }
+    });
     put(c, ConversationServiceGrpc.getListHandoffsMethod(), () -> notFound("CONVERSATION_NOT_FOUND",
         () -> a.conversations().listHandoffs(ListHandoffsRequest.newBuilder().setConversationId(conversationId)
             .build())));

@@ -45,5 +45,6 @@ public record Conversation(
   /** GetConversationStats' answer. */
   public record Stats(Instant windowStart, Instant windowEnd, long total, long open, long closed,
       long withSummaryEmbedding, long messagesUser, long messagesAssistant, long messagesSystem,
-      long messagesTool, long messagesHumanAgent) {}
+      long messagesTool, long messagesHumanAgent, long handoffsRequested, long handoffsAccepted,
+      long handoffsCompleted, long conversationsHandoffComplete) {}
 }
