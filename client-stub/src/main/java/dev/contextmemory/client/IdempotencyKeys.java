@@ -10,6 +10,7 @@ import dev.contextmemory.v1.CreateMemoryRequest;
 import dev.contextmemory.v1.CustomerServiceGrpc;
 import dev.contextmemory.v1.MemoryServiceGrpc;
 import dev.contextmemory.v1.Message;
+import dev.contextmemory.v1.RequestHandoffRequest;
 import io.grpc.CallOptions;
 import io.grpc.Channel;
 import io.grpc.ClientCall;
@@ -23,8 +24,8 @@ import java.util.function.UnaryOperator;
 /**
  * Gives every create and append a key the server deduplicates on, when the caller set none:
  * {@code message.idempotency_key} on AppendMessage, every keyless item of AppendMessages, and
- * {@code request_id} on CreateCustomer, AddAddress, CreateMemory and every item of CreateMemories
- * that has none. The key is a random UUID chosen
+ * {@code request_id} on CreateCustomer, AddAddress, CreateMemory, RequestHandoff and every item of
+ * CreateMemories that has none. The key is a random UUID chosen
  * once per call, before gRPC's retry layer buffers the request, so each retry of that call sends
  * the same key and the server stores the message (or customer, address, memory) once and replays
  * it to later attempts.
@@ -52,7 +53,10 @@ public final class IdempotencyKeys implements ClientInterceptor {
       r -> ((CreateMemoryRequest) r).getRequestId().isEmpty()
           ? ((CreateMemoryRequest) r).toBuilder().setRequestId(newKey()).build() : r,
       MemoryServiceGrpc.getCreateMemoriesMethod().getFullMethodName(),
-      r -> fill((CreateMemoriesRequest) r));
+      r -> fill((CreateMemoriesRequest) r),
+      ConversationServiceGrpc.getRequestHandoffMethod().getFullMethodName(),
+      r -> ((RequestHandoffRequest) r).getRequestId().isEmpty()
+          ? ((RequestHandoffRequest) r).toBuilder().setRequestId(newKey()).build() : r);
 
   private IdempotencyKeys() {}
 

@@ -32,9 +32,11 @@ final class ServiceConfig {
 
   /**
    * RPCs a second attempt cannot harm: reads; calls the API documents as safe to retry
-   * (GetOrCreateOpenConversation, UpsertCustomer, UpsertMemory, UpsertMemories, CloseConversation); and
-   * creates and appends (CreateMemories too), because {@link IdempotencyKeys} gives each of them (each
-   * item) a key the server deduplicates on.
+   * (GetOrCreateOpenConversation, UpsertCustomer, UpsertMemory, UpsertMemories, CloseConversation, and
+   * the handoff transitions AcceptHandoff, CompleteHandoff and CancelHandoff, which replay when the
+   * handoff is already where the call would take it); and creates and appends (CreateMemories and
+   * RequestHandoff too), because {@link IdempotencyKeys} gives each of them (each item) a key the
+   * server deduplicates on.
    * Left out, so retried only when nothing was done (ABORTED, RESOURCE_EXHAUSTED): updates and
    * deletes (a retried delete that succeeded answers NOT_FOUND) and ConfirmMemories (it counts
    * again). ImportMessages and ImportMemories are never retried.
@@ -56,6 +58,12 @@ final class ServiceConfig {
       ConversationServiceGrpc.getListMessagesMethod(),
       ConversationServiceGrpc.getSearchMessagesMethod(),
       ConversationServiceGrpc.getGetConversationStatsMethod(),
+      ConversationServiceGrpc.getRequestHandoffMethod(),
+      ConversationServiceGrpc.getAcceptHandoffMethod(),
+      ConversationServiceGrpc.getCompleteHandoffMethod(),
+      ConversationServiceGrpc.getCancelHandoffMethod(),
+      ConversationServiceGrpc.getListHandoffQueueMethod(),
+      ConversationServiceGrpc.getListHandoffsMethod(),
       MemoryServiceGrpc.getCreateMemoryMethod(),
       MemoryServiceGrpc.getCreateMemoriesMethod(),
       MemoryServiceGrpc.getUpsertMemoryMethod(),

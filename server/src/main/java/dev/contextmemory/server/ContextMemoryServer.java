@@ -27,6 +27,9 @@ import dev.contextmemory.server.store.AddressStore;
 import dev.contextmemory.server.store.ApiKeyStore;
 import dev.contextmemory.server.grpc.PageTokens;
 import dev.contextmemory.server.store.ConversationStore;
+import dev.contextmemory.server.store.HandoffStore;
+import dev.contextmemory.server.store.UsageRollup;
+import dev.contextmemory.server.store.UsageStore;
 import dev.contextmemory.server.store.CustomerStore;
 import dev.contextmemory.server.store.ExpirySweeper;
 import dev.contextmemory.server.store.SweepLock;
@@ -77,6 +80,7 @@ public final class ContextMemoryServer implements AutoCloseable {
   private final Server server;
   private final DatabaseHealth health;
   private final ExpirySweeper sweeper;
+  private final UsageRollup rollup;
   private final KeyVerifier keyVerifier;
   private final Observability observability;
   private final StandbyRouter standbys;
@@ -85,7 +89,8 @@ public final class ContextMemoryServer implements AutoCloseable {
 
   private ContextMemoryServer(Settings settings, PoolGate pool, CancelStatementOnCallEnd canceller,
       RequestAdmission admission, CallDeadlines deadlines, Server server, DatabaseHealth health,
-      ExpirySweeper sweeper, KeyVerifier keyVerifier, Observability observability, StandbyRouter standbys) {
+      ExpirySweeper sweeper, UsageRollup rollup, KeyVerifier keyVerifier, Observability observability,
+      StandbyRouter standbys) {
     this.settings = settings;
     this.pool = pool;
     this.statementCanceller = canceller;
@@ -94,6 +99,7 @@ public final class ContextMemoryServer implements AutoCloseable {
     this.server = server;
     this.health = health;
     this.sweeper = sweeper;
+    this.rollup = rollup;
     this.keyVerifier = keyVerifier;
     this.observability = observability;
     this.standbys = standbys;
@@ -141,6 +147,7 @@ public final class ContextMemoryServer implements AutoCloseable {
 
       ContactNormalizer contacts = new ContactNormalizer(s.defaultPhoneRegion());
       ConversationStore conversations = new ConversationStore(jdbi);
+      UsageStore usage = new UsageStore(jdbi);
       MemoryStore memories = new MemoryStore(jdbi);
       ApiKeyStore apiKeys = new ApiKeyStore(jdbi);
       SecuritySettings sec = s.security();
@@ -155,7 +162,7 @@ public final class ContextMemoryServer implements AutoCloseable {
       List<BindableService> services = List.of(
           new CustomerGrpcService(new CustomerStore(jdbi), new AddressStore(jdbi), contacts, tokens),
           new ConversationGrpcService(conversations, new MessageStore(jdbi), new MessageImportStore(jdbi),
-              new MessageSearchStore(jdbi), contacts, tokens, s.embeddingDimension()),
+              new MessageSearchStore(jdbi), new HandoffStore(jdbi), usage, contacts, tokens, s.embeddingDimension()),
           new MemoryGrpcService(memories, new MemorySearchStore(jdbi), conversations, new MemoryBatchStore(jdbi),
               new MemoryHistoryStore(jdbi), new MemoryConfirmationStore(jdbi), tokens, s.embeddingDimension()),
           new AdminGrpcService(apiKeys, verifier, tokens));
@@ -209,11 +216,13 @@ public final class ContextMemoryServer implements AutoCloseable {
       ExpirySweeper sweeper = new ExpirySweeper(memories, conversations,
           new SweepLock(() -> Database.connect(s, "sweeper")), s.memorySweepInterval(), s.memorySweepBatch(),
           s.deletedConversationRetention());
+      UsageRollup rollup = new UsageRollup(usage, s.usageRefreshInterval());
       obs.monitor(health, canceller, sweeper);
+      obs.monitor(rollup);
       health.start();
       log.info("context-memory serving on port {} ({})", server.getPort(), s);
-      return new ContextMemoryServer(s, pool, canceller, admission, deadlines, server, health, sweeper, verifier, obs,
-          standbys);
+      return new ContextMemoryServer(s, pool, canceller, admission, deadlines, server, health, sweeper, rollup,
+          verifier, obs, standbys);
     } catch (RuntimeException | IOException e) {
       health.close();
       if (standbys != null) {
@@ -255,6 +264,11 @@ public final class ContextMemoryServer implements AutoCloseable {
   /** The background sweeper of expired memories (tests and operators' tooling trigger rounds). */
   public ExpirySweeper sweeper() {
     return sweeper;
+  }
+
+  /** The usage rollup's refresher (tests make GetUsageMetrics' figures current through it). */
+  public UsageRollup usageRollup() {
+    return rollup;
   }
 
   /** The connection pool in use now (a fresh one replaces it after a database outage). */
@@ -305,6 +319,7 @@ public final class ContextMemoryServer implements AutoCloseable {
       server.shutdownNow();
     }
     sweeper.close();
+    rollup.close();
     deadlines.close();
     admission.close();
     if (keyVerifier != null) {

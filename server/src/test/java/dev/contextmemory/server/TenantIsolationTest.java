@@ -16,6 +16,7 @@ import io.grpc.MethodDescriptor;
 import io.grpc.ServiceDescriptor;
 import io.grpc.Status.Code;
 import io.grpc.stub.StreamObserver;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -52,6 +53,7 @@ class TenantIsolationTest {
   private static Address bAddress;
   private static Conversation bConversation;
   private static Memory bMemory;
+  private static Handoff bHandoff;
   private static String bKeyPrefix;
   private static List<Float> bVector;
 
@@ -99,6 +101,8 @@ class TenantIsolationTest {
         .setConversation(Conversation.newBuilder().setId(bConversation.getId()).setSummary("about the " + WORD)
             .addAllSummaryEmbedding(bVector))
         .setUpdateMask(FieldMask.newBuilder().addPaths("summary").addPaths("summary_embedding")).build());
+    bHandoff = b.conversations().requestHandoff(RequestHandoffRequest.newBuilder()
+        .setConversationId(bConversation.getId()).setReason("needs a person").build()).getHandoff();
     bMemory = b.memories().createMemory(CreateMemoryRequest.newBuilder().setCustomerId(bCustomer.getId())
         .setMemory(Memory.newBuilder().setKind(MemoryKind.MEMORY_KIND_FACT).setContent("owns a " + WORD)
             .addAllEmbedding(bVector)).build()).getMemory();
@@ -204,10 +208,42 @@ class TenantIsolationTest {
       GetConversationStatsResponse s = a.conversations().getConversationStats(GetConversationStatsRequest.newBuilder()
           .build());
       assertEquals(0, s.getMessagesTotal(), s::toString);
+      assertEquals(0, s.getHandoffsRequested(), s::toString);
       assertEquals(0, s.getConversationsTotal(), s::toString);
       notFound("CUSTOMER_NOT_FOUND", () -> a.conversations().getConversationStats(
           GetConversationStatsRequest.newBuilder().setCustomerId(customerId).build()));
     });
+    put(c, ConversationServiceGrpc.getRequestHandoffMethod(), () -> notFound("CONVERSATION_NOT_FOUND",
+        () -> a.conversations().requestHandoff(RequestHandoffRequest.newBuilder().setConversationId(conversationId)
+            .build())));
+    put(c, ConversationServiceGrpc.getAcceptHandoffMethod(), () -> notFound("HANDOFF_NOT_FOUND",
+        () -> a.conversations().acceptHandoff(AcceptHandoffRequest.newBuilder().setHandoffId(bHandoff.getId())
+            .setAssigneeId("intruder").build())));
+    put(c, ConversationServiceGrpc.getCompleteHandoffMethod(), () -> notFound("HANDOFF_NOT_FOUND",
+        () -> a.conversations().completeHandoff(CompleteHandoffRequest.newBuilder().setHandoffId(bHandoff.getId())
+            .setAssigneeId("intruder").setCloseConversation(true).build())));
+    put(c, ConversationServiceGrpc.getCancelHandoffMethod(), () -> notFound("HANDOFF_NOT_FOUND",
+        () -> a.conversations().cancelHandoff(CancelHandoffRequest.newBuilder().setHandoffId(bHandoff.getId())
+            .build())));
+    put(c, ConversationServiceGrpc.getListHandoffQueueMethod(), () -> assertEquals(0, a.conversations()
+        .listHandoffQueue(ListHandoffQueueRequest.newBuilder().setPageSize(1000).build()).getHandoffsCount()));
+    put(c, ConversationServiceGrpc.getGetUsageMetricsMethod(), () -> {
+      server.server().usageRollup().refresh();
+      GetUsageMetricsResponse u = a.conversations().getUsageMetrics(GetUsageMetricsRequest.newBuilder()
+          .setTimeRange(TimeRange.newBuilder()
+              .setStartTime(com.google.protobuf.util.Timestamps.fromSeconds(Instant.now().getEpochSecond() - 86_400))
+              .setEndTime(com.google.protobuf.util.Timestamps.fromSeconds(Instant.now().getEpochSecond() + 86_400)))
+          .setBucketWidth(UsageBucketWidth.USAGE_BUCKET_WIDTH_DAY).setGroupByChannel(true).build());
+      for (UsageBucket x : u.getBucketsList()) {
+        assertEquals(0, x.getConversationsStarted(), x::toString);
+        assertEquals(0, x.getMessagesByRole().getUser(), x::toString);
+        assertEquals(0, x.getMemoriesCreated(), x::toString);
+        assertEquals(0, x.getHandoffsRequested(), x::toString);
+      }
+    });
+    put(c, ConversationServiceGrpc.getListHandoffsMethod(), () -> notFound("CONVERSATION_NOT_FOUND",
+        () -> a.conversations().listHandoffs(ListHandoffsRequest.newBuilder().setConversationId(conversationId)
+            .build())));
 
     // MemoryService
     put(c, MemoryServiceGrpc.getCreateMemoryMethod(), () -> notFound("CUSTOMER_NOT_FOUND",
@@ -338,6 +374,11 @@ class TenantIsolationTest {
     assertEquals(ConversationStatus.CONVERSATION_STATUS_OPEN, conv.getStatus());
     assertEquals(1, conv.getMessageCount());
     assertEquals("about the " + WORD, conv.getSummary());
+    assertEquals(ConversationHandoffState.CONVERSATION_HANDOFF_STATE_REQUESTED, conv.getHandoffState());
+    List<QueuedHandoff> queue = b.conversations().listHandoffQueue(ListHandoffQueueRequest.getDefaultInstance())
+        .getHandoffsList();
+    assertEquals(1, queue.size());
+    assertEquals(bHandoff, queue.get(0).getHandoff());
     Memory mem = b.memories().getMemory(GetMemoryRequest.newBuilder().setMemoryId(bMemory.getId()).build()).getMemory();
     assertEquals("owns a " + WORD, mem.getContent());
     assertEquals(0, mem.getConfirmCount());

@@ -20,6 +20,7 @@ import dev.contextmemory.v1.CreateMemoriesRequest;
 import dev.contextmemory.v1.CreateMemoryRequest;
 import dev.contextmemory.v1.FetchContextRequest;
 import dev.contextmemory.v1.GetOrCreateOpenConversationRequest;
+import dev.contextmemory.v1.GetUsageMetricsRequest;
 import dev.contextmemory.v1.ListConversationsRequest;
 import dev.contextmemory.v1.ListMessagesRequest;
 import dev.contextmemory.v1.Memory;
@@ -30,7 +31,9 @@ import dev.contextmemory.v1.Message;
 import dev.contextmemory.v1.MessageRole;
 import dev.contextmemory.v1.SearchMemoriesRequest;
 import dev.contextmemory.v1.SearchMessagesRequest;
+import dev.contextmemory.v1.TimeRange;
 import dev.contextmemory.v1.UpsertMemoryRequest;
+import dev.contextmemory.v1.UsageBucketWidth;
 import io.grpc.MethodDescriptor;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
@@ -93,6 +96,7 @@ public final class Scenarios {
     d.add(new Definition("list_conversations_customer", Set.of("conversations"), this::listConversationsCustomer, null));
     d.add(new Definition("list_conversations_open", Set.of("conversations"), this::listConversationsOpen, null));
     d.add(new Definition("list_conversations_metadata", Set.of("conversations"), this::listConversationsMetadata, null));
+    d.add(new Definition("usage_metrics", Set.of("conversations"), this::usageMetrics, null));
     // Last: it writes memories (in the reserved cluster) and messages while it runs.
     d.add(new Definition("agent_turn", Set.of("conversations", "memories"), this::agentTurn, null));
     // On demand (ON_DEMAND), after everything that reads: they add memories to the data set.
@@ -273,6 +277,32 @@ public final class Scenarios {
                 Value.newBuilder().setStringValue(Integer.toString(s.<Integer>get("shop"))).build()))
             .setPageSize(CONVERSATION_PAGE)
             .build()))
+        .build();
+  }
+
+  /** Days of the usage_metrics range: issue 14's "90 daily buckets". */
+  public static final int USAGE_DAYS = 90;
+  /** The share of usage_metrics calls that group by channel. */
+  public static final double USAGE_BY_CHANNEL_SHARE = 0.25;
+
+  /**
+   * A dashboard's usage chart: GetUsageMetrics of the last 90 UTC days in daily buckets, in
+   * {@link #USAGE_BY_CHANNEL_SHARE} of the calls per channel.
+   */
+  private Scenario usageMetrics(Setup.Result setup) {
+    return base("usage_metrics")
+        .feed("by_channel", s -> s.random().nextDouble() < USAGE_BY_CHANNEL_SHARE)
+        .exec(Step.call(ConversationServiceGrpc.getGetUsageMetricsMethod(), s -> {
+          long tomorrow = java.time.Instant.now().truncatedTo(java.time.temporal.ChronoUnit.DAYS).getEpochSecond()
+              + 86_400;
+          return GetUsageMetricsRequest.newBuilder()
+              .setTimeRange(TimeRange.newBuilder()
+                  .setStartTime(com.google.protobuf.Timestamp.newBuilder().setSeconds(tomorrow - USAGE_DAYS * 86_400L))
+                  .setEndTime(com.google.protobuf.Timestamp.newBuilder().setSeconds(tomorrow)))
+              .setBucketWidth(UsageBucketWidth.USAGE_BUCKET_WIDTH_DAY)
+              .setGroupByChannel(s.<Boolean>get("by_channel"))
+              .build();
+        }))
         .build();
   }
 

@@ -40,6 +40,7 @@ public record Settings(
 
     String pageTokenSecret,
     Duration deletedConversationRetention,
+    Duration usageRefreshInterval,
     SecuritySettings security,
     Observability observability,
     StandbyReads standbyReads) {
@@ -174,6 +175,9 @@ public record Settings(
         r.string("PAGE_TOKEN_SECRET", null),
         // 0 keeps soft-deleted conversations until their customer is erased.
         Duration.ofSeconds(r.integer("DELETED_CONVERSATION_RETENTION_SECONDS", 30 * 86_400, 0, Integer.MAX_VALUE)),
+        // A refresh reads every counted row (about 1.5 s per million messages): often enough for
+        // dashboards, rare enough to cost the database little.
+        Duration.ofSeconds(r.integer("USAGE_REFRESH_SECONDS", 300, 1, 86_400)),
         SecuritySettings.read(r, host),
         new Observability(
             r.string("METRICS_HOST", "127.0.0.1"),

@@ -32,9 +32,10 @@ final class ScopePolicy {
         "UpdateAddress");
     fixed(Scope.ERASE, "CustomerService", "DeleteCustomer", "RemoveAddress");
     fixed(Scope.READ, "ConversationService", "GetConversation", "ListConversations", "ListMessages",
-        "SearchMessages", "GetConversationStats");
+        "SearchMessages", "GetConversationStats", "ListHandoffQueue", "ListHandoffs", "GetUsageMetrics");
     fixed(Scope.WRITE, "ConversationService", "GetOrCreateOpenConversation", "CloseConversation",
-        "UpdateConversation", "DeleteConversation", "AppendMessage", "AppendMessages", "ImportMessages");
+        "UpdateConversation", "DeleteConversation", "AppendMessage", "AppendMessages", "ImportMessages", "RequestHandoff",
+        "AcceptHandoff", "CompleteHandoff", "CancelHandoff");
     fixed(Scope.READ, "MemoryService", "GetMemory", "ListMemories", "SearchMemories", "SearchConversations",
         "FetchContext", "ListMemoryHistory");
     fixed(Scope.WRITE, "MemoryService", "CreateMemory", "UpsertMemory", "UpdateMemory", "CreateMemories",
