@@ -1,0 +1,156 @@
+package dev.contextmemory.mcp;
+
+import io.modelcontextprotocol.common.McpTransportContext;
+import io.modelcontextprotocol.json.McpJsonDefaults;
+import io.modelcontextprotocol.server.McpSyncServer;
+import io.modelcontextprotocol.server.transport.DefaultServerTransportSecurityValidator;
+import io.modelcontextprotocol.server.transport.HttpServletStreamableServerTransportProvider;
+import jakarta.servlet.Filter;
+import jakarta.servlet.FilterChain;
+import jakarta.servlet.ServletException;
+import jakarta.servlet.ServletRequest;
+import jakarta.servlet.ServletResponse;
+import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletResponse;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.EnumSet;
+import java.util.Map;
+import org.eclipse.jetty.ee11.servlet.FilterHolder;
+import org.eclipse.jetty.ee11.servlet.ServletContextHandler;
+import org.eclipse.jetty.ee11.servlet.ServletHolder;
+import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.server.ServerConnector;
+import org.eclipse.jetty.util.BlockingArrayQueue;
+import org.eclipse.jetty.util.thread.QueuedThreadPool;
+
+/**
+ * The MCP server over Streamable HTTP at {@code /mcp}: the SDK's servlet transport
+ * ({@link HttpServletStreamableServerTransportProvider}) on embedded Jetty. Each request's
+ * {@code Authorization: Bearer <API key>} is checked here (401 without a valid one, as MCP's
+ * authorization section asks) and then travels with the tool's gRPC call, where the server's own
+ * authentication, scopes and per-key limits apply.
+ *
+ * <p>Bounded: at most {@code threads} requests run at once, {@code threads} more wait, and further
+ * ones are refused by Jetty; a request body is at most 4 MiB; idle sessions are swept.
+ */
+public final class McpHttpServer implements AutoCloseable {
+  /** The endpoint path. */
+  public static final String ENDPOINT = "/mcp";
+  /** Largest request body: the gRPC server's default message limit. */
+  static final int MAX_REQUEST_BYTES = 4 * 1024 * 1024;
+
+  private final Server jetty;
+  private final McpSyncServer mcp;
+
+  private McpHttpServer(Server jetty, McpSyncServer mcp) {
+    this.jetty = jetty;
+    this.mcp = mcp;
+  }
+
+  /**
+   * Decides whether an {@code Authorization} header value may use the endpoint: {@code null} when
+   * it may, else the sentence the 401 answer carries.
+   */
+  @FunctionalInterface
+  public interface KeyCheck {
+    String refusal(String authorization);
+  }
+
+  /**
+   * Serves on {@code host:port} (port 0: any free port). {@code keys} null lets every request in
+   * (a server without authentication, which listens on loopback only).
+   */
+  public static McpHttpServer start(String host, int port, Backend backend, KeyCheck keys, int threads,
+      String version) throws Exception {
+    HttpServletStreamableServerTransportProvider transport = HttpServletStreamableServerTransportProvider.builder()
+        .jsonMapper(McpJsonDefaults.getMapper())
+        .mcpEndpoint(ENDPOINT)
+        .maxRequestSize(MAX_REQUEST_BYTES)
+        // Browsers send Origin; MCP clients do not. Refusing every Origin keeps a web page the user
+        // visits (DNS rebinding onto localhost) from calling the tools with the user's network.
+        .securityValidator(DefaultServerTransportSecurityValidator.builder().build())
+        .contextExtractor(McpHttpServer::context)
+        .sessionSweepInterval(Duration.ofMinutes(5))
+        .build();
+    McpSyncServer mcp = ContextMemoryMcp.serve(transport, backend, version);
+
+    // Request threads block on one gRPC call each; the queue in front of them is bounded.
+    QueuedThreadPool pool = new QueuedThreadPool(threads + 4, Math.min(threads + 4, 8), 60_000,
+        new BlockingArrayQueue<>(threads, threads, threads));
+    pool.setName("mcp-http");
+    Server jetty = new Server(pool);
+    ServerConnector connector = new ServerConnector(jetty);
+    connector.setHost(host);
+    connector.setPort(port);
+    jetty.addConnector(connector);
+    ServletContextHandler context = new ServletContextHandler();
+    context.setContextPath("/");
+    ServletHolder servlet = new ServletHolder("mcp", transport);
+    servlet.setAsyncSupported(true);
+    context.addServlet(servlet, ENDPOINT);
+    if (keys != null) {
+      FilterHolder filter = new FilterHolder(new BearerKeys(keys));
+      filter.setAsyncSupported(true);
+      context.addFilter(filter, ENDPOINT, EnumSet.of(jakarta.servlet.DispatcherType.REQUEST));
+    }
+    jetty.setHandler(context);
+    jetty.setStopTimeout(5_000);
+    try {
+      jetty.start();
+    } catch (Exception e) {
+      mcp.close();
+      jetty.stop();
+      throw e;
+    }
+    return new McpHttpServer(jetty, mcp);
+  }
+
+  private static McpTransportContext context(HttpServletRequest request) {
+    String authorization = request.getHeader("Authorization");
+    return authorization == null ? McpTransportContext.EMPTY
+        : McpTransportContext.create(Map.of(Backend.AUTHORIZATION, authorization));
+  }
+
+  /** The port it listens on (the chosen one when started with 0). */
+  public int port() {
+    return ((ServerConnector) jetty.getConnectors()[0]).getLocalPort();
+  }
+
+  /** Closes the sessions and stops Jetty, letting requests in flight finish for up to 5 s. */
+  @Override
+  public void close() {
+    try {
+      mcp.closeGracefully();
+    } finally {
+      try {
+        jetty.stop();
+      } catch (Exception e) {
+        throw new IllegalStateException("could not stop the MCP HTTP server", e);
+      }
+    }
+  }
+
+  /** 401 for a request without a valid API key, before the MCP transport sees it. */
+  private record BearerKeys(KeyCheck keys) implements Filter {
+    @Override
+    public void doFilter(ServletRequest req, ServletResponse res, FilterChain chain)
+        throws IOException, ServletException {
+      HttpServletRequest request = (HttpServletRequest) req;
+      String refusal = keys.refusal(request.getHeader("Authorization"));
+      if (refusal == null) {
+        chain.doFilter(req, res);
+        return;
+      }
+      HttpServletResponse response = (HttpServletResponse) res;
+      response.setStatus(HttpServletResponse.SC_UNAUTHORIZED);
+      response.setHeader("WWW-Authenticate", "Bearer realm=\"context-memory\"");
+      response.setContentType("application/json");
+      response.setCharacterEncoding("UTF-8");
+      String body = McpJsonDefaults.getMapper().writeValueAsString(Map.of("error", refusal
+          + ". Send a context-memory API key as Authorization: Bearer <key>."));
+      response.getOutputStream().write(body.getBytes(StandardCharsets.UTF_8));
+    }
+  }
+}
