@@ -20,9 +20,9 @@ import java.util.Map;
 import org.eclipse.jetty.ee11.servlet.FilterHolder;
 import org.eclipse.jetty.ee11.servlet.ServletContextHandler;
 import org.eclipse.jetty.ee11.servlet.ServletHolder;
+import org.eclipse.jetty.server.NetworkConnectionLimit;
 import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.server.ServerConnector;
-import org.eclipse.jetty.util.BlockingArrayQueue;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
 
 /**
@@ -32,17 +32,21 @@ import org.eclipse.jetty.util.thread.QueuedThreadPool;
  * authorization section asks) and then travels with the tool's gRPC call, where the server's own
  * authentication, scopes and per-key limits apply.
  *
- * <p>Bounded: at most {@code threads} requests run at once, {@code threads} more wait, and further
- * ones are refused by Jetty; a request body is at most 4 MiB; idle sessions are swept.
+ * <p>Bounded: at most {@link #MAX_CONNECTIONS} connections (further ones wait in the accept
+ * backlog), so at most that many requests are in flight, on a pool of {@code threads} + 8 threads;
+ * a request body is at most 4 MiB; idle sessions are swept every 5 minutes.
  */
 public final class McpHttpServer implements AutoCloseable {
   /** The endpoint path. */
   public static final String ENDPOINT = "/mcp";
   /** Largest request body: the gRPC server's default message limit. */
   static final int MAX_REQUEST_BYTES = 4 * 1024 * 1024;
+  /** Open connections at most; one request each at a time over HTTP/1.1. */
+  static final int MAX_CONNECTIONS = 512;
 
   private final Server jetty;
   private final McpSyncServer mcp;
+  private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
 
   private McpHttpServer(Server jetty, McpSyncServer mcp) {
     this.jetty = jetty;
@@ -76,12 +80,13 @@ public final class McpHttpServer implements AutoCloseable {
         .build();
     McpSyncServer mcp = ContextMemoryMcp.serve(transport, backend, version);
 
-    // Request threads block on one gRPC call each; the queue in front of them is bounded.
-    QueuedThreadPool pool = new QueuedThreadPool(threads + 4, Math.min(threads + 4, 8), 60_000,
-        new BlockingArrayQueue<>(threads, threads, threads));
+    // Request threads block on one gRPC call each (which the server's own request queue bounds);
+    // Jetty's job queue stays unbounded, as Jetty requires, and is bounded by the connection limit.
+    QueuedThreadPool pool = new QueuedThreadPool(threads + 8, Math.min(threads + 8, 8));
     pool.setName("mcp-http");
     Server jetty = new Server(pool);
     ServerConnector connector = new ServerConnector(jetty);
+    jetty.addBean(new NetworkConnectionLimit(MAX_CONNECTIONS, connector));
     connector.setHost(host);
     connector.setPort(port);
     jetty.addConnector(connector);
@@ -121,6 +126,9 @@ public final class McpHttpServer implements AutoCloseable {
   /** Closes the sessions and stops Jetty, letting requests in flight finish for up to 5 s. */
   @Override
   public void close() {
+    if (closed.getAndSet(true)) {
+      return;
+    }
     try {
       mcp.closeGracefully();
     } finally {

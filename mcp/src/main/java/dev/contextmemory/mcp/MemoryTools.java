@@ -39,15 +39,17 @@ final class MemoryTools {
             + " conversations, the latest messages of the conversation (the given one, else their most recent open"
             + " one) oldest first, and the memories about them that best fit what they just said, best first, each"
             + " with the scores that explain why it was picked (relevance to query_text, importance, recency,"
-            + " confirmations). Call it on every turn with the person's current message as query_text. Returns"
+            + " confirmations). Call it on every turn, with key words of the person's current message as"
+            + " query_text. Returns"
             + " {customer, open_conversations, conversation, recent_messages, memories: [{memory, breakdown}]}."
             + " Read-only. Afterwards, tell confirm_memories which memories you used.",
         object(null, props(
             "customer_id", string(CustomerTools.CUSTOMER_ID),
             "conversation_id", string("The conversation whose latest messages to return; the customer's most recent"
                 + " open conversation when left out."),
-            "query_text", string("The person's current message (or what you are about to answer), to rank"
-                + " memories by.", 1024),
+            "query_text", string("Key words of the person's current message, to rank memories by (web-search"
+                + " syntax as in search_memories: words are ANDed, so give the few that matter, e.g. \"parcel"
+                + " delivery\").", 1024),
             "message_limit", integer("How many of the latest messages; default 20.", 0, 100),
             "memory_limit", integer("How many memories; default 10.", 0, 50),
             "memory_kinds", array("Only memories of these kinds; all when left out.",

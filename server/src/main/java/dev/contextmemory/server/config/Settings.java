@@ -39,7 +39,8 @@ public record Settings(
     String pageTokenSecret,
     Duration deletedConversationRetention,
     SecuritySettings security,
-    Observability observability) {
+    Observability observability,
+    int mcpPort) {
 
   public static final String PREFIX = "CONTEXT_MEMORY_";
   /** pgvector's HNSW index, which vector search relies on, indexes vectors of at most 2,000 dimensions. */
@@ -139,7 +140,9 @@ public record Settings(
             r.integer("METRICS_PORT", -1, 0, 65535),
             r.choice("ACCESS_LOG_LEVEL", "INFO", java.util.List.of("OFF", "ERROR", "WARN", "INFO", "DEBUG", "TRACE")),
             r.integer("ACCESS_LOG_SAMPLE_PERCENT", 100, 0, 100),
-            otelVariables(env)));
+            otelVariables(env)),
+        // The MCP Streamable HTTP endpoint (docs/mcp.md); -1 (unset) serves none, 0 any free port.
+        r.integer("MCP_PORT", -1, 0, 65535));
   }
 
   /**
@@ -185,7 +188,8 @@ public record Settings(
         + ", lockTimeout=" + lockTimeout + ", maxCallDeadline=" + maxCallDeadline
         + ", migrateOnStart=" + migrateOnStart
         + ", embeddingDimension=" + embeddingDimension + ", auth=" + security.auth()
-        + ", tls=" + security.tls() + ", " + observability + "]";
+        + ", tls=" + security.tls() + ", " + observability
+        + ", mcp=" + (mcpPort < 0 ? "off" : host + ":" + mcpPort) + "]";
   }
 
   /** A database URL fit for a log line: no password, in a query parameter or in user:password@. */
