@@ -80,7 +80,7 @@ final class ToolErrors {
   private static String sentence(String tool, Status.Code code, String description, String reason,
       List<BadRequest.FieldViolation> violations, Long retryAfterMs) {
     String what = description.isEmpty() ? code.name() : description;
-    String tag = reason.isEmpty() ? code.name() : code.name() + ", " + reason;
+    String tag = reason.isEmpty() || reason.equals(code.name()) ? code.name() : code.name() + ", " + reason;
     StringBuilder s = new StringBuilder();
     switch (code) {
       case INVALID_ARGUMENT, OUT_OF_RANGE -> {
