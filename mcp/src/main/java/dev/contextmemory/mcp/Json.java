@@ -45,8 +45,22 @@ final class Json {
 
   /** The message as a JSON object. */
   Map<String, Object> object(MessageOrBuilder message) {
+    return object(text(message));
+  }
+
+  /** The message as JSON text. */
+  String text(MessageOrBuilder message) {
     try {
-      return mapper.readValue(printer.print(message), MAP);
+      return printer.print(message);
+    } catch (InvalidProtocolBufferException e) {
+      throw new IllegalStateException("a response that JsonFormat cannot print: " + e.getMessage(), e);
+    }
+  }
+
+  /** JSON object text as a map. */
+  Map<String, Object> object(String json) {
+    try {
+      return mapper.readValue(json, MAP);
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }

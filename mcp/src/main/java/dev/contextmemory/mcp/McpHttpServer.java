@@ -74,7 +74,7 @@ public final class McpHttpServer implements AutoCloseable {
         .maxRequestSize(MAX_REQUEST_BYTES)
         // Browsers send Origin; MCP clients do not. Refusing every Origin keeps a web page the user
         // visits (DNS rebinding onto localhost) from calling the tools with the user's network.
-        .securityValidator(DefaultServerTransportSecurityValidator.builder().build())
+        .httpHeaderValidator(DefaultServerTransportSecurityValidator.builder().build())
         .contextExtractor(McpHttpServer::context)
         .sessionSweepInterval(Duration.ofMinutes(5))
         .build();

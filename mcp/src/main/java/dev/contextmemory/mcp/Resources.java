@@ -45,7 +45,7 @@ final class Resources {
   private static SyncResourceTemplateSpecification template(String uriTemplate, String name, String title,
       String description, Backend backend, Json json, Read read) {
     String prefix = uriTemplate.substring(0, uriTemplate.indexOf('{'));
-    ResourceTemplate template = ResourceTemplate.builder().uriTemplate(uriTemplate).name(name).title(title)
+    ResourceTemplate template = ResourceTemplate.builder(uriTemplate, name).title(title)
         .description(description).mimeType("application/json").build();
     return new SyncResourceTemplateSpecification(template, (exchange, request) -> {
       String id = request.uri().substring(prefix.length());
@@ -62,7 +62,7 @@ final class Resources {
         throw McpError.builder(code).message(text).build();
       }
       return new ReadResourceResult(List.of(new TextResourceContents(request.uri(), "application/json",
-          json.write(content))));
+          json.write(content), null)), null);
     });
   }
 

@@ -52,11 +52,9 @@ record Tool<Q extends Message, R extends Message>(String name, String title, Str
   }
 
   McpSchema.Tool definition() {
-    return McpSchema.Tool.builder()
-        .name(name)
+    return McpSchema.Tool.builder(name, input)
         .title(title)
         .description(description)
-        .inputSchema(input)
         // openWorld false: the tool touches only this memory, nothing outside it.
         .annotations(new ToolAnnotations(title, effect.readOnly, effect.destructive, effect.idempotent, false, null))
         .build();
@@ -77,8 +75,8 @@ record Tool<Q extends Message, R extends Message>(String name, String title, Str
       return ToolErrors.badArguments(name, e.getMessage());
     }
     try {
-      Map<String, Object> result = json.object(rpc.apply(calls, request));
-      return CallToolResult.builder().addTextContent(json.write(result)).structuredContent(result).build();
+      String text = json.text(rpc.apply(calls, request));
+      return CallToolResult.builder().addTextContent(text).structuredContent(json.object(text)).build();
     } catch (StatusRuntimeException e) {
       // The code only: descriptions may quote arguments, which can be personal data.
       log.debug("tool {} failed: {}", name, e.getStatus().getCode());

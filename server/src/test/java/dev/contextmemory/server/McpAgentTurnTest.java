@@ -154,6 +154,48 @@ class McpAgentTurnTest {
     }
   }
 
+  @Test
+  void aBrowserOriginIsRefused() throws Exception {
+    HttpRequest request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.mcpPort() + "/mcp"))
+        .header("Content-Type", "application/json").header("Accept", "application/json, text/event-stream")
+        .header("Authorization", "Bearer " + key).header("Origin", "http://evil.example")
+        .POST(HttpRequest.BodyPublishers.ofString("{}")).build();
+    assertEquals(403, HttpClient.newHttpClient().send(request, HttpResponse.BodyHandlers.ofString()).statusCode());
+  }
+
+  @Test
+  void theKeysScopesAndTenantApply() {
+    ApiKeyStore keys = new ApiKeyStore(Database.jdbi(server.pool()));
+    String readOnly = keys.create("mcp-test", "read only", EnumSet.of(Scope.READ), null, AuditLog.CLI_ACTOR).key();
+    String otherTenant = keys.create("mcp-other", "other", EnumSet.of(Scope.READ, Scope.WRITE), null,
+        AuditLog.CLI_ACTOR).key();
+    String customerId;
+    try (McpSyncClient owner = httpClient(key)) {
+      owner.initialize();
+      customerId = (String) map(ok(owner, "upsert_customer_profile",
+          Map.of("contact_key", Map.of("email", "scopes@example.com"))).get("customer")).get("id");
+    }
+    try (McpSyncClient reader = httpClient(readOnly)) {
+      reader.initialize();
+      ok(reader, "fetch_context", Map.of("customer_id", customerId));
+      CallToolResult denied = reader.callTool(McpSchema.CallToolRequest.builder("remember").arguments(Map.of(
+          "customer_id", customerId, "memory", Map.of("key", "k", "content", "c", "kind", "MEMORY_KIND_FACT"))).build());
+      assertTrue(denied.isError());
+      assertTrue(text(denied).contains("PERMISSION_DENIED") && text(denied).contains("will not help"), text(denied));
+    }
+    try (McpSyncClient stranger = httpClient(otherTenant)) {
+      stranger.initialize();
+      CallToolResult notFound = stranger.callTool(McpSchema.CallToolRequest.builder("fetch_context")
+          .arguments(Map.of("customer_id", customerId)).build());
+      assertTrue(notFound.isError());
+      assertTrue(text(notFound).contains("NOT_FOUND") && !text(notFound).contains("scopes@example.com"),
+          text(notFound));
+      var e = org.junit.jupiter.api.Assertions.assertThrows(io.modelcontextprotocol.spec.McpError.class,
+          () -> stranger.readResource(new McpSchema.ReadResourceRequest("contextmemory://customers/" + customerId, null)));
+      assertEquals(McpSchema.ErrorCodes.RESOURCE_NOT_FOUND, e.getJsonRpcError().code());
+    }
+  }
+
   /** upsert profile, open conversation, append (and replay), remember, fetch context, confirm. */
   private static void agentTurn(McpSyncClient client) {
     String phone = "+1555" + (2_000_000 + ThreadLocalRandom.current().nextInt(7_999_999));
@@ -206,8 +248,9 @@ class McpAgentTurnTest {
     assertEquals(1, map(result.get("memory")).get("confirm_count"));
 
     // A bad argument: the server's field violation, as a sentence naming the argument.
-    CallToolResult bad = client.callTool(new McpSchema.CallToolRequest("append_messages",
-        Map.of("conversation_id", "not-a-uuid", "messages", List.of(Map.of("role", "MESSAGE_ROLE_USER", "content", "x")))));
+    CallToolResult bad = client.callTool(McpSchema.CallToolRequest.builder("append_messages").arguments(
+        Map.of("conversation_id", "not-a-uuid", "messages", List.of(Map.of("role", "MESSAGE_ROLE_USER", "content", "x"))))
+        .build());
     assertTrue(bad.isError());
     String sentence = text(bad);
     assertTrue(sentence.contains("`conversation_id`") && sentence.contains("INVALID_ARGUMENT")
@@ -215,13 +258,13 @@ class McpAgentTurnTest {
     assertFalse(sentence.contains("Exception") || sentence.contains("\tat "), sentence);
 
     // The transcript as a resource.
-    var transcript = client.readResource(new McpSchema.ReadResourceRequest("contextmemory://conversations/" + conversationId));
+    var transcript = client.readResource(new McpSchema.ReadResourceRequest("contextmemory://conversations/" + conversationId, null));
     String json = ((McpSchema.TextResourceContents) transcript.contents().getFirst()).text();
     assertTrue(json.contains("neighbour at number 12") && json.contains(conversationId), json);
   }
 
   private static Map<String, Object> ok(McpSyncClient client, String tool, Map<String, Object> arguments) {
-    CallToolResult r = client.callTool(new McpSchema.CallToolRequest(tool, arguments));
+    CallToolResult r = client.callTool(McpSchema.CallToolRequest.builder(tool).arguments(arguments).build());
     assertFalse(Boolean.TRUE.equals(r.isError()), () -> tool + " failed: " + text(r));
     assertNotNull(r.structuredContent(), tool);
     return map(r.structuredContent());
