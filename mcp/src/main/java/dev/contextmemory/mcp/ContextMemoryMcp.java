@@ -2,10 +2,11 @@ package dev.contextmemory.mcp;
 
 import io.modelcontextprotocol.json.McpJsonDefaults;
 import io.modelcontextprotocol.server.McpServer;
+import io.modelcontextprotocol.server.McpStatelessSyncServer;
 import io.modelcontextprotocol.server.McpSyncServer;
 import io.modelcontextprotocol.spec.McpSchema.ServerCapabilities;
 import io.modelcontextprotocol.spec.McpServerTransportProvider;
-import io.modelcontextprotocol.spec.McpStreamableServerTransportProvider;
+import io.modelcontextprotocol.spec.McpStatelessServerTransport;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -42,14 +43,28 @@ public final class ContextMemoryMcp {
     return configure(McpServer.sync(transport), backend, version).build();
   }
 
-  /** The server over the Streamable HTTP transport (many sessions). */
-  public static McpSyncServer serve(McpStreamableServerTransportProvider transport, Backend backend, String version) {
-    return configure(McpServer.sync(transport), backend, version).build();
+  /**
+   * The server over a stateless transport (Streamable HTTP without sessions): each request stands
+   * alone, so the server keeps nothing per client and answers with plain JSON, not an event stream.
+   */
+  public static McpStatelessSyncServer serve(McpStatelessServerTransport transport, Backend backend, String version) {
+    Json json = new Json(McpJsonDefaults.getMapper());
+    return McpServer.sync(transport)
+        .serverInfo(NAME, version)
+        .instructions(INSTRUCTIONS)
+        .jsonMapper(json.mapper())
+        .capabilities(ServerCapabilities.builder().tools(false).resources(false, false).build())
+        .validateToolInputs(true)
+        .immediateExecution(true)
+        .tools(tools().stream().map(t -> t.statelessSpecification(backend, json)).toList())
+        .resourceTemplates(Resources.stateless(backend, json))
+        .build();
   }
 
   private static <S extends McpServer.SyncSpecification<S>> McpServer.SyncSpecification<S> configure(
       McpServer.SyncSpecification<S> spec, Backend backend, String version) {
     Json json = new Json(McpJsonDefaults.getMapper());
+    // The same settings as the stateless server's below (the SDK's two builders share no type).
     return spec.serverInfo(NAME, version)
         .instructions(INSTRUCTIONS)
         .jsonMapper(json.mapper())

@@ -2,9 +2,9 @@ package dev.contextmemory.mcp;
 
 import io.modelcontextprotocol.common.McpTransportContext;
 import io.modelcontextprotocol.json.McpJsonDefaults;
-import io.modelcontextprotocol.server.McpSyncServer;
+import io.modelcontextprotocol.server.McpStatelessSyncServer;
 import io.modelcontextprotocol.server.transport.DefaultServerTransportSecurityValidator;
-import io.modelcontextprotocol.server.transport.HttpServletStreamableServerTransportProvider;
+import io.modelcontextprotocol.server.transport.HttpServletStatelessServerTransport;
 import jakarta.servlet.Filter;
 import jakarta.servlet.FilterChain;
 import jakarta.servlet.ServletException;
@@ -14,7 +14,6 @@ import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
-import java.time.Duration;
 import java.util.EnumSet;
 import java.util.Map;
 import org.eclipse.jetty.ee11.servlet.FilterHolder;
@@ -26,15 +25,17 @@ import org.eclipse.jetty.server.ServerConnector;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
 
 /**
- * The MCP server over Streamable HTTP at {@code /mcp}: the SDK's servlet transport
- * ({@link HttpServletStreamableServerTransportProvider}) on embedded Jetty. Each request's
+ * The MCP server over Streamable HTTP at {@code /mcp}: the SDK's stateless servlet transport
+ * ({@link HttpServletStatelessServerTransport}) on embedded Jetty. Stateless: no session ids, no
+ * server-to-client stream (these tools never need one); each POST is answered with plain JSON, so
+ * the server holds nothing per client between requests. Each request's
  * {@code Authorization: Bearer <API key>} is checked here (401 without a valid one, as MCP's
  * authorization section asks) and then travels with the tool's gRPC call, where the server's own
  * authentication, scopes and per-key limits apply.
  *
  * <p>Bounded: at most {@link #MAX_CONNECTIONS} connections (further ones wait in the accept
  * backlog), so at most that many requests are in flight, on a pool of {@code threads} + 8 threads;
- * a request body is at most 4 MiB; idle sessions are swept every 5 minutes.
+ * a request body is at most 4 MiB.
  */
 public final class McpHttpServer implements AutoCloseable {
   /** The endpoint path. */
@@ -45,10 +46,10 @@ public final class McpHttpServer implements AutoCloseable {
   static final int MAX_CONNECTIONS = 512;
 
   private final Server jetty;
-  private final McpSyncServer mcp;
+  private final McpStatelessSyncServer mcp;
   private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
 
-  private McpHttpServer(Server jetty, McpSyncServer mcp) {
+  private McpHttpServer(Server jetty, McpStatelessSyncServer mcp) {
     this.jetty = jetty;
     this.mcp = mcp;
   }
@@ -68,17 +69,16 @@ public final class McpHttpServer implements AutoCloseable {
    */
   public static McpHttpServer start(String host, int port, Backend backend, KeyCheck keys, int threads,
       String version) throws Exception {
-    HttpServletStreamableServerTransportProvider transport = HttpServletStreamableServerTransportProvider.builder()
+    HttpServletStatelessServerTransport transport = HttpServletStatelessServerTransport.builder()
         .jsonMapper(McpJsonDefaults.getMapper())
-        .mcpEndpoint(ENDPOINT)
+        .messageEndpoint(ENDPOINT)
         .maxRequestSize(MAX_REQUEST_BYTES)
         // Browsers send Origin; MCP clients do not. Refusing every Origin keeps a web page the user
         // visits (DNS rebinding onto localhost) from calling the tools with the user's network.
         .httpHeaderValidator(DefaultServerTransportSecurityValidator.builder().build())
         .contextExtractor(McpHttpServer::context)
-        .sessionSweepInterval(Duration.ofMinutes(5))
         .build();
-    McpSyncServer mcp = ContextMemoryMcp.serve(transport, backend, version);
+    McpStatelessSyncServer mcp = ContextMemoryMcp.serve(transport, backend, version);
 
     // Request threads block on one gRPC call each (which the server's own request queue bounds);
     // Jetty's job queue stays unbounded, as Jetty requires, and is bounded by the connection limit.

@@ -7,15 +7,19 @@ import dev.contextmemory.v1.ListMessagesRequest;
 import dev.contextmemory.v1.ListMessagesResponse;
 import dev.contextmemory.v1.MessageOrder;
 import io.grpc.StatusRuntimeException;
+import io.modelcontextprotocol.common.McpTransportContext;
 import io.modelcontextprotocol.server.McpServerFeatures.SyncResourceTemplateSpecification;
+import io.modelcontextprotocol.server.McpStatelessServerFeatures;
 import io.modelcontextprotocol.spec.McpError;
 import io.modelcontextprotocol.spec.McpSchema;
+import io.modelcontextprotocol.spec.McpSchema.ReadResourceRequest;
 import io.modelcontextprotocol.spec.McpSchema.ReadResourceResult;
 import io.modelcontextprotocol.spec.McpSchema.ResourceTemplate;
 import io.modelcontextprotocol.spec.McpSchema.TextResourceContents;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.BiFunction;
 
 /**
  * A customer's profile and a conversation's transcript as MCP resources, for a host to attach to
@@ -31,7 +35,23 @@ final class Resources {
 
   private Resources() {}
 
+  /** For a server with sessions (stdio). */
   static List<SyncResourceTemplateSpecification> all(Backend backend, Json json) {
+    return templates(backend, json).stream().map(t -> new SyncResourceTemplateSpecification(t.template(),
+        (exchange, request) -> t.read().apply(exchange.transportContext(), request))).toList();
+  }
+
+  /** For the stateless server (Streamable HTTP). */
+  static List<McpStatelessServerFeatures.SyncResourceTemplateSpecification> stateless(Backend backend, Json json) {
+    return templates(backend, json).stream()
+        .map(t -> new McpStatelessServerFeatures.SyncResourceTemplateSpecification(t.template(), t.read())).toList();
+  }
+
+  /** A resource template and how to read its resources. */
+  private record Template(ResourceTemplate template,
+      BiFunction<McpTransportContext, ReadResourceRequest, ReadResourceResult> read) {}
+
+  private static List<Template> templates(Backend backend, Json json) {
     return List.of(
         template(CUSTOMERS + "{customer_id}", "customer", "Customer profile",
             "A customer's profile (name, contact details, metadata) and postal addresses.",
@@ -42,14 +62,14 @@ final class Resources {
             backend, json, Resources::conversation));
   }
 
-  private static SyncResourceTemplateSpecification template(String uriTemplate, String name, String title,
+  private static Template template(String uriTemplate, String name, String title,
       String description, Backend backend, Json json, Read read) {
     String prefix = uriTemplate.substring(0, uriTemplate.indexOf('{'));
     ResourceTemplate template = ResourceTemplate.builder(uriTemplate, name).title(title)
         .description(description).mimeType("application/json").build();
-    return new SyncResourceTemplateSpecification(template, (exchange, request) -> {
+    return new Template(template, (context, request) -> {
       String id = request.uri().substring(prefix.length());
-      Backend.Calls calls = backend.calls(exchange.transportContext());
+      Backend.Calls calls = backend.calls(context);
       Object content;
       try {
         content = read.read(calls, json, id);

@@ -4,6 +4,7 @@ import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Message;
 import io.grpc.StatusRuntimeException;
 import io.modelcontextprotocol.server.McpServerFeatures.SyncToolSpecification;
+import io.modelcontextprotocol.server.McpStatelessServerFeatures;
 import io.modelcontextprotocol.spec.McpSchema;
 import io.modelcontextprotocol.spec.McpSchema.CallToolResult;
 import io.modelcontextprotocol.spec.McpSchema.ToolAnnotations;
@@ -60,10 +61,19 @@ record Tool<Q extends Message, R extends Message>(String name, String title, Str
         .build();
   }
 
+  /** For a server with sessions (stdio). */
   SyncToolSpecification specification(Backend backend, Json json) {
     return SyncToolSpecification.builder()
         .tool(definition())
         .callHandler((exchange, call) -> call(backend.calls(exchange.transportContext()), json, call.arguments()))
+        .build();
+  }
+
+  /** For the stateless server (Streamable HTTP). */
+  McpStatelessServerFeatures.SyncToolSpecification statelessSpecification(Backend backend, Json json) {
+    return McpStatelessServerFeatures.SyncToolSpecification.builder()
+        .tool(definition())
+        .callHandler((context, call) -> call(backend.calls(context), json, call.arguments()))
         .build();
   }
 

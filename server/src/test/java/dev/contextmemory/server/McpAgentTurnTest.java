@@ -106,7 +106,9 @@ class McpAgentTurnTest {
   void agentTurnOverStdio() {
     String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
     ServerParameters params = ServerParameters.builder(java)
-        .args("-cp", System.getProperty("java.class.path"), "dev.contextmemory.mcp.McpStdio")
+        // C1 only and the serial collector: the subprocess lives for one turn, so start-up is what counts.
+        .args("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-cp", System.getProperty("java.class.path"),
+            "dev.contextmemory.mcp.McpStdio")
         .addEnvVar("CONTEXT_MEMORY_TARGET", "127.0.0.1:" + server.port())
         .addEnvVar("CONTEXT_MEMORY_API_KEY", key)
         .build();
