@@ -22,6 +22,7 @@ import org.eclipse.jetty.ee11.servlet.ServletHolder;
 import org.eclipse.jetty.server.NetworkConnectionLimit;
 import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.server.ServerConnector;
+import org.eclipse.jetty.server.handler.GracefulHandler;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
 
 /**
@@ -100,7 +101,9 @@ public final class McpHttpServer implements AutoCloseable {
       filter.setAsyncSupported(true);
       context.addFilter(filter, ENDPOINT, EnumSet.of(jakarta.servlet.DispatcherType.REQUEST));
     }
-    jetty.setHandler(context);
+    // On stop, requests in flight finish (up to the stop timeout) while new ones are refused.
+    GracefulHandler graceful = new GracefulHandler(context);
+    jetty.setHandler(graceful);
     jetty.setStopTimeout(5_000);
     try {
       jetty.start();
