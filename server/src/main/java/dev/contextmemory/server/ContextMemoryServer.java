@@ -86,6 +86,8 @@ public final class ContextMemoryServer implements AutoCloseable {
   private final StandbyRouter standbys;
   private final AtomicInteger closed = new AtomicInteger();
   private final List<AutoCloseable> closeLast = new java.util.concurrent.CopyOnWriteArrayList<>();
+  /** The MCP Streamable HTTP endpoint, when CONTEXT_MEMORY_MCP_PORT is set. */
+  private volatile McpEndpoint mcp;
 
   private ContextMemoryServer(Settings settings, PoolGate pool, CancelStatementOnCallEnd canceller,
       RequestAdmission admission, CallDeadlines deadlines, Server server, DatabaseHealth health,
@@ -172,46 +174,61 @@ public final class ContextMemoryServer implements AutoCloseable {
       RequestAdmission admission = new RequestAdmission(s.requestThreads(), s.requestQueue(), s.requestQueueWait(),
           s.maxCallDeadline());
       CallDeadlines deadlines = new CallDeadlines(s.maxCallDeadline());
-      admission.install(transport);
       obs.monitor(admission);
       // The RPC metrics name these methods; any other name a client sends counts as "other".
       Set<String> methods = new HashSet<>();
+      List<ServerServiceDefinition> api = new java.util.ArrayList<>();
       services.forEach(service -> {
         ServerServiceDefinition definition = service.bindService();
         definition.getMethods().forEach(m -> methods.add(m.getMethodDescriptor().getFullMethodName()));
-        transport.addService(MalformedRequests.wrap(definition));
+        api.add(MalformedRequests.wrap(definition));
       });
       List<BindableService> plain = new java.util.ArrayList<>(List.of(health.manager().getHealthService()));
       if (sec.reflection()) {
         plain.add(ProtoReflectionServiceV1.newInstance());
         plain.add(legacyReflection());
       }
+      List<ServerServiceDefinition> others = new java.util.ArrayList<>();
       plain.forEach(service -> {
         ServerServiceDefinition definition = service.bindService();
         definition.getMethods().forEach(m -> methods.add(m.getMethodDescriptor().getFullMethodName()));
-        transport.addService(definition);
+        others.add(definition);
       });
-      transport.maxInboundMessageSize(s.maxInboundMessageBytes())
-          .addStreamTracerFactory(obs.rpcMetrics(methods))
-          // Runs last-added first: the call's span (when tracing); shed calls cost nothing more;
-          // the deadline bound is set, and the caller is known, allowed and in the Context; the
-          // access log sees the tenant and the mapped status; then service code runs and errors
-          // are mapped.
-          .intercept(new ExceptionInterceptor(obs.registry()));
+      // Runs last-added first: the call's span (when tracing); shed calls cost nothing more; the
+      // deadline bound is set, and the caller is known, allowed and in the Context; the access log
+      // sees the tenant and the mapped status; then service code runs and errors are mapped.
+      List<ServerInterceptor> interceptors = new java.util.ArrayList<>(List.of(new ExceptionInterceptor(obs.registry())));
       if (standbyReads != null) {
         // Outside the error mapping, so a failed write's trailer still carries its commits' token.
-        transport.intercept(standbyReads);
+        interceptors.add(standbyReads);
       }
-      transport.intercept(obs.accessLog())
-          .intercept(authentication)
-          .intercept(deadlines)
-          .intercept(admission);
+      interceptors.addAll(List.of(obs.accessLog(), authentication, deadlines, admission));
       ServerInterceptor tracing = obs.tracing();
       if (tracing != null) {
-        transport.intercept(tracing);
+        interceptors.add(tracing);
       }
+      var rpcMetrics = obs.rpcMetrics(methods);
+      // The API as every transport serves it: the same executor choice, services, metrics and
+      // interceptors, whether a call comes over the network or from the MCP endpoint in-process.
+      java.util.function.Consumer<ServerBuilder<?>> apiStack = builder -> {
+        admission.install(builder);
+        api.forEach(builder::addService);
+        builder.maxInboundMessageSize(s.maxInboundMessageBytes()).addStreamTracerFactory(rpcMetrics);
+        interceptors.forEach(builder::intercept);
+      };
+      apiStack.accept(transport);
+      others.forEach(transport::addService);
       obs.serve();
-      Server server = transport.build().start();
+      McpEndpoint mcp = s.mcpPort() < 0 ? null : McpEndpoint.start(s, apiStack, verifier);
+      Server server;
+      try {
+        server = transport.build().start();
+      } catch (IOException | RuntimeException e) {
+        if (mcp != null) {
+          mcp.close();
+        }
+        throw e;
+      }
       warnAboutExposure(s);
       ExpirySweeper sweeper = new ExpirySweeper(memories, conversations,
           new SweepLock(() -> Database.connect(s, "sweeper")), s.memorySweepInterval(), s.memorySweepBatch(),
@@ -221,8 +238,10 @@ public final class ContextMemoryServer implements AutoCloseable {
       obs.monitor(rollup);
       health.start();
       log.info("context-memory serving on port {} ({})", server.getPort(), s);
-      return new ContextMemoryServer(s, pool, canceller, admission, deadlines, server, health, sweeper, rollup,
-          verifier, obs, standbys);
+      ContextMemoryServer started = new ContextMemoryServer(s, pool, canceller, admission, deadlines, server, health,
+          sweeper, rollup, verifier, obs, standbys);
+      started.mcp = mcp;
+      return started;
     } catch (RuntimeException | IOException e) {
       health.close();
       if (standbys != null) {
@@ -259,6 +278,11 @@ public final class ContextMemoryServer implements AutoCloseable {
 
   public int port() {
     return server.getPort();
+  }
+
+  /** The MCP endpoint's HTTP port, or -1 when CONTEXT_MEMORY_MCP_PORT is unset. */
+  public int mcpPort() {
+    return mcp == null ? -1 : mcp.port();
   }
 
   /** The background sweeper of expired memories (tests and operators' tooling trigger rounds). */
@@ -306,12 +330,18 @@ public final class ContextMemoryServer implements AutoCloseable {
     }
     log.info("shutting down: draining in-flight calls for up to {}", settings.shutdownGrace());
     health.close();
+    if (mcp != null) {
+      mcp.stopAccepting(); // MCP requests in flight finish on the in-process server below
+    }
     server.shutdown();
     try {
       if (!server.awaitTermination(settings.shutdownGrace().toMillis(), TimeUnit.MILLISECONDS)) {
         log.warn("grace period over: cancelling the calls still running");
         server.shutdownNow();
         server.awaitTermination(5, TimeUnit.SECONDS);
+      }
+      if (mcp != null) {
+        mcp.close();
       }
       admission.shutdown(5);
     } catch (InterruptedException e) {

@@ -43,7 +43,8 @@ public record Settings(
     Duration usageRefreshInterval,
     SecuritySettings security,
     Observability observability,
-    StandbyReads standbyReads) {
+    StandbyReads standbyReads,
+    int mcpPort) {
 
   public static final String PREFIX = "CONTEXT_MEMORY_";
 
@@ -191,7 +192,9 @@ public record Settings(
             Duration.ofMillis(r.integer("DB_READ_MAX_STALENESS_MS", 1000, StandbyReads.MIN_STALENESS_MS, 3_600_000)),
             // A read with a token waits this long for a standby to replay the caller's write, then
             // goes to the primary: it holds a request thread meanwhile.
-            Duration.ofMillis(r.integer("DB_READ_TOKEN_WAIT_MS", 50, 0, 10_000))));
+            Duration.ofMillis(r.integer("DB_READ_TOKEN_WAIT_MS", 50, 0, 10_000))),
+// The MCP Streamable HTTP endpoint (docs/mcp.md); -1 (unset) serves none, 0 any free port.
+        r.integer("MCP_PORT", -1, 0, 65535));
   }
 
   /**
@@ -280,7 +283,8 @@ public record Settings(
         + ", lockTimeout=" + lockTimeout + ", maxCallDeadline=" + maxCallDeadline
         + ", migrateOnStart=" + migrateOnStart
         + ", embeddingDimension=" + embeddingDimension + ", auth=" + security.auth()
-        + ", tls=" + security.tls() + ", " + observability + ", " + standbyReads + "]";
+        + ", tls=" + security.tls() + ", " + observability + ", " + standbyReads
+        + ", mcp=" + (mcpPort < 0 ? "off" : host + ":" + mcpPort) + "]";
   }
 
   /** A database URL fit for a log line: no password, in a query parameter or in user:password@. */
