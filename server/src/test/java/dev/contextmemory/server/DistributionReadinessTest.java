@@ -34,14 +34,18 @@ import org.junit.jupiter.api.Test;
 class DistributionReadinessTest {
   /** Distributed by tenant_id and co-located: every table that holds a tenant's data. */
   static final Set<String> DISTRIBUTED = Set.of("customers", "customer_addresses", "conversations", "messages",
-      "memories", "audit_events");
+      "memories", "audit_events", "handoffs", "memory_history");
   /**
    * Reference tables (a copy on every node): api_keys is read by its globally unique public prefix
    * before the tenant is known, so its prefix index cannot contain tenant_id.
    */
   static final Set<String> REFERENCE = Set.of("api_keys");
-  /** Stays on the coordinator: Flyway's own table. */
-  static final Set<String> LOCAL = Set.of("flyway_schema_history");
+  /**
+   * Stays on the coordinator: Flyway's own table, and the usage rollup's one-row refresh state
+   * (the usage views are refreshed from every tenant's rows in the background, off the request
+   * path, so on Citus they are coordinator-local materialized views; docs/scaling.md).
+   */
+  static final Set<String> LOCAL = Set.of("flyway_schema_history", "usage_rollup_state");
 
   private static final Pattern DISTRIBUTED_TABLE = Pattern.compile(
       "\\b(" + String.join("|", DISTRIBUTED) + ")\\b", Pattern.CASE_INSENSITIVE);

@@ -30,6 +30,7 @@ public final class EveryRpc {
   private final ConversationServiceGrpc.ConversationServiceBlockingStub conversations;
   private final ConversationServiceGrpc.ConversationServiceStub conversationsAsync;
   private final MemoryServiceGrpc.MemoryServiceBlockingStub memories;
+  private final MemoryServiceGrpc.MemoryServiceStub memoriesAsync;
   private final AdminServiceGrpc.AdminServiceBlockingStub admin;
   private final int dimension;
   private final Set<String> called = new TreeSet<>();
@@ -42,6 +43,8 @@ public final class EveryRpc {
     this.conversationsAsync = TestKeys.withKey(ConversationServiceGrpc.newStub(channel), apiKey)
         .withDeadlineAfter(30, TimeUnit.SECONDS);
     this.memories = TestKeys.withKey(MemoryServiceGrpc.newBlockingStub(channel), apiKey)
+        .withDeadlineAfter(30, TimeUnit.SECONDS);
+    this.memoriesAsync = TestKeys.withKey(MemoryServiceGrpc.newStub(channel), apiKey)
         .withDeadlineAfter(30, TimeUnit.SECONDS);
     this.admin = TestKeys.withKey(AdminServiceGrpc.newBlockingStub(channel), apiKey)
         .withDeadlineAfter(30, TimeUnit.SECONDS);
@@ -129,6 +132,29 @@ public final class EveryRpc {
     assertFalse(call(MemoryServiceGrpc.getSearchConversationsMethod(), () -> memories.searchConversations(
         SearchConversationsRequest.newBuilder().addAllQueryEmbedding(vector).setCustomerId(c.getId()).setTopK(5)
             .build()).getHitsList()).isEmpty());
+    Handoff requested = call(ConversationServiceGrpc.getRequestHandoffMethod(), () -> conversations.requestHandoff(
+        RequestHandoffRequest.newBuilder().setConversationId(conv.getId()).setReason("wants a human " + tag)
+            .setPriority(2).build()).getHandoff());
+    assertTrue(inQueue(requested.getId()), "the requested handoff is in the queue");
+    assertEquals(HandoffState.HANDOFF_STATE_ACCEPTED, call(ConversationServiceGrpc.getAcceptHandoffMethod(),
+        () -> conversations.acceptHandoff(AcceptHandoffRequest.newBuilder().setHandoffId(requested.getId())
+            .setAssigneeId("agent-" + tag).build()).getHandoff().getState()));
+    assertEquals(HandoffState.HANDOFF_STATE_COMPLETED, call(ConversationServiceGrpc.getCompleteHandoffMethod(),
+        () -> conversations.completeHandoff(CompleteHandoffRequest.newBuilder().setHandoffId(requested.getId())
+            .setAssigneeId("agent-" + tag).setResolution("answered").build()).getHandoff().getState()));
+    Handoff again = conversations.requestHandoff(RequestHandoffRequest.newBuilder().setConversationId(conv.getId())
+        .setReason("again " + tag).build()).getHandoff();
+    assertEquals(HandoffState.HANDOFF_STATE_CANCELLED, call(ConversationServiceGrpc.getCancelHandoffMethod(),
+        () -> conversations.cancelHandoff(CancelHandoffRequest.newBuilder().setHandoffId(again.getId()).build())
+            .getHandoff().getState()));
+    assertEquals(2, call(ConversationServiceGrpc.getListHandoffsMethod(), () -> conversations.listHandoffs(
+        ListHandoffsRequest.newBuilder().setConversationId(conv.getId()).build()).getHandoffsCount()));
+    long now = System.currentTimeMillis();
+    call(ConversationServiceGrpc.getGetUsageMetricsMethod(), () -> conversations.getUsageMetrics(
+        GetUsageMetricsRequest.newBuilder().setTimeRange(TimeRange.newBuilder()
+                .setStartTime(com.google.protobuf.util.Timestamps.fromMillis(now - 3 * 86_400_000L))
+                .setEndTime(com.google.protobuf.util.Timestamps.fromMillis(now + 86_400_000L)))
+            .setBucketWidth(UsageBucketWidth.USAGE_BUCKET_WIDTH_DAY).build()));
     call(ConversationServiceGrpc.getCloseConversationMethod(), () -> conversations.closeConversation(
         CloseConversationRequest.newBuilder().setConversationId(conv.getId()).build()));
     call(ConversationServiceGrpc.getDeleteConversationMethod(), () -> conversations.deleteConversation(
@@ -157,6 +183,19 @@ public final class EveryRpc {
         () -> memories.confirmMemories(ConfirmMemoriesRequest.newBuilder().addConfirmations(MemoryConfirmation
             .newBuilder().setMemoryId(m.getId()).setOutcome(ConfirmationOutcome.CONFIRMATION_OUTCOME_CONFIRMED))
             .build()).getResults(0).getEffect()));
+    assertTrue(call(MemoryServiceGrpc.getCreateMemoriesMethod(), () -> memories.createMemories(
+        CreateMemoriesRequest.newBuilder().addRequests(CreateMemoryRequest.newBuilder().setCustomerId(c.getId())
+            .setMemory(Memory.newBuilder().setKind(MemoryKind.MEMORY_KIND_FACT).setContent("batch " + tag)))
+            .build()).getResults(0).getCreated()));
+    assertTrue(call(MemoryServiceGrpc.getUpsertMemoriesMethod(), () -> memories.upsertMemories(
+        UpsertMemoriesRequest.newBuilder().addRequests(UpsertMemoryRequest.newBuilder().setCustomerId(c.getId())
+            .setMemory(Memory.newBuilder().setKind(MemoryKind.MEMORY_KIND_FACT).setKey("batch-key")
+                .setContent("batch upsert " + tag))).build()).getResults(0).getCreated()));
+    ImportMemoriesResponse importedMemories = call(MemoryServiceGrpc.getImportMemoriesMethod(),
+        () -> importMemory(c.getId(), tag));
+    assertEquals(1L, importedMemories.getMemoriesCreated(), importedMemories::toString);
+    assertFalse(call(MemoryServiceGrpc.getListMemoryHistoryMethod(), () -> memories.listMemoryHistory(
+        ListMemoryHistoryRequest.newBuilder().setMemoryId(m.getId()).build()).getChangesList()).isEmpty());
     call(MemoryServiceGrpc.getDeleteMemoryMethod(), () -> memories.deleteMemory(
         DeleteMemoryRequest.newBuilder().setMemoryId(m.getId()).build()));
     call(CustomerServiceGrpc.getDeleteCustomerMethod(), () -> customers.deleteCustomer(
@@ -203,6 +242,47 @@ public final class EveryRpc {
       return done.get(30, TimeUnit.SECONDS);
     } catch (Exception e) {
       throw new AssertionError("ImportMessages failed", e);
+    }
+  }
+
+  private boolean inQueue(String handoffId) {
+    String token = "";
+    do {
+      String pageToken = token;
+      ListHandoffQueueResponse page = call(ConversationServiceGrpc.getListHandoffQueueMethod(),
+          () -> conversations.listHandoffQueue(ListHandoffQueueRequest.newBuilder().setPageSize(100)
+              .setPageToken(pageToken).build()));
+      if (page.getHandoffsList().stream().anyMatch(q -> q.getHandoff().getId().equals(handoffId))) {
+        return true;
+      }
+      token = page.getNextPageToken();
+    } while (!token.isEmpty());
+    return false;
+  }
+
+  private ImportMemoriesResponse importMemory(String customerId, String tag) {
+    CompletableFuture<ImportMemoriesResponse> done = new CompletableFuture<>();
+    StreamObserver<ImportMemoriesRequest> in = memoriesAsync.importMemories(new StreamObserver<>() {
+      @Override
+      public void onNext(ImportMemoriesResponse value) {
+        done.complete(value);
+      }
+
+      @Override
+      public void onError(Throwable t) {
+        done.completeExceptionally(t);
+      }
+
+      @Override
+      public void onCompleted() {}
+    });
+    in.onNext(ImportMemoriesRequest.newBuilder().setCustomerId(customerId).setRequestId(UUID.randomUUID().toString())
+        .setMemory(Memory.newBuilder().setKind(MemoryKind.MEMORY_KIND_FACT).setContent("imported " + tag)).build());
+    in.onCompleted();
+    try {
+      return done.get(30, TimeUnit.SECONDS);
+    } catch (Exception e) {
+      throw new AssertionError("ImportMemories failed", e);
     }
   }
 
