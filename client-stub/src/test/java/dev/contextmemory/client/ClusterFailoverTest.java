@@ -54,7 +54,11 @@ class ClusterFailoverTest {
     // throttle's tokens before the crash does; this test is about the crash.
     List<ServerProcess> replicas = start(3, Map.of("DB_URL", DB, "AUTH", "none", "DB_CONNECTION_TIMEOUT_MS", "8000",
         "REQUEST_QUEUE_WAIT_MS", "8000", "REQUEST_QUEUE", "200"));
-    try (ContextMemoryClient client = ContextMemoryClient.newBuilder(targets(replicas)).build()) {
+    // Calls that failed after the server had started its answer (response headers received):
+    // gRPC never retries those (the call is committed), whatever the policy.
+    ConcurrentLinkedQueue<String> failedAfterHeaders = new ConcurrentLinkedQueue<>();
+    try (ContextMemoryClient client = ContextMemoryClient.newBuilder(targets(replicas))
+        .intercept(new FailuresAfterHeaders(failedAfterHeaders)).build()) {
       List<String> conversations = new ArrayList<>();
       for (int t = 0; t < THREADS; t++) {
         String customer = client.customers().upsertCustomer(UpsertCustomerRequest.newBuilder()
@@ -98,8 +102,17 @@ class ClusterFailoverTest {
       pool.shutdown();
       assertTrue(pool.awaitTermination(3, TimeUnit.MINUTES), "the load did not finish");
 
-      assertEquals(List.of(), List.copyOf(failures), "no idempotent call may fail because one of three replicas died");
-      assertEquals(THREADS * CALLS_PER_THREAD * 2, calls.get());
+      // Every call whose attempt died before the replica answered was retried on another one. A
+      // call the replica had begun to answer (its headers sent, then SIGKILL) fails UNAVAILABLE:
+      // gRPC retries no committed call. Rare (a window of microseconds per call in flight), and
+      // left to the caller: docs/scaling.md "A replica crash and the client's retries".
+      assertEquals(failedAfterHeaders.size(), failures.size(), "failures other than a committed call's: "
+          + failures + " (after headers: " + failedAfterHeaders + ")");
+      for (Throwable f : failures) {
+        assertEquals(Code.UNAVAILABLE, ((StatusRuntimeException) f).getStatus().getCode(), f::toString);
+      }
+      assertTrue(failures.size() <= 2, "at most the calls answered at the instant of the kill: " + failures);
+      assertEquals(THREADS * CALLS_PER_THREAD * 2 - 2 * failures.size(), calls.get(), "every other iteration made both calls");
       for (int t = 0; t < THREADS; t++) {
         List<Message> stored = client.listAllMessages(ListMessagesRequest.newBuilder()
             .setConversationId(conversations.get(t)).build()).toList();
@@ -109,9 +122,9 @@ class ClusterFailoverTest {
           contents.add(m.getContent());
           ids.add(m.getId());
         });
-        assertEquals(CALLS_PER_THREAD, stored.size(), "one message per append, none twice: conversation " + t);
-        assertEquals(CALLS_PER_THREAD, contents.size(), "conversation " + t);
-        assertEquals(ids, answered.get(t), "every append answered with its stored message: conversation " + t);
+        assertEquals(stored.size(), contents.size(), "no append stored twice: conversation " + t);
+        assertTrue(ids.containsAll(answered.get(t)), "every append's answer names a stored message: conversation " + t);
+        assertTrue(stored.size() >= answered.get(t).size() && stored.size() <= CALLS_PER_THREAD, "conversation " + t);
       }
     } finally {
       replicas.forEach(ServerProcess::close);
@@ -160,6 +173,36 @@ class ClusterFailoverTest {
           "retries must stop while most calls fail: " + attempts + " attempts for " + callsMade + " calls");
     } finally {
       replicas.forEach(ServerProcess::close);
+    }
+  }
+
+  /** Records each call that failed after its response headers had arrived. */
+  private record FailuresAfterHeaders(ConcurrentLinkedQueue<String> out) implements io.grpc.ClientInterceptor {
+    @Override
+    public <Q, R> io.grpc.ClientCall<Q, R> interceptCall(io.grpc.MethodDescriptor<Q, R> method,
+        io.grpc.CallOptions options, io.grpc.Channel next) {
+      return new io.grpc.ForwardingClientCall.SimpleForwardingClientCall<>(next.newCall(method, options)) {
+        @Override
+        public void start(Listener<R> listener, io.grpc.Metadata headers) {
+          super.start(new io.grpc.ForwardingClientCallListener.SimpleForwardingClientCallListener<>(listener) {
+            private volatile boolean answered;
+
+            @Override
+            public void onHeaders(io.grpc.Metadata h) {
+              answered = true;
+              super.onHeaders(h);
+            }
+
+            @Override
+            public void onClose(io.grpc.Status status, io.grpc.Metadata trailers) {
+              if (!status.isOk() && answered) {
+                out.add(method.getBareMethodName() + " " + status.getCode());
+              }
+              super.onClose(status, trailers);
+            }
+          }, headers);
+        }
+      };
     }
   }
 
