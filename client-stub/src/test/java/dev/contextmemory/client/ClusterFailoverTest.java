@@ -49,8 +49,16 @@ class ClusterFailoverTest {
 
   @Test
   void aReplicaKilledUnderLoadFailsNoIdempotentCallAndStoresNoDuplicate() throws Exception {
-    List<ServerProcess> replicas = start(3, Map.of("DB_URL", DB, "AUTH", "none"));
-    try (ContextMemoryClient client = ContextMemoryClient.newBuilder(targets(replicas)).build()) {
+    // Generous waits for a connection and a request thread: on a loaded 2-core machine the replicas
+    // would otherwise shed calls (RESOURCE_EXHAUSTED), and those failures, retried, spend the
+    // throttle's tokens before the crash does; this test is about the crash.
+    List<ServerProcess> replicas = start(3, Map.of("DB_URL", DB, "AUTH", "none", "DB_CONNECTION_TIMEOUT_MS", "8000",
+        "REQUEST_QUEUE_WAIT_MS", "8000", "REQUEST_QUEUE", "200"));
+    // Calls that failed after the server had started its answer (response headers received):
+    // gRPC never retries those (the call is committed), whatever the policy.
+    ConcurrentLinkedQueue<String> failedAfterHeaders = new ConcurrentLinkedQueue<>();
+    try (ContextMemoryClient client = ContextMemoryClient.newBuilder(targets(replicas))
+        .intercept(new FailuresAfterHeaders(failedAfterHeaders)).build()) {
       List<String> conversations = new ArrayList<>();
       for (int t = 0; t < THREADS; t++) {
         String customer = client.customers().upsertCustomer(UpsertCustomerRequest.newBuilder()
@@ -60,13 +68,15 @@ class ClusterFailoverTest {
             .getConversation().getId());
       }
       ConcurrentLinkedQueue<Throwable> failures = new ConcurrentLinkedQueue<>();
-      AtomicInteger[] appended = new AtomicInteger[THREADS];
+      // The message each append answered with: a retry of a write the dead replica committed is
+      // answered from the stored row (replayed), so every answer must name a stored message.
+      List<Set<String>> answered = new ArrayList<>();
       AtomicInteger calls = new AtomicInteger();
       CountDownLatch warmedUp = new CountDownLatch(THREADS);
       ExecutorService pool = Executors.newFixedThreadPool(THREADS);
       for (int t = 0; t < THREADS; t++) {
         int thread = t;
-        appended[t] = new AtomicInteger();
+        answered.add(java.util.concurrent.ConcurrentHashMap.newKeySet());
         pool.execute(() -> {
           for (int i = 0; i < CALLS_PER_THREAD; i++) {
             if (i == CALLS_PER_THREAD / 4) {
@@ -77,9 +87,7 @@ class ClusterFailoverTest {
               AppendMessageResponse r = client.conversations().appendMessage(AppendMessageRequest.newBuilder()
                   .setConversationId(conversations.get(thread)).setMessage(Message.newBuilder()
                       .setRole(MessageRole.MESSAGE_ROLE_USER).setContent("turn " + i)).build());
-              if (!r.getReplayed()) {
-                appended[thread].incrementAndGet();
-              }
+              answered.get(thread).add(r.getMessage().getId());
               client.conversations().listMessages(ListMessagesRequest.newBuilder()
                   .setConversationId(conversations.get(thread)).setPageSize(5).build());
               calls.addAndGet(2);
@@ -94,16 +102,29 @@ class ClusterFailoverTest {
       pool.shutdown();
       assertTrue(pool.awaitTermination(3, TimeUnit.MINUTES), "the load did not finish");
 
-      assertEquals(List.of(), List.copyOf(failures), "no idempotent call may fail because one of three replicas died");
-      assertEquals(THREADS * CALLS_PER_THREAD * 2, calls.get());
+      // Every call whose attempt died before the replica answered was retried on another one. A
+      // call the replica had begun to answer (its headers sent, then SIGKILL) fails UNAVAILABLE:
+      // gRPC retries no committed call. Rare (a window of microseconds per call in flight), and
+      // left to the caller: docs/scaling.md "A replica crash and the client's retries".
+      assertEquals(failedAfterHeaders.size(), failures.size(), "failures other than a committed call's: "
+          + failures + " (after headers: " + failedAfterHeaders + ")");
+      for (Throwable f : failures) {
+        assertEquals(Code.UNAVAILABLE, ((StatusRuntimeException) f).getStatus().getCode(), f::toString);
+      }
+      assertTrue(failures.size() <= 2, "at most the calls answered at the instant of the kill: " + failures);
+      assertEquals(THREADS * CALLS_PER_THREAD * 2 - 2 * failures.size(), calls.get(), "every other iteration made both calls");
       for (int t = 0; t < THREADS; t++) {
         List<Message> stored = client.listAllMessages(ListMessagesRequest.newBuilder()
             .setConversationId(conversations.get(t)).build()).toList();
         Set<String> contents = new HashSet<>();
-        stored.forEach(m -> contents.add(m.getContent()));
-        assertEquals(CALLS_PER_THREAD, stored.size(), "one message per append, none twice: conversation " + t);
-        assertEquals(CALLS_PER_THREAD, contents.size(), "conversation " + t);
-        assertEquals(CALLS_PER_THREAD, appended[t].get(), "conversation " + t);
+        Set<String> ids = new HashSet<>();
+        stored.forEach(m -> {
+          contents.add(m.getContent());
+          ids.add(m.getId());
+        });
+        assertEquals(stored.size(), contents.size(), "no append stored twice: conversation " + t);
+        assertTrue(ids.containsAll(answered.get(t)), "every append's answer names a stored message: conversation " + t);
+        assertTrue(stored.size() >= answered.get(t).size() && stored.size() <= CALLS_PER_THREAD, "conversation " + t);
       }
     } finally {
       replicas.forEach(ServerProcess::close);
@@ -152,6 +173,36 @@ class ClusterFailoverTest {
           "retries must stop while most calls fail: " + attempts + " attempts for " + callsMade + " calls");
     } finally {
       replicas.forEach(ServerProcess::close);
+    }
+  }
+
+  /** Records each call that failed after its response headers had arrived. */
+  private record FailuresAfterHeaders(ConcurrentLinkedQueue<String> out) implements io.grpc.ClientInterceptor {
+    @Override
+    public <Q, R> io.grpc.ClientCall<Q, R> interceptCall(io.grpc.MethodDescriptor<Q, R> method,
+        io.grpc.CallOptions options, io.grpc.Channel next) {
+      return new io.grpc.ForwardingClientCall.SimpleForwardingClientCall<>(next.newCall(method, options)) {
+        @Override
+        public void start(Listener<R> listener, io.grpc.Metadata headers) {
+          super.start(new io.grpc.ForwardingClientCallListener.SimpleForwardingClientCallListener<>(listener) {
+            private volatile boolean answered;
+
+            @Override
+            public void onHeaders(io.grpc.Metadata h) {
+              answered = true;
+              super.onHeaders(h);
+            }
+
+            @Override
+            public void onClose(io.grpc.Status status, io.grpc.Metadata trailers) {
+              if (!status.isOk() && answered) {
+                out.add(method.getBareMethodName() + " " + status.getCode());
+              }
+              super.onClose(status, trailers);
+            }
+          }, headers);
+        }
+      };
     }
   }
 
