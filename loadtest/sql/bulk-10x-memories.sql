@@ -1,5 +1,5 @@
 -- The memories part of bulk-10x.sql alone, to resume an interrupted load:
---   psql -v tenant=bulk -v memories=1000000 -v mem_from=100000 -f bulk-10x-memories.sql <database>
+--   psql -v tenant=bulk -v memories=1000000 -v mem_from=100000 [-v skip_hnsw=1] -f bulk-10x-memories.sql <database>
 \set ON_ERROR_STOP on
 \timing on
 SET synchronous_commit = off;
@@ -34,7 +34,7 @@ SELECT clock_timestamp() AS mem_started \gset
 SELECT format($f$
 INSERT INTO memories (tenant_id, id, customer_id, kind, content, embedding, importance, metadata)
 SELECT %L, gen_random_uuid(), cu.id, (ARRAY['fact','preference','fact','summary','instruction'])[1 + g %% 5],
-       (SELECT t FROM pool p WHERE p.s = (g * 7919) %% 200000), l2_normalize(e.v::vector), 0.5, jsonb_build_object('topic', (g %% 50)::text)
+       (SELECT t FROM pool p WHERE p.s = (g::bigint * 7919) %% 200000), l2_normalize(e.v::vector), 0.5, jsonb_build_object('topic', (g %% 50)::text)
   FROM generate_series(%s, %s) g
   JOIN cust_ids cu ON cu.n = g %% %s
   JOIN centres x ON x.c = g %% 256
@@ -42,9 +42,13 @@ SELECT %L, gen_random_uuid(), cu.id, (ARRAY['fact','preference','fact','summary'
 $f$, :'tenant', lo, least(lo + 49999, :memories - 1), :ncust) FROM generate_series(:mem_from, :memories - 1, 50000) lo \gexec
 SELECT round(extract(epoch FROM clock_timestamp() - :'mem_started'::timestamptz)) AS memories_seconds;
 
+\if :{?skip_hnsw}
+\echo HNSW build skipped (skip_hnsw set)
+\else
 \echo HNSW build
 SET maintenance_work_mem = '4GB';
 SELECT clock_timestamp() AS hnsw_started \gset
 CREATE INDEX memories_embedding_idx ON memories USING hnsw (embedding vector_cosine_ops) WHERE embedding IS NOT NULL;
 SELECT round(extract(epoch FROM clock_timestamp() - :'hnsw_started'::timestamptz)) AS hnsw_seconds;
 VACUUM (ANALYZE) customers, conversations, messages, memories;
+\endif

@@ -71,7 +71,7 @@ SELECT clock_timestamp() AS mem_started \gset
 SELECT format($f$
 INSERT INTO memories (tenant_id, id, customer_id, kind, content, embedding, importance, metadata)
 SELECT %L, gen_random_uuid(), cu.id, (ARRAY['fact','preference','fact','summary','instruction'])[1 + g %% 5],
-       (SELECT t FROM pool p WHERE p.s = (g * 7919) %% 200000), l2_normalize(e.v::vector), 0.5, jsonb_build_object('topic', (g %% 50)::text)
+       (SELECT t FROM pool p WHERE p.s = (g::bigint * 7919) %% 200000), l2_normalize(e.v::vector), 0.5, jsonb_build_object('topic', (g %% 50)::text)
   FROM generate_series(%s, %s) g
   JOIN cust_ids cu ON cu.n = g %% %s
   JOIN centres x ON x.c = g %% 256
