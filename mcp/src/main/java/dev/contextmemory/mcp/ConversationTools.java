@@ -11,11 +11,15 @@ import static dev.contextmemory.mcp.Schema.string;
 import dev.contextmemory.v1.AppendMessagesRequest;
 import dev.contextmemory.v1.GetOrCreateOpenConversationRequest;
 import dev.contextmemory.v1.ListMessagesRequest;
+import dev.contextmemory.v1.RequestHandoffRequest;
 import dev.contextmemory.v1.SearchMessagesRequest;
 import java.util.List;
 import java.util.Map;
 
-/** The conversation tools: ConversationService's get-or-create, batch append, list and search. */
+/**
+ * The conversation tools: ConversationService's get-or-create, batch append, list, search and
+ * handoff request.
+ */
 final class ConversationTools {
   private ConversationTools() {}
 
@@ -26,7 +30,7 @@ final class ConversationTools {
       "MESSAGE_ROLE_TOOL"};
 
   static List<Tool<?, ?>> all() {
-    return List.of(openConversation(), appendMessages(), recentMessages(), searchMessages());
+    return List.of(openConversation(), appendMessages(), recentMessages(), searchMessages(), requestHandoff());
   }
 
   static Tool<GetOrCreateOpenConversationRequest, ?> openConversation() {
@@ -106,5 +110,26 @@ final class ConversationTools {
             "query"),
         Tool.Effect.READ, SearchMessagesRequest.getDefaultInstance(),
         (calls, request) -> calls.conversations().searchMessages(request));
+  }
+
+  static Tool<RequestHandoffRequest, ?> requestHandoff() {
+    return new Tool<>("request_handoff", "Request a human",
+        "Hands the conversation to a human agent: call it when you cannot help (the person asks for a human, is"
+            + " upset, or needs something you are not allowed to do), after telling the person a human will take"
+            + " over. The conversation goes into the human agents' queue (higher priority first, then oldest), and"
+            + " keeps accepting messages meanwhile. Returns {handoff: {id, state, ...}, replayed}; state"
+            + " HANDOFF_STATE_REQUESTED until a human accepts. Changes stored state. Give a request_id (a UUID you"
+            + " make up once) so that calling again after an error requests nothing twice. Fails with"
+            + " HANDOFF_ALREADY_REQUESTED (already waiting in the queue: nothing to do) or HANDOFF_ALREADY_ACCEPTED"
+            + " (a human already handles it), and CONVERSATION_CLOSED.",
+        object(null, props(
+            "conversation_id", string(CONVERSATION_ID),
+            "reason", string("Why a human is needed, in a sentence for the human agent (no secrets).", 1024),
+            "priority", integer("0 (normal) to 100 (most urgent); default 0.", 0, 100),
+            "request_id", string("A UUID you make up once per handoff request; a repeated id returns the same"
+                + " handoff.", 128)),
+            "conversation_id", "reason"),
+        Tool.Effect.IDEMPOTENT_WRITE, RequestHandoffRequest.getDefaultInstance(),
+        (calls, request) -> calls.conversations().requestHandoff(request));
   }
 }

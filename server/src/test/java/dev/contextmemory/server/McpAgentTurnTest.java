@@ -198,7 +198,7 @@ class McpAgentTurnTest {
     }
   }
 
-  /** upsert profile, open conversation, append (and replay), remember, fetch context, confirm. */
+  /** upsert profile, open conversation, append (and replay), remember, fetch context, confirm, hand off. */
   private static void agentTurn(McpSyncClient client) {
     String phone = "+1555" + (2_000_000 + ThreadLocalRandom.current().nextInt(7_999_999));
     Map<String, Object> upserted = ok(client, "upsert_customer_profile",
@@ -248,6 +248,14 @@ class McpAgentTurnTest {
     Map<String, Object> result = map(list(confirmed.get("results")).getFirst());
     assertEquals("CONFIRMATION_EFFECT_CONFIRMED", result.get("effect"));
     assertEquals(1, map(result.get("memory")).get("confirm_count"));
+
+    Map<String, Object> handoff = map(ok(client, "request_handoff", Map.of("conversation_id", conversationId,
+        "reason", "asks for a human about the neighbour", "priority", 5)).get("handoff"));
+    assertEquals("HANDOFF_STATE_REQUESTED", handoff.get("state"));
+    assertEquals(conversationId, handoff.get("conversation_id"));
+    CallToolResult twice = client.callTool(McpSchema.CallToolRequest.builder("request_handoff").arguments(
+        Map.of("conversation_id", conversationId, "reason", "again")).build());
+    assertTrue(twice.isError() && text(twice).contains("HANDOFF_ALREADY_REQUESTED"), text(twice));
 
     // A bad argument: the server's field violation, as a sentence naming the argument.
     CallToolResult bad = client.callTool(McpSchema.CallToolRequest.builder("append_messages").arguments(
