@@ -24,6 +24,7 @@ import dev.contextmemory.server.store.ApiKeyStore;
 import dev.contextmemory.server.grpc.PageTokens;
 import dev.contextmemory.server.store.ConversationStore;
 import dev.contextmemory.server.store.CustomerStore;
+import dev.contextmemory.server.embedding.EmbeddingRuntime;
 import dev.contextmemory.server.store.ExpirySweeper;
 import dev.contextmemory.server.store.MemorySearchStore;
 import dev.contextmemory.server.store.MemoryStore;
@@ -69,6 +70,7 @@ public final class ContextMemoryServer implements AutoCloseable {
   private final Server server;
   private final DatabaseHealth health;
   private final ExpirySweeper sweeper;
+  private final EmbeddingRuntime embedding;
   private final KeyVerifier keyVerifier;
   private final Observability observability;
   private final AtomicInteger closed = new AtomicInteger();
@@ -76,7 +78,7 @@ public final class ContextMemoryServer implements AutoCloseable {
 
   private ContextMemoryServer(Settings settings, PoolGate pool, CancelStatementOnCallEnd canceller,
       RequestAdmission admission, CallDeadlines deadlines, Server server, DatabaseHealth health,
-      ExpirySweeper sweeper, KeyVerifier keyVerifier, Observability observability) {
+      ExpirySweeper sweeper, EmbeddingRuntime embedding, KeyVerifier keyVerifier, Observability observability) {
     this.settings = settings;
     this.pool = pool;
     this.statementCanceller = canceller;
@@ -85,6 +87,7 @@ public final class ContextMemoryServer implements AutoCloseable {
     this.server = server;
     this.health = health;
     this.sweeper = sweeper;
+    this.embedding = embedding;
     this.keyVerifier = keyVerifier;
     this.observability = observability;
   }
@@ -116,8 +119,9 @@ public final class ContextMemoryServer implements AutoCloseable {
       obs.instrument(jdbi);
 
       ContactNormalizer contacts = new ContactNormalizer(s.defaultPhoneRegion());
-      ConversationStore conversations = new ConversationStore(jdbi);
-      MemoryStore memories = new MemoryStore(jdbi);
+      EmbeddingRuntime embedding = new EmbeddingRuntime(s.embedding(), jdbi);
+      ConversationStore conversations = new ConversationStore(jdbi, embedding.space());
+      MemoryStore memories = new MemoryStore(jdbi, s.embedding().model(), s.embedding().serverEmbeds(), embedding::queued);
       ApiKeyStore apiKeys = new ApiKeyStore(jdbi);
       SecuritySettings sec = s.security();
       KeyVerifier verifier = sec.auth() == SecuritySettings.AuthMode.API_KEY
@@ -132,7 +136,8 @@ public final class ContextMemoryServer implements AutoCloseable {
           new CustomerGrpcService(new CustomerStore(jdbi), new AddressStore(jdbi), contacts, tokens),
           new ConversationGrpcService(conversations, new MessageStore(jdbi), new MessageImportStore(jdbi),
               new MessageSearchStore(jdbi), contacts, tokens, s.embeddingDimension()),
-          new MemoryGrpcService(memories, new MemorySearchStore(jdbi), conversations, tokens, s.embeddingDimension()),
+          new MemoryGrpcService(memories, new MemorySearchStore(jdbi, embedding.space()), conversations, tokens,
+              s.embedding(), embedding.queries()),
           new AdminGrpcService(apiKeys, verifier, tokens));
 
       // Health and reflection on their own threads, API calls on the bounded request executor
@@ -180,9 +185,12 @@ public final class ContextMemoryServer implements AutoCloseable {
       ExpirySweeper sweeper = new ExpirySweeper(memories, conversations, s.memorySweepInterval(), s.memorySweepBatch(),
           s.deletedConversationRetention());
       obs.monitor(health, canceller, sweeper);
+      embedding.monitor(obs.registry());
+      embedding.start();
       health.start();
       log.info("context-memory serving on port {} ({})", server.getPort(), s);
-      return new ContextMemoryServer(s, pool, canceller, admission, deadlines, server, health, sweeper, verifier, obs);
+      return new ContextMemoryServer(s, pool, canceller, admission, deadlines, server, health, sweeper, embedding,
+          verifier, obs);
     } catch (RuntimeException | IOException e) {
       health.close();
       pool.close();
@@ -238,6 +246,11 @@ public final class ContextMemoryServer implements AutoCloseable {
     return observability;
   }
 
+  /** The embedding machinery (its worker, for tests that drive the queue). */
+  public EmbeddingRuntime embedding() {
+    return embedding;
+  }
+
   /** The database health prober. */
   public DatabaseHealth health() {
     return health;
@@ -271,6 +284,7 @@ public final class ContextMemoryServer implements AutoCloseable {
       server.shutdownNow();
     }
     sweeper.close();
+    embedding.close();
     deadlines.close();
     admission.close();
     if (keyVerifier != null) {
