@@ -23,7 +23,7 @@ public final class VectorIndexes {
   public static void ensure(Jdbi jdbi, VectorSpace space) {
     jdbi.useHandle(h -> {
       // A session lock: CREATE INDEX CONCURRENTLY cannot run inside a transaction.
-      h.createQuery("SELECT pg_advisory_lock(:k)").bind("k", LOCK).mapTo(Boolean.class).findOne();
+      h.execute("SELECT pg_advisory_lock(?)", LOCK);
       try {
         // Not bounded by the pool's statement timeout: a big table's build takes minutes.
         h.execute("SET statement_timeout = 0");
@@ -31,7 +31,7 @@ public final class VectorIndexes {
         ensure(h, space, "conversations", "summary_embedding");
       } finally {
         h.execute("RESET statement_timeout");
-        h.createQuery("SELECT pg_advisory_unlock(:k)").bind("k", LOCK).mapTo(Boolean.class).findOne();
+        h.execute("SELECT pg_advisory_unlock(?)", LOCK);
       }
     });
   }
