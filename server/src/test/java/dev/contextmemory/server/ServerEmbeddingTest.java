@@ -160,6 +160,57 @@ class ServerEmbeddingTest {
   }
 
   @Test
+  void batchWritesAreQueuedAndEmbeddedLikeSingleOnesAndTheirVectorsFollowTheModelRules() throws Exception {
+    String customer = newCustomer(customers);
+    List<Float> v = local("Speaks Portuguese and English.");
+    CreateMemoriesResponse created = memories.createMemories(CreateMemoriesRequest.newBuilder()
+        .addRequests(CreateMemoryRequest.newBuilder().setCustomerId(customer).setMemory(Memory.newBuilder()
+            .setKind(MemoryKind.MEMORY_KIND_FACT).setContent("Keeps bees in the garden.")))
+        .addRequests(CreateMemoryRequest.newBuilder().setCustomerId(customer).setMemory(Memory.newBuilder()
+            .setKind(MemoryKind.MEMORY_KIND_FACT).setContent("Speaks Portuguese and English.").addAllEmbedding(v)))
+        .addRequests(CreateMemoryRequest.newBuilder().setCustomerId(customer).setMemory(Memory.newBuilder()
+            .setKind(MemoryKind.MEMORY_KIND_FACT).setContent("x").addAllEmbedding(v)
+            .setEmbeddingModel("text-embedding-3-small")))
+        .build());
+    // Text alone: queued, then embedded by the worker; the active model's vector: READY at once.
+    assertFalse(created.getResults(0).hasError(), created.getResults(0)::toString);
+    await(memories, created.getResults(0).getMemory().getId(), EmbeddingState.EMBEDDING_STATE_READY, MODEL);
+    assertEquals(EmbeddingState.EMBEDDING_STATE_READY, created.getResults(1).getMemory().getEmbeddingState());
+    assertEquals(MODEL, created.getResults(1).getMemory().getEmbeddingModel());
+    // Another model's vector: that item is invalid, the others are written.
+    assertFalse(created.getResults(2).hasMemory(), created.getResults(2)::toString);
+    assertEquals("INVALID_FIELD", created.getResults(2).getError().getReason());
+    assertEquals("memory.embedding_model", created.getResults(2).getError().getField());
+
+    UpsertMemoriesResponse upserted = memories.upsertMemories(UpsertMemoriesRequest.newBuilder()
+        .addRequests(UpsertMemoryRequest.newBuilder().setCustomerId(customer).setMemory(Memory.newBuilder()
+            .setKind(MemoryKind.MEMORY_KIND_PREFERENCE).setKey("drink").setContent("Drinks green tea.")))
+        .build());
+    Memory tea = await(memories, upserted.getResults(0).getMemory().getId(), EmbeddingState.EMBEDDING_STATE_READY,
+        MODEL);
+    java.time.Instant before = java.time.Instant.now();
+    Thread.sleep(20);
+    memories.upsertMemories(UpsertMemoriesRequest.newBuilder()
+        .addRequests(UpsertMemoryRequest.newBuilder().setCustomerId(customer).setMemory(Memory.newBuilder()
+            .setKind(MemoryKind.MEMORY_KIND_PREFERENCE).setKey("drink").setContent("Drinks black coffee.")))
+        .build());
+    await(memories, tea.getId(), EmbeddingState.EMBEDDING_STATE_READY, MODEL);
+    // The worker's vector is no change of the fact: created, superseded, nothing more.
+    assertEquals(List.of(MemoryChangeType.MEMORY_CHANGE_TYPE_CREATED, MemoryChangeType.MEMORY_CHANGE_TYPE_SUPERSEDED),
+        memories.listMemoryHistory(ListMemoryHistoryRequest.newBuilder().setMemoryId(tea.getId()).build())
+            .getChangesList().stream().map(MemoryChange::getType).toList());
+    // A search in the past finds the superseded version by meaning, in the active model's space.
+    SearchMemoriesResponse past = memories.searchMemories(SearchMemoriesRequest.newBuilder().setCustomerId(customer)
+        .setMode(MemorySearchMode.MEMORY_SEARCH_MODE_VECTOR).setQueryText("tea")
+        .setAsOfTime(com.google.protobuf.Timestamp.newBuilder().setSeconds(before.getEpochSecond())
+            .setNanos(before.getNano()))
+        .build());
+    assertEquals(tea.getId(), past.getHits(0).getMemory().getId());
+    assertEquals("Drinks green tea.", past.getHits(0).getMemory().getContent());
+    assertEquals(MODEL, past.getHits(0).getMemory().getEmbeddingModel());
+  }
+
+  @Test
   void searchConversationsTakesQueryTextAlone() {
     String customer = newCustomer(customers);
     Conversation c = conversations.getOrCreateOpenConversation(GetOrCreateOpenConversationRequest.newBuilder()

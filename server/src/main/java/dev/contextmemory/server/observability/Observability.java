@@ -9,6 +9,7 @@ import dev.contextmemory.server.grpc.DatabaseHealth;
 import dev.contextmemory.server.grpc.RequestAdmission;
 import dev.contextmemory.server.grpc.RpcMetrics;
 import dev.contextmemory.server.store.ExpirySweeper;
+import dev.contextmemory.server.store.UsageRollup;
 import io.grpc.ServerInterceptor;
 import io.grpc.ServerStreamTracer;
 import io.micrometer.core.instrument.FunctionCounter;
@@ -125,6 +126,14 @@ public final class Observability implements AutoCloseable {
     FunctionCounter.builder("contextmemory.sweeper.purged", sweeper, ExpirySweeper::purgedTotal)
         .description("Rows of soft-deleted conversations (messages, conversations) purged after the retention")
         .register(registry);
+  }
+
+  /** The usage rollup's refreshes (GetUsageMetrics' figures are as fresh as the last one). */
+  public void monitor(UsageRollup rollup) {
+    FunctionCounter.builder("contextmemory.usage.rollup.refreshes", rollup, UsageRollup::refreshesTotal)
+        .description("Refreshes of the usage rollup done by this server").register(registry);
+    FunctionCounter.builder("contextmemory.usage.rollup.failures", rollup, UsageRollup::failuresTotal)
+        .description("Refreshes of the usage rollup that failed").register(registry);
   }
 
   /**
