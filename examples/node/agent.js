@@ -18,8 +18,6 @@ const protoLoader = require('@grpc/proto-loader');
 
 const TARGET = process.env.CONTEXT_MEMORY_TARGET || 'localhost:50051';
 const PROTO_DIR = process.env.CONTEXT_MEMORY_PROTO_DIR || path.resolve(__dirname, '../../proto/src/main/proto');
-// Must equal the server's CONTEXT_MEMORY_EMBEDDING_DIMENSION.
-const DIMENSION = Number(process.env.CONTEXT_MEMORY_EMBEDDING_DIMENSION || 768);
 const DEADLINE_MS = 10_000;
 // The API key (`scripts/run keys create ...`), sent as `authorization: Bearer <key>` with every
 // call; none for a local server that runs with CONTEXT_MEMORY_AUTH=none. Per-call metadata
@@ -48,7 +46,7 @@ const serviceConfig = {
       ...retried('CustomerService', ['UpsertCustomer', 'GetCustomer']),
       ...retried('ConversationService', ['GetOrCreateOpenConversation', 'AppendMessage', 'ListMessages',
         'RequestHandoff', 'GetConversation']),
-      ...retried('MemoryService', ['UpsertMemory', 'SearchMemories', 'FetchContext']),
+      ...retried('MemoryService', ['UpsertMemory', 'GetMemory', 'SearchMemories', 'FetchContext']),
     ],
     retryPolicy: {
       maxAttempts: 4, initialBackoff: '0.1s', maxBackoff: '2s', backoffMultiplier: 2,
@@ -82,18 +80,18 @@ function expect(condition, what, actual) {
 }
 
 /**
- * A stand-in for a real embedding model, so the example needs no model: each word adds +-1 at a
- * position chosen by its SHA-256, and the vector is scaled to length 1. Texts that share words
- * point the same way. The Python example computes the very same vectors.
+ * The server embeds a memory written as text in the background (CONTEXT_MEMORY_EMBEDDER=local or
+ * openai-compatible): wait until its embedding is READY, which takes well under a second.
  */
-function embed(text) {
-  const v = new Array(DIMENSION).fill(0);
-  for (const word of text.toLowerCase().match(/[a-z0-9]+/g) || []) {
-    const h = crypto.createHash('sha256').update(word, 'utf8').digest();
-    v[h.readUInt32BE(0) % DIMENSION] += h[4] % 2 === 0 ? 1 : -1;
+async function awaitEmbedded(memoryId) {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const { memory } = await call(memories, 'getMemory', { memoryId });
+    if (memory.embeddingState === 'EMBEDDING_STATE_READY') return memory;
+    expect(memory.embeddingState === 'EMBEDDING_STATE_PENDING' && Date.now() < deadline,
+      'an embedding on its way (a server with an embedder)', memory);
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  const norm = Math.sqrt(v.reduce((s, x) => s + x * x, 0)) || 1;
-  return v.map((x) => x / norm);
 }
 
 async function main() {
@@ -146,23 +144,24 @@ async function main() {
   context.recentMessages);
   console.log(`context: ${context.recentMessages.length} recent messages, ${context.memories.length} memories`);
 
-  // 5. Remember what was learned, under a key so a later upsert replaces it.
+  // 5. Remember what was learned, under a key so a later upsert replaces it. Text alone: the
+  //    server stores it at once and embeds it in the background.
   const note = 'Prefers text messages over phone calls';
   const memory = await call(memories, 'upsertMemory', {
     customerId: customer.id,
     memory: {
       key: 'preferred_contact_channel', kind: 'MEMORY_KIND_PREFERENCE', content: note,
-      embedding: embed(note), source: 'example-agent-node', conversationId: conversation.id,
+      source: 'example-agent-node', conversationId: conversation.id,
     },
   });
-  expect(memory.created === true && memory.memory.hasEmbedding === true, 'a new memory with an embedding', memory);
-  console.log(`memory ${memory.memory.id}: ${memory.memory.content}`);
+  expect(memory.created === true, 'a new memory', memory);
+  const embedded = await awaitEmbedded(memory.memory.id);
+  console.log(`memory ${memory.memory.id}: ${memory.memory.content} (embedded by ${embedded.embeddingModel})`);
 
-  // 6. Search it by words and by meaning (hybrid).
+  // 6. Search it by text alone: the server embeds the query and searches by words and by meaning
+  //    (hybrid, the default when the deployment has an embedder).
   const query = 'text messages';
-  const found = await call(memories, 'searchMemories', {
-    customerId: customer.id, queryText: query, queryEmbedding: embed(query), topK: 5,
-  });
+  const found = await call(memories, 'searchMemories', { customerId: customer.id, queryText: query, topK: 5 });
   expect(found.mode === 'MEMORY_SEARCH_MODE_HYBRID', 'hybrid search', found.mode);
   const hit = found.hits[0];
   expect(found.hits.length === 1 && hit.memory.id === memory.memory.id && hit.vectorRank === 1 && hit.textRank === 1,
@@ -170,9 +169,10 @@ async function main() {
   console.log(`search '${query}': ${hit.memory.content} (score ${hit.score.toFixed(4)})`);
 
   // The next turn's context now ranks the memory, and says why.
-  const next = await call(memories, 'fetchContext', { customerId: customer.id, queryText: query, queryEmbedding: embed(query) });
+  const next = await call(memories, 'fetchContext', { customerId: customer.id, queryText: query });
   expect(next.memories.length === 1 && next.memories[0].memory.id === memory.memory.id
-    && next.memories[0].breakdown.relevance > 0, 'the memory, relevant to the query', next.memories);
+    && next.memories[0].breakdown.relevance > 0 && next.memories[0].breakdown.vectorSimilarity > 0,
+  'the memory, relevant to the query by words and by meaning', next.memories);
   console.log(`context memory score ${next.memories[0].breakdown.finalScore.toFixed(3)}`);
 
   // 7. The customer asks for a person: hand the conversation to a human agent. The request_id

@@ -10,12 +10,11 @@ wrong one.
 
 The stubs come from generate.py, which compiles the repository's proto/ into gen/.
 """
-import hashlib
 import json
 import os
 import random
-import re
 import sys
+import time
 import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -34,8 +33,6 @@ TARGET = os.environ.get("CONTEXT_MEMORY_TARGET", "localhost:50051")
 # call; none for a local server that runs with CONTEXT_MEMORY_AUTH=none.
 API_KEY = os.environ.get("CM_API_KEY", "")
 AUTH = (("authorization", f"Bearer {API_KEY}"),) if API_KEY else ()
-# Must equal the server's CONTEXT_MEMORY_EMBEDDING_DIMENSION.
-DIMENSION = int(os.environ.get("CONTEXT_MEMORY_EMBEDDING_DIMENSION", "768"))
 DEADLINE_SECONDS = 10.0
 
 
@@ -52,7 +49,7 @@ SERVICE_CONFIG = {
     "methodConfig": [{
         "name": retried("CustomerService", ["UpsertCustomer", "GetCustomer"])
         + retried("ConversationService", ["GetOrCreateOpenConversation", "AppendMessage", "ListMessages"])
-        + retried("MemoryService", ["UpsertMemory", "SearchMemories", "FetchContext"]),
+        + retried("MemoryService", ["UpsertMemory", "GetMemory", "SearchMemories", "FetchContext"]),
         "retryPolicy": {
             "maxAttempts": 4, "initialBackoff": "0.1s", "maxBackoff": "2s", "backoffMultiplier": 2,
             "retryableStatusCodes": ["UNAVAILABLE", "CANCELLED", "ABORTED", "RESOURCE_EXHAUSTED"],
@@ -70,16 +67,17 @@ def expect(condition, what, actual):
         raise WrongAnswer(f"expected {what}, got {actual!r}")
 
 
-def embed(text):
-    """A stand-in for a real embedding model, so the example needs no model: each word adds +-1 at
-    a position chosen by its SHA-256, and the vector is scaled to length 1. Texts that share words
-    point the same way. The Node example computes the very same vectors."""
-    v = [0.0] * DIMENSION
-    for word in re.findall(r"[a-z0-9]+", text.lower()):
-        h = hashlib.sha256(word.encode("utf-8")).digest()
-        v[int.from_bytes(h[0:4], "big") % DIMENSION] += 1.0 if h[4] % 2 == 0 else -1.0
-    norm = sum(x * x for x in v) ** 0.5 or 1.0
-    return [x / norm for x in v]
+def await_embedded(memories, memory_id, t):
+    """The server embeds a memory written as text in the background (CONTEXT_MEMORY_EMBEDDER=local
+    or openai-compatible): wait until its embedding is READY, which takes well under a second."""
+    deadline = time.monotonic() + 30
+    while True:
+        m = memories.GetMemory(mem.GetMemoryRequest(memory_id=memory_id), timeout=t, metadata=AUTH).memory
+        if m.embedding_state == mem.EMBEDDING_STATE_READY:
+            return m
+        expect(m.embedding_state == mem.EMBEDDING_STATE_PENDING and time.monotonic() < deadline,
+               "an embedding on its way (a server with an embedder)", m)
+        time.sleep(0.1)
 
 
 def run(channel):
@@ -135,18 +133,21 @@ def run(channel):
            "both messages, oldest first", context.recent_messages)
     print(f"context: {len(context.recent_messages)} recent messages, {len(context.memories)} memories")
 
-    # 5. Remember what was learned, under a key so a later upsert replaces it.
+    # 5. Remember what was learned, under a key so a later upsert replaces it. Text alone: the
+    #    server stores it at once and embeds it in the background.
     note = "Prefers text messages over phone calls"
     memory = memories.UpsertMemory(mem.UpsertMemoryRequest(customer_id=customer.id, memory=mem.Memory(
-        key="preferred_contact_channel", kind=mem.MEMORY_KIND_PREFERENCE, content=note, embedding=embed(note),
+        key="preferred_contact_channel", kind=mem.MEMORY_KIND_PREFERENCE, content=note,
         source="example-agent-python", conversation_id=conversation.id)), timeout=t, metadata=AUTH)
-    expect(memory.created and memory.memory.has_embedding, "a new memory with an embedding", memory)
-    print(f"memory {memory.memory.id}: {memory.memory.content}")
+    expect(memory.created, "a new memory", memory)
+    embedded = await_embedded(memories, memory.memory.id, t)
+    print(f"memory {memory.memory.id}: {memory.memory.content} (embedded by {embedded.embedding_model})")
 
-    # 6. Search it by words and by meaning (hybrid).
+    # 6. Search it by text alone: the server embeds the query and searches by words and by meaning
+    #    (hybrid, the default when the deployment has an embedder).
     query = "text messages"
-    found = memories.SearchMemories(mem.SearchMemoriesRequest(customer_id=customer.id, query_text=query,
-                                                              query_embedding=embed(query), top_k=5), timeout=t, metadata=AUTH)
+    found = memories.SearchMemories(mem.SearchMemoriesRequest(customer_id=customer.id, query_text=query, top_k=5),
+                                    timeout=t, metadata=AUTH)
     expect(found.mode == mem.MEMORY_SEARCH_MODE_HYBRID, "hybrid search", found.mode)
     expect(len(found.hits) == 1 and found.hits[0].memory.id == memory.memory.id
            and found.hits[0].vector_rank == 1 and found.hits[0].text_rank == 1,
@@ -154,10 +155,11 @@ def run(channel):
     print(f"search '{query}': {found.hits[0].memory.content} (score {found.hits[0].score:.4f})")
 
     # The next turn's context now ranks the memory, and says why.
-    nxt = memories.FetchContext(mem.FetchContextRequest(customer_id=customer.id, query_text=query,
-                                                        query_embedding=embed(query)), timeout=t, metadata=AUTH)
+    nxt = memories.FetchContext(mem.FetchContextRequest(customer_id=customer.id, query_text=query), timeout=t,
+                                metadata=AUTH)
     expect(len(nxt.memories) == 1 and nxt.memories[0].memory.id == memory.memory.id
-           and nxt.memories[0].breakdown.relevance > 0, "the memory, relevant to the query", nxt.memories)
+           and nxt.memories[0].breakdown.relevance > 0 and nxt.memories[0].breakdown.vector_similarity > 0,
+           "the memory, relevant to the query by words and by meaning", nxt.memories)
     print(f"context memory score {nxt.memories[0].breakdown.final_score:.3f}")
 
 

@@ -31,6 +31,7 @@ import dev.contextmemory.server.store.HandoffStore;
 import dev.contextmemory.server.store.UsageRollup;
 import dev.contextmemory.server.store.UsageStore;
 import dev.contextmemory.server.store.CustomerStore;
+import dev.contextmemory.server.embedding.EmbeddingRuntime;
 import dev.contextmemory.server.store.ExpirySweeper;
 import dev.contextmemory.server.store.SweepLock;
 import dev.contextmemory.server.store.MemorySearchStore;
@@ -80,6 +81,7 @@ public final class ContextMemoryServer implements AutoCloseable {
   private final Server server;
   private final DatabaseHealth health;
   private final ExpirySweeper sweeper;
+  private final EmbeddingRuntime embedding;
   private final UsageRollup rollup;
   private final KeyVerifier keyVerifier;
   private final Observability observability;
@@ -91,8 +93,8 @@ public final class ContextMemoryServer implements AutoCloseable {
 
   private ContextMemoryServer(Settings settings, PoolGate pool, CancelStatementOnCallEnd canceller,
       RequestAdmission admission, CallDeadlines deadlines, Server server, DatabaseHealth health,
-      ExpirySweeper sweeper, UsageRollup rollup, KeyVerifier keyVerifier, Observability observability,
-      StandbyRouter standbys) {
+      ExpirySweeper sweeper, UsageRollup rollup, EmbeddingRuntime embedding, KeyVerifier keyVerifier,
+      Observability observability, StandbyRouter standbys) {
     this.settings = settings;
     this.pool = pool;
     this.statementCanceller = canceller;
@@ -102,6 +104,7 @@ public final class ContextMemoryServer implements AutoCloseable {
     this.health = health;
     this.sweeper = sweeper;
     this.rollup = rollup;
+    this.embedding = embedding;
     this.keyVerifier = keyVerifier;
     this.observability = observability;
     this.standbys = standbys;
@@ -148,9 +151,10 @@ public final class ContextMemoryServer implements AutoCloseable {
       obs.instrument(jdbi);
 
       ContactNormalizer contacts = new ContactNormalizer(s.defaultPhoneRegion());
-      ConversationStore conversations = new ConversationStore(jdbi);
+      EmbeddingRuntime embedding = new EmbeddingRuntime(s.embedding(), jdbi);
+      ConversationStore conversations = new ConversationStore(jdbi, embedding.space());
       UsageStore usage = new UsageStore(jdbi);
-      MemoryStore memories = new MemoryStore(jdbi);
+      MemoryStore memories = new MemoryStore(jdbi, s.embedding().model(), s.embedding().serverEmbeds(), embedding::queued);
       ApiKeyStore apiKeys = new ApiKeyStore(jdbi);
       SecuritySettings sec = s.security();
       KeyVerifier verifier = sec.auth() == SecuritySettings.AuthMode.API_KEY
@@ -165,8 +169,9 @@ public final class ContextMemoryServer implements AutoCloseable {
           new CustomerGrpcService(new CustomerStore(jdbi), new AddressStore(jdbi), contacts, tokens),
           new ConversationGrpcService(conversations, new MessageStore(jdbi), new MessageImportStore(jdbi),
               new MessageSearchStore(jdbi), new HandoffStore(jdbi), usage, contacts, tokens, s.embeddingDimension()),
-          new MemoryGrpcService(memories, new MemorySearchStore(jdbi), conversations, new MemoryBatchStore(jdbi),
-              new MemoryHistoryStore(jdbi), new MemoryConfirmationStore(jdbi), tokens, s.embeddingDimension()),
+          new MemoryGrpcService(memories, new MemorySearchStore(jdbi, embedding.space()), conversations,
+              new MemoryBatchStore(jdbi, s.embedding().model(), s.embedding().serverEmbeds(), embedding::queued),
+              new MemoryHistoryStore(jdbi), new MemoryConfirmationStore(jdbi), tokens, s.embedding(), embedding.queries()),
           new AdminGrpcService(apiKeys, verifier, tokens));
 
       // Health and reflection on their own threads, API calls on the bounded request executor
@@ -236,10 +241,12 @@ public final class ContextMemoryServer implements AutoCloseable {
       UsageRollup rollup = new UsageRollup(usage, s.usageRefreshInterval());
       obs.monitor(health, canceller, sweeper);
       obs.monitor(rollup);
+      embedding.monitor(obs.registry());
+      embedding.start();
       health.start();
       log.info("context-memory serving on port {} ({})", server.getPort(), s);
       ContextMemoryServer started = new ContextMemoryServer(s, pool, canceller, admission, deadlines, server, health,
-          sweeper, rollup, verifier, obs, standbys);
+          sweeper, rollup, embedding, verifier, obs, standbys);
       started.mcp = mcp;
       return started;
     } catch (RuntimeException | IOException e) {
@@ -310,6 +317,11 @@ public final class ContextMemoryServer implements AutoCloseable {
     return observability;
   }
 
+  /** The embedding machinery (its worker, for tests that drive the queue). */
+  public EmbeddingRuntime embedding() {
+    return embedding;
+  }
+
   /** The database health prober. */
   public DatabaseHealth health() {
     return health;
@@ -350,6 +362,7 @@ public final class ContextMemoryServer implements AutoCloseable {
     }
     sweeper.close();
     rollup.close();
+    embedding.close();
     deadlines.close();
     admission.close();
     if (keyVerifier != null) {

@@ -196,8 +196,10 @@ class MemoryHistoryTest {
     for (int i = 1; i < DIM; i++) {
       v.append(",0");
     }
-    sql("UPDATE memories SET embedding = CAST(? AS vector) WHERE id = ?", v.append(']').toString(),
-        UUID.fromString(m.getId()));
+    // As EmbeddingQueueStore.complete: the vector, its model and the queue columns, untagged.
+    sql("UPDATE memories SET embedding = CAST(? AS vector), embedding_model = 'client', embedding_state = 'ready',"
+        + " embedding_attempts = 0, embedding_queued_at = NULL, embedding_due_at = NULL WHERE id = ?",
+        v.append(']').toString(), UUID.fromString(m.getId()));
     sql("UPDATE memories SET source = 'migration' WHERE id = ?", UUID.fromString(m.getId()));
     List<MemoryChange> h = history(ListMemoryHistoryRequest.newBuilder().setMemoryId(m.getId()));
     assertEquals(List.of(MemoryChangeType.MEMORY_CHANGE_TYPE_CREATED, MemoryChangeType.MEMORY_CHANGE_TYPE_UPDATED),

@@ -82,13 +82,14 @@ class MemoryRecallTest {
         Row r = new Row(UUID.randomUUID(), c, v);
         rows.add(r);
         mems.append("default\t").append(r.id()).append('\t').append(id).append("\tfact\tmemory ").append(i)
-            .append('\t').append(vectorText(v)).append('\n');
+            .append('\t').append(vectorText(v)).append("\tclient\tready\n");
       }
     }
     try (Connection db = DriverManager.getConnection(server.dbUrl())) {
       var copy = db.unwrap(PGConnection.class).getCopyAPI();
       copy.copyIn("COPY customers (tenant_id, id, display_name) FROM STDIN", new StringReader(customers.toString()));
-      copy.copyIn("COPY memories (tenant_id, id, customer_id, kind, content, embedding) FROM STDIN",
+      copy.copyIn("COPY memories (tenant_id, id, customer_id, kind, content, embedding, embedding_model, embedding_state)"
+              + " FROM STDIN",
           new StringReader(mems.toString()));
       db.createStatement().execute("ANALYZE memories");
     }

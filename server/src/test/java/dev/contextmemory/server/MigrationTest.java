@@ -45,8 +45,9 @@ class MigrationTest {
           "SELECT tablename FROM pg_tables WHERE schemaname = 'public'").mapTo(String.class).list()));
       assertTrue(tables.containsAll(List.of("customers", "customer_addresses", "conversations", "messages", "memories")),
           tables::toString);
-      assertEquals(768, embeddingTypmod(jdbi, "memories", "embedding"));
-      assertEquals(768, embeddingTypmod(jdbi, "conversations", "summary_embedding"));
+      // Version 9 lifts the dimension version 1 fixed: each row's model says what it is.
+      assertEquals(-1, embeddingTypmod(jdbi, "memories", "embedding"));
+      assertEquals(-1, embeddingTypmod(jdbi, "conversations", "summary_embedding"));
       // The partial unique index that keeps one open conversation per thread.
       assertEquals(1, (int) jdbi.withHandle(h -> h.createQuery(
           "SELECT count(*) FROM pg_indexes WHERE indexname = 'conversations_one_open' AND indexdef LIKE '%WHERE%'")
@@ -55,17 +56,57 @@ class MigrationTest {
   }
 
   @Test
-  void theEmbeddingDimensionIsADeploymentSetting() {
+  void beforeVersion9TheDimensionWasFixedAndAServerOfAnotherRefusedToStart() {
     String url = TestDatabase.create();
-    Settings s384 = settings(url, 384);
-    try (var pool = Database.pool(s384)) {
-      Database.migrate(s384);
-      assertEquals(384, embeddingTypmod(Database.jdbi(pool), "memories", "embedding"));
-    }
-    // A server configured for another dimension than the database holds refuses to start.
+    Flyway.configure().dataSource(url, null, null).locations("classpath:db/migration")
+        .placeholders(Map.of("embedding_dimension", "384")).target("5").load().migrate();
+    // A server configured for another dimension than an old schema holds (and told not to
+    // migrate) refuses to start.
     IllegalStateException e = assertThrows(IllegalStateException.class, () -> ContextMemoryServer.start(
-        settings(url, 768), InProcessServerBuilder.forName(UUID.randomUUID().toString())));
+        Settings.from(Map.of("CONTEXT_MEMORY_DB_URL", url, "CONTEXT_MEMORY_DB_POOL_SIZE", "2",
+            "CONTEXT_MEMORY_MIGRATE_ON_START", "false", "CONTEXT_MEMORY_EMBEDDING_DIMENSION", "768")),
+        InProcessServerBuilder.forName(UUID.randomUUID().toString())));
     assertTrue(e.getMessage().contains("384"), e.getMessage());
+  }
+
+  /**
+   * Version 9 labels the vectors clients stored before it with the model 'client' (READY), marks
+   * memories without one NONE, and lifts the fixed dimension: rows of another model and dimension
+   * can then live beside them while a model change re-embeds.
+   */
+  @Test
+  void version9LabelsClientVectorsAndLiftsTheFixedDimension() {
+    String url = TestDatabase.create();
+    Settings s = settings(url, 3);
+    Flyway.configure().dataSource(url, null, null).locations("classpath:db/migration")
+        .placeholders(Map.of("embedding_dimension", "3")).target("5").load().migrate();
+    try (var pool = Database.pool(s)) {
+      Jdbi jdbi = Database.jdbi(pool);
+      jdbi.useHandle(h -> h.execute("""
+          INSERT INTO customers (tenant_id, id) VALUES ('t', '00000000-0000-7000-8000-000000000001');
+          INSERT INTO conversations (tenant_id, id, customer_id, channel, thread_key, summary_embedding)
+          VALUES ('t', '00000000-0000-7000-8000-000000000002', '00000000-0000-7000-8000-000000000001', 'web', 'a',
+                  '[0.6,0.8,0]');
+          INSERT INTO memories (tenant_id, id, customer_id, kind, content, embedding) VALUES
+            ('t', '00000000-0000-7000-8000-000000000003', '00000000-0000-7000-8000-000000000001', 'fact', 'with',
+             '[0.6,0.8,0]'),
+            ('t', '00000000-0000-7000-8000-000000000004', '00000000-0000-7000-8000-000000000001', 'fact', 'without',
+             NULL)"""));
+      Database.migrate(s);
+      assertEquals(List.of("with client ready", "without - none"), jdbi.withHandle(h -> h.createQuery(
+          "SELECT content || ' ' || coalesce(embedding_model, '-') || ' ' || embedding_state FROM memories"
+              + " ORDER BY content").mapTo(String.class).list()));
+      assertEquals("client", jdbi.withHandle(h -> h.createQuery(
+          "SELECT summary_embedding_model FROM conversations").mapTo(String.class).one()));
+      assertEquals(-1, embeddingTypmod(jdbi, "memories", "embedding"));
+      jdbi.useHandle(h -> h.execute("UPDATE memories SET embedding = '[1,0,0,0,0]', embedding_model = 'five'"
+          + " WHERE content = 'without'"));
+      // A vector needs its model, and READY needs a vector.
+      assertThrows(Exception.class, () -> jdbi.useHandle(h -> h.execute(
+          "UPDATE memories SET embedding_model = NULL WHERE content = 'with'")));
+      assertThrows(Exception.class, () -> jdbi.useHandle(h -> h.execute(
+          "UPDATE memories SET embedding = NULL, embedding_model = NULL WHERE content = 'with'")));
+    }
   }
 
   /**

@@ -71,10 +71,11 @@ class UsageMetricsTest {
           Conv conv = new Conv(UUID.randomUUID(), CHANNELS[r.nextInt(CHANNELS.length)], started, closed,
               r.nextInt(10) == 0, r.nextBoolean());
           exec(c, "INSERT INTO conversations (tenant_id, id, customer_id, channel, thread_key, started_at, closed_at,"
-                  + " deleted_at, summary_embedding, last_sequence, message_count)"
-                  + " VALUES (?, ?, ?, ?, ?, ?, ?, ?, CASE WHEN ? THEN array_fill(0.5, ARRAY[768])::vector END, 12, 12)",
+                  + " deleted_at, summary_embedding, summary_embedding_model, last_sequence, message_count)"
+                  + " VALUES (?, ?, ?, ?, ?, ?, ?, ?, CASE WHEN ? THEN array_fill(0.5, ARRAY[768])::vector END,"
+                  + " CASE WHEN ? THEN 'client' END, 12, 12)",
               tenant, conv.id(), customer, conv.channel(), "t" + i, sql(started), sql(closed),
-              conv.deleted() ? sql(NOW) : null, conv.embedded());
+              conv.deleted() ? sql(NOW) : null, conv.embedded(), conv.embedded());
           for (int s = 1; s <= 12; s++) {
             Msg m = new Msg(conv, ROLES[r.nextInt(ROLES.length)], min(started.plus(r.nextInt(3000), ChronoUnit.MINUTES)));
             exec(c, "INSERT INTO messages (tenant_id, id, conversation_id, sequence, role, content, tool_call_id,"
@@ -88,10 +89,11 @@ class UsageMetricsTest {
             Mem mem = new Mem(r.nextBoolean() ? conv : null, NOW.minus(r.nextInt(10 * 24 * 60), ChronoUnit.MINUTES),
                 r.nextBoolean());
             exec(c, "INSERT INTO memories (tenant_id, id, customer_id, conversation_id, kind, content, embedding,"
-                    + " created_at) VALUES (?, ?, ?, ?, 'fact', 'm', CASE WHEN ? THEN array_fill(0.5, ARRAY[768])::vector"
-                    + " END, ?)",
+                    + " embedding_model, embedding_state, created_at) VALUES (?, ?, ?, ?, 'fact', 'm',"
+                    + " CASE WHEN ? THEN array_fill(0.5, ARRAY[768])::vector END, CASE WHEN ? THEN 'client' END,"
+                    + " CASE WHEN ? THEN 'ready' ELSE 'none' END, ?)",
                 tenant, UUID.randomUUID(), customer, mem.conv() == null || mem.conv().deleted() ? null : conv.id(),
-                mem.embedded(), sql(mem.created()));
+                mem.embedded(), mem.embedded(), mem.embedded(), sql(mem.created()));
             if (counted) {
               // Deleting a conversation unlinks its memories (DeleteConversation does so in its transaction).
               mems.add(mem.conv() != null && mem.conv().deleted() ? new Mem(null, mem.created(), mem.embedded()) : mem);

@@ -384,7 +384,10 @@ public final class Baselines {
 
   private Baseline knn(Connection c, boolean perCustomer) throws SQLException {
     String sql = "SELECT id FROM memories WHERE tenant_id = ?" + (perCustomer ? " AND customer_id = ?" : "")
-        + " AND embedding IS NOT NULL ORDER BY embedding <=> CAST(? AS vector) LIMIT 10";
+        // The server's vector space without an embedder (schema version 9): its rows and the
+        // expression its partial HNSW index is built on.
+        + " AND embedding_model = 'client' ORDER BY (embedding::vector(" + data.sizes().dimension() + "))"
+        + " <=> CAST(? AS vector(" + data.sizes().dimension() + ")) LIMIT 10";
     int memories = data.sizes().memories();
     try (PreparedStatement ps = c.prepareStatement(sql)) {
       return time((perCustomer ? "k-NN of one customer's memories" : "k-NN over the tenant's memories")

@@ -65,7 +65,8 @@ final class ServerStatements {
   /** MemoryStore.COLUMNS. */
   static final String MEMORY_COLUMNS = "m.id, m.customer_id, m.conversation_id, m.kind, m.memory_key, m.content,"
       + " m.metadata::text AS metadata, m.embedding IS NOT NULL AS has_embedding, m.importance, m.source,"
-      + " m.expires_at, m.confirm_count, m.last_confirmed_at, m.created_at, m.updated_at";
+      + " m.expires_at, m.confirm_count, m.last_confirmed_at, m.created_at, m.updated_at, m.embedding_state,"
+      + " m.embedding_model";
 
   /** MemoryStore.requireCustomer. */
   static final String REQUIRE_CUSTOMER = "SELECT true FROM customers WHERE tenant_id = :tenant AND id = :id";
@@ -100,9 +101,16 @@ final class ServerStatements {
     return Integer.toString(Math.min(1000, Math.max(100, 2 * candidates)));
   }
 
-  /** MemoryStore.vectorList for one customer, no kinds, no metadata filter: the exact or the HNSW variant. */
+  /**
+   * The load test's server runs without an embedder (model 'client') on 768-dimensional vectors:
+   * VectorSpace's predicate and indexed distance for them.
+   */
+  static final String MODEL_ROWS = "m.embedding_model = 'client'";
+  static final String DISTANCE = "(m.embedding::vector(768)) <=> CAST(:q AS vector(768))";
+
+  /** MemorySearchStore.vectorList for one customer, no kinds, no metadata filter: the exact or the HNSW variant. */
   static String vectorSearchForCustomer(boolean exact, int limit) {
-    String where = " m.tenant_id = :tenant AND m.embedding IS NOT NULL AND (m.expires_at IS NULL OR m.expires_at > now())"
+    String where = " m.tenant_id = :tenant AND " + MODEL_ROWS + " AND (m.expires_at IS NULL OR m.expires_at > now())"
         + " AND m.customer_id = :customer";
     return exact ? """
         WITH scope AS MATERIALIZED (SELECT m.id, m.embedding FROM memories m WHERE%2$s),
@@ -111,13 +119,13 @@ final class ServerStatements {
          WHERE 1 - top.distance >= :min ORDER BY top.distance, m.created_at DESC"""
         .formatted(MEMORY_COLUMNS, where, limit) : """
         WITH knn AS MATERIALIZED (
-          SELECT %s, m.embedding <=> CAST(:q AS vector) AS distance
-            FROM memories m WHERE%s
-           ORDER BY m.embedding <=> CAST(:q AS vector)
-           LIMIT %d
+          SELECT %1$s, %5$s AS distance
+            FROM memories m WHERE%2$s
+           ORDER BY %5$s
+           LIMIT %3$d
         )
-        SELECT * FROM knn WHERE 1 - distance >= :min ORDER BY distance, created_at DESC LIMIT %d"""
-        .formatted(MEMORY_COLUMNS, where, indexCandidates(limit), limit);
+        SELECT * FROM knn WHERE 1 - distance >= :min ORDER BY distance, created_at DESC LIMIT %4$d"""
+        .formatted(MEMORY_COLUMNS, where, indexCandidates(limit), limit, DISTANCE);
   }
 
   private static final Pattern NAMED = Pattern.compile("(?<!:):([A-Za-z_][A-Za-z0-9_]*)");

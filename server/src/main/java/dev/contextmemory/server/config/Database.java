@@ -265,15 +265,17 @@ public final class Database {
   }
 
   /**
-   * The embedding dimension is baked into the vector columns by the first migration; a server
-   * configured for another one would reject or mis-store every vector, so it refuses to start.
+   * Before version 9 the embedding dimension was baked into the vector columns by the first
+   * migration; a server configured for another one (with MIGRATE_ON_START off, on an old schema)
+   * would reject or mis-store every vector, so it refuses to start.
    */
   public static void checkEmbeddingDimension(Jdbi jdbi, Settings s) {
     Integer stored = jdbi.withHandle(h -> h.createQuery("""
             SELECT atttypmod FROM pg_attribute
             WHERE attrelid = 'memories'::regclass AND attname = 'embedding'""")
         .mapTo(Integer.class).findOne().orElse(null));
-    if (stored != null && stored != s.embeddingDimension()) {
+    // Since version 9 the columns have no fixed dimension (-1): each model's rows carry their own.
+    if (stored != null && stored > 0 && stored != s.embeddingDimension()) {
       throw new IllegalStateException("the database stores " + stored + "-dimensional embeddings but "
           + Settings.PREFIX + "EMBEDDING_DIMENSION is " + s.embeddingDimension());
     }

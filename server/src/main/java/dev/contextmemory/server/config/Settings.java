@@ -43,6 +43,7 @@ public record Settings(
     Duration usageRefreshInterval,
     SecuritySettings security,
     Observability observability,
+    EmbeddingSettings embedding,
     StandbyReads standbyReads,
     int mcpPort) {
 
@@ -131,6 +132,7 @@ public record Settings(
     // CONTEXT_MEMORY_DB_POOL_SIZE from the real database host's cores in production.
     int poolSize = r.integer("DB_POOL_SIZE", cores * 2 + 1, 1, 1000);
     String host = r.string("HOST", "0.0.0.0");
+    EmbeddingSettings embedding = EmbeddingSettings.read(r);
     return new Settings(
         host,
         r.integer("PORT", 50051, 0, 65535),
@@ -144,7 +146,8 @@ public record Settings(
         Duration.ofMillis(r.integer("DB_STATEMENT_TIMEOUT_MS", 15_000, 0, 3_600_000)),
         Duration.ofMillis(r.integer("DB_IDLE_IN_TRANSACTION_TIMEOUT_MS", 15_000, 0, 3_600_000)),
         r.bool("MIGRATE_ON_START", true),
-        r.integer("EMBEDDING_DIMENSION", 768, 1, MAX_EMBEDDING_DIMENSION),
+        // The active model's; with EMBEDDER=local fixed by the model (EmbeddingSettings).
+        embedding.dimension(),
         // Threads beyond the pool only queue on it; twice the pool keeps every connection busy
         // while other threads decode, validate and encode.
         r.integer("REQUEST_THREADS", Math.max(8, poolSize * 2), 1, 10_000),
@@ -186,6 +189,7 @@ public record Settings(
             r.choice("ACCESS_LOG_LEVEL", "INFO", java.util.List.of("OFF", "ERROR", "WARN", "INFO", "DEBUG", "TRACE")),
             r.integer("ACCESS_LOG_SAMPLE_PERCENT", 100, 0, 100),
             otelVariables(env)),
+        embedding,
         new StandbyReads(
             readUrls(r.string("DB_READ_URL", "")),
             // A standby further behind than this is skipped for reads that carry no token.
@@ -282,7 +286,7 @@ public record Settings(
         + ", statementTimeout=" + statementTimeout
         + ", lockTimeout=" + lockTimeout + ", maxCallDeadline=" + maxCallDeadline
         + ", migrateOnStart=" + migrateOnStart
-        + ", embeddingDimension=" + embeddingDimension + ", auth=" + security.auth()
+        + ", " + embedding + ", auth=" + security.auth()
         + ", tls=" + security.tls() + ", " + observability + ", " + standbyReads
         + ", mcp=" + (mcpPort < 0 ? "off" : host + ":" + mcpPort) + "]";
   }

@@ -10,7 +10,7 @@ import java.util.Map;
 public abstract sealed class DomainException extends RuntimeException
     permits InvalidArgumentException, NotFoundException, AlreadyExistsException,
         FailedPreconditionException, UnauthenticatedException, PermissionDeniedException,
-        ResourceExhaustedException {
+        ResourceExhaustedException, UnavailableException {
 
   private final String reason;
   private final Map<String, String> metadata;

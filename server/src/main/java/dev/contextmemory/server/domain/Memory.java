@@ -8,7 +8,9 @@ import java.util.UUID;
 
 /**
  * A memory row. {@code kind} holds the stored name (fact, preference, ...); {@code embedding} is
- * null unless it was asked for, {@code hasEmbedding} always tells.
+ * null unless it was asked for, {@code hasEmbedding} always tells. {@code embeddingState} is none,
+ * pending, ready or failed; {@code embeddingModel} names the model of the stored vector (null
+ * without one).
  */
 public record Memory(
     UUID id,
@@ -26,7 +28,9 @@ public record Memory(
     int confirmCount,
     Instant lastConfirmedAt,
     Instant createdAt,
-    Instant updatedAt) {
+    Instant updatedAt,
+    String embeddingState,
+    String embeddingModel) {
 
   /**
    * The values a create, upsert or update writes; only {@code fields} are written by an update.

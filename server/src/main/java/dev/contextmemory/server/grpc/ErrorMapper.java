@@ -17,6 +17,7 @@ import dev.contextmemory.server.domain.InvalidArgumentException;
 import dev.contextmemory.server.domain.NotFoundException;
 import dev.contextmemory.server.domain.PermissionDeniedException;
 import dev.contextmemory.server.domain.ResourceExhaustedException;
+import dev.contextmemory.server.domain.UnavailableException;
 import dev.contextmemory.server.domain.UnauthenticatedException;
 import io.grpc.Context;
 import io.grpc.StatusRuntimeException;
@@ -113,6 +114,8 @@ public final class ErrorMapper {
       case UnauthenticatedException e -> status(Code.UNAUTHENTICATED, e.getMessage(), info);
       case PermissionDeniedException e -> status(Code.PERMISSION_DENIED, e.getMessage(), info);
       case ResourceExhaustedException e -> status(Code.RESOURCE_EXHAUSTED, e.getMessage(), info,
+          RetryInfo.newBuilder().setRetryDelay(duration(e.retryAfter())).build());
+      case UnavailableException e -> status(Code.UNAVAILABLE, e.getMessage(), info,
           RetryInfo.newBuilder().setRetryDelay(duration(e.retryAfter())).build());
     };
   }

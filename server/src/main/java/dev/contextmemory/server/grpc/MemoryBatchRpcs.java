@@ -34,11 +34,11 @@ final class MemoryBatchRpcs {
   static final int MAX_BATCH = 1_000;
 
   private final MemoryBatchStore store;
-  private final int embeddingDimension;
+  private final Embeddings embeddings;
 
-  MemoryBatchRpcs(MemoryBatchStore store, int embeddingDimension) {
+  MemoryBatchRpcs(MemoryBatchStore store, Embeddings embeddings) {
     this.store = store;
-    this.embeddingDimension = embeddingDimension;
+    this.embeddings = embeddings;
   }
 
   CreateMemoriesResponse create(CreateMemoriesRequest req) {
@@ -96,7 +96,7 @@ final class MemoryBatchRpcs {
   MemoryBatch.Item item(Validator v, String customerId, dev.contextmemory.v1.Memory m, boolean upsert, Instant now,
       String requestId) {
     UUID customer = v.id("customer_id", customerId);
-    Memory.Draft d = MemoryRequests.draft(v, embeddingDimension, m, EnumSet.allOf(MemoryField.class), upsert, now);
+    Memory.Draft d = MemoryRequests.draft(v, embeddings, m, EnumSet.allOf(MemoryField.class), upsert, now);
     return v.ok() ? new MemoryBatch.Item(customer, d, requestId) : null;
   }
 

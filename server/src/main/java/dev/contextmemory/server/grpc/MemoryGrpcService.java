@@ -1,6 +1,8 @@
 package dev.contextmemory.server.grpc;
 
+import dev.contextmemory.server.config.EmbeddingSettings;
 import dev.contextmemory.server.domain.Context;
+import dev.contextmemory.server.embedding.QueryEmbeddings;
 import dev.contextmemory.server.domain.Conversation;
 import dev.contextmemory.server.domain.Memory;
 import dev.contextmemory.server.domain.MemoryField;
@@ -49,31 +51,32 @@ public final class MemoryGrpcService extends MemoryServiceGrpc.MemoryServiceImpl
   private final MemorySearchStore search;
   private final PageTokens tokens;
   private final ConversationStore conversations;
-  private final int embeddingDimension;
+  private final Embeddings embeddings;
   private final MemoryBatchStore batchStore;
   private final MemoryBatchRpcs batches;
   private final MemoryHistoryStore history;
   private final MemoryConfirmationStore confirmations;
 
+  /** {@code queries} null: the deployment has no embedder. */
   public MemoryGrpcService(MemoryStore memories, MemorySearchStore search, ConversationStore conversations,
       MemoryBatchStore batchStore, MemoryHistoryStore history, MemoryConfirmationStore confirmations, PageTokens tokens,
-      int embeddingDimension) {
+      EmbeddingSettings embedding, QueryEmbeddings queries) {
     this.confirmations = confirmations;
     this.batchStore = batchStore;
-    this.batches = new MemoryBatchRpcs(batchStore, embeddingDimension);
     this.history = history;
     this.tokens = tokens;
     this.memories = memories;
     this.search = search;
     this.conversations = conversations;
-    this.embeddingDimension = embeddingDimension;
+    this.embeddings = new Embeddings(embedding, queries);
+    this.batches = new MemoryBatchRpcs(batchStore, embeddings);
   }
 
   @Override
   public void createMemory(CreateMemoryRequest req, StreamObserver<CreateMemoryResponse> out) {
     Validator v = new Validator();
     UUID customerId = v.id("customer_id", req.getCustomerId());
-    Memory.Draft d = MemoryRequests.draft(v, embeddingDimension, req.getMemory(), EnumSet.allOf(MemoryField.class), false, Instant.now());
+    Memory.Draft d = MemoryRequests.draft(v, embeddings, req.getMemory(), EnumSet.allOf(MemoryField.class), false, Instant.now());
     String requestId = v.requestId("request_id", req.getRequestId());
     v.throwIfInvalid();
     Memory m = memories.create(Tenants.current(), Tenants.caller().actor(), customerId, d, requestId);
@@ -84,7 +87,7 @@ public final class MemoryGrpcService extends MemoryServiceGrpc.MemoryServiceImpl
   public void upsertMemory(UpsertMemoryRequest req, StreamObserver<UpsertMemoryResponse> out) {
     Validator v = new Validator();
     UUID customerId = v.id("customer_id", req.getCustomerId());
-    Memory.Draft d = MemoryRequests.draft(v, embeddingDimension, req.getMemory(), EnumSet.allOf(MemoryField.class), true, Instant.now());
+    Memory.Draft d = MemoryRequests.draft(v, embeddings, req.getMemory(), EnumSet.allOf(MemoryField.class), true, Instant.now());
     v.throwIfInvalid();
     Memory.Upserted u = memories.upsert(Tenants.current(), Tenants.caller().actor(), customerId, d);
     reply(out, UpsertMemoryResponse.newBuilder().setMemory(MemoryMapping.memory(u.memory())).setCreated(u.created()).build());
@@ -177,7 +180,7 @@ public final class MemoryGrpcService extends MemoryServiceGrpc.MemoryServiceImpl
       case EXPIRE_TIME -> m.hasExpireTime();
       case CONVERSATION_ID -> !m.getConversationId().isEmpty();
     });
-    Memory.Draft d = MemoryRequests.draft(v, embeddingDimension, m, fields, false, Instant.now());
+    Memory.Draft d = MemoryRequests.draft(v, embeddings, m, fields, false, Instant.now());
     if (fields.contains(MemoryField.IMPORTANCE) && !m.hasImportance()) {
       v.add("memory.importance", "is required when the mask names it (there is no 'unset' importance)");
     }
@@ -199,14 +202,17 @@ public final class MemoryGrpcService extends MemoryServiceGrpc.MemoryServiceImpl
     Validator v = new Validator();
     UUID customerId = req.getCustomerId().isEmpty() ? null : v.id("customer_id", req.getCustomerId());
     String text = MemoryRequests.queryText(v, "query_text", req.getQueryText());
-    float[] embedding = v.embedding("query_embedding", req.getQueryEmbeddingList(), embeddingDimension, false);
+    float[] embedding = embeddings.clientVector(v, "query_embedding", req.getQueryEmbeddingList(),
+        "query_embedding_model", req.getQueryEmbeddingModel(), false);
+    // The server embeds query_text for a vector list when the client sent no vector.
+    boolean serverVector = embeddings.serverEmbeds() && req.getQueryEmbeddingCount() == 0 && !req.getQueryText().isBlank();
     Memory.Mode mode = switch (req.getMode()) {
       case MEMORY_SEARCH_MODE_VECTOR -> Memory.Mode.VECTOR;
       case MEMORY_SEARCH_MODE_TEXT -> Memory.Mode.TEXT;
       case MEMORY_SEARCH_MODE_HYBRID -> Memory.Mode.HYBRID;
       case MEMORY_SEARCH_MODE_UNSPECIFIED -> req.getQueryEmbeddingCount() > 0
           ? (req.getQueryText().isBlank() ? Memory.Mode.VECTOR : Memory.Mode.HYBRID)
-          : Memory.Mode.TEXT;
+          : serverVector ? Memory.Mode.HYBRID : Memory.Mode.TEXT;
       case UNRECOGNIZED -> {
         v.add("mode", "unknown mode " + req.getModeValue());
         yield Memory.Mode.TEXT;
@@ -216,8 +222,9 @@ public final class MemoryGrpcService extends MemoryServiceGrpc.MemoryServiceImpl
     if (neither && req.getMode() == MemorySearchMode.MEMORY_SEARCH_MODE_UNSPECIFIED) {
       v.add("query_embedding", "is required unless query_text is given");
     }
-    if (mode != Memory.Mode.TEXT && req.getQueryEmbeddingCount() == 0) {
-      v.add("query_embedding", "is required for " + mode + " search");
+    if (mode != Memory.Mode.TEXT && req.getQueryEmbeddingCount() == 0 && !serverVector) {
+      v.add("query_embedding", "is required for " + mode + " search" + (embeddings.serverEmbeds()
+          ? " unless query_text is given" : " (this deployment has no embedder to embed query_text)"));
     }
     if (mode != Memory.Mode.VECTOR && req.getQueryText().isBlank()) {
       v.add("query_text", mode == Memory.Mode.TEXT && req.getMode() == MemorySearchMode.MEMORY_SEARCH_MODE_UNSPECIFIED
@@ -232,6 +239,9 @@ public final class MemoryGrpcService extends MemoryServiceGrpc.MemoryServiceImpl
     String metadata = v.metadata("metadata_filter", req.getMetadataFilter());
     Instant asOf = MemoryRequests.asOf(v, req.hasAsOfTime(), req.getAsOfTime(), Instant.now());
     v.throwIfInvalid();
+    if (mode != Memory.Mode.TEXT && embedding == null) {
+      embedding = embeddings.query(text);
+    }
     List<Memory.Hit> hits = search.search(Tenants.current(),
         new Memory.Search(customerId, mode, text, embedding, topK, min, kinds, metadata, asOf));
     reply(out, MemoryMapping.searchResponse(mode, hits));
@@ -240,7 +250,14 @@ public final class MemoryGrpcService extends MemoryServiceGrpc.MemoryServiceImpl
   @Override
   public void searchConversations(SearchConversationsRequest req, StreamObserver<SearchConversationsResponse> out) {
     Validator v = new Validator();
-    float[] embedding = v.embedding("query_embedding", req.getQueryEmbeddingList(), embeddingDimension, true);
+    String text = req.getQueryText().isBlank() ? null : MemoryRequests.queryText(v, "query_text", req.getQueryText());
+    boolean serverVector = embeddings.serverEmbeds() && req.getQueryEmbeddingCount() == 0 && text != null;
+    float[] embedding = embeddings.clientVector(v, "query_embedding", req.getQueryEmbeddingList(),
+        "query_embedding_model", req.getQueryEmbeddingModel(), !serverVector);
+    if (text != null && req.getQueryEmbeddingCount() == 0 && !embeddings.serverEmbeds()) {
+      v.add("query_text", "needs a server-side embedder (CONTEXT_MEMORY_EMBEDDER); this deployment has none:"
+          + " send query_embedding");
+    }
     UUID customerId = req.getCustomerId().isEmpty() ? null : v.id("customer_id", req.getCustomerId());
     String channel = null;
     if (req.getChannel() == Channel.UNRECOGNIZED) {
@@ -263,6 +280,9 @@ public final class MemoryGrpcService extends MemoryServiceGrpc.MemoryServiceImpl
       v.add("min_score", "must be within [-1, 1]");
     }
     v.throwIfInvalid();
+    if (embedding == null) {
+      embedding = embeddings.query(text);
+    }
     SearchConversationsResponse.Builder b = SearchConversationsResponse.newBuilder();
     for (Map.Entry<Conversation, Double> e : conversations.searchBySummary(Tenants.current(), embedding, customerId,
         channel, status, topK, min)) {
@@ -278,13 +298,17 @@ public final class MemoryGrpcService extends MemoryServiceGrpc.MemoryServiceImpl
     UUID customerId = v.id("customer_id", req.getCustomerId());
     UUID conversationId = req.getConversationId().isEmpty() ? null : v.id("conversation_id", req.getConversationId());
     String text = req.getQueryText().isBlank() ? null : MemoryRequests.queryText(v, "query_text", req.getQueryText());
-    float[] embedding = v.embedding("query_embedding", req.getQueryEmbeddingList(), embeddingDimension, false);
+    float[] embedding = embeddings.clientVector(v, "query_embedding", req.getQueryEmbeddingList(),
+        "query_embedding_model", req.getQueryEmbeddingModel(), false);
     int messages = MemoryRequests.limit(v, "message_limit", req.hasMessageLimit(), req.getMessageLimit(), DEFAULT_CONTEXT_MESSAGES,
         MAX_CONTEXT_MESSAGES);
     int memoryLimit = MemoryRequests.limit(v, "memory_limit", req.hasMemoryLimit(), req.getMemoryLimit(), DEFAULT_CONTEXT_MEMORIES,
         MAX_CONTEXT_MEMORIES);
     List<String> kinds = MemoryRequests.kinds(v, "memory_kinds", req.getMemoryKindsValueList());
     v.throwIfInvalid();
+    if (embedding == null && text != null && embeddings.serverEmbeds() && memoryLimit > 0) {
+      embedding = embeddings.queryOrNull(text); // ranks by text alone if the embedder fails (proto comment)
+    }
     Context c = search.context(Tenants.current(),
         new Context.Request(customerId, conversationId, text, embedding, messages, memoryLimit, kinds));
     reply(out, MemoryMapping.fetchContextResponse(c));

@@ -1,5 +1,7 @@
 package dev.contextmemory.server.grpc;
 
+import dev.contextmemory.v1.EmbeddingState;
+
 import dev.contextmemory.server.domain.Context;
 import dev.contextmemory.server.domain.Memory;
 import dev.contextmemory.v1.ConfirmationEffect;
@@ -25,6 +27,8 @@ final class MemoryMapping {
         .setContent(m.content())
         .setMetadata(ProtoMapping.struct(m.metadataJson()))
         .setHasEmbedding(m.hasEmbedding())
+        .setEmbeddingState(embeddingState(m.embeddingState()))
+        .setEmbeddingModel(m.embeddingModel() == null ? "" : m.embeddingModel())
         .setImportance(m.importance())
         .setSource(m.source())
         .setConfirmCount(m.confirmCount())
@@ -112,6 +116,16 @@ final class MemoryMapping {
       case "summary" -> MemoryKind.MEMORY_KIND_SUMMARY;
       case "instruction" -> MemoryKind.MEMORY_KIND_INSTRUCTION;
       default -> MemoryKind.MEMORY_KIND_OTHER;
+    };
+  }
+
+  static EmbeddingState embeddingState(String stored) {
+    return switch (stored) {
+      case "none" -> EmbeddingState.EMBEDDING_STATE_NONE;
+      case "pending" -> EmbeddingState.EMBEDDING_STATE_PENDING;
+      case "ready" -> EmbeddingState.EMBEDDING_STATE_READY;
+      case "failed" -> EmbeddingState.EMBEDDING_STATE_FAILED;
+      default -> throw new IllegalStateException("unknown embedding state " + stored);
     };
   }
 }

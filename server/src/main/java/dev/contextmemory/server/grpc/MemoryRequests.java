@@ -24,7 +24,7 @@ final class MemoryRequests {
    * The memory fields of a create, upsert or update. Create and upsert write every field (kind and
    * content required; upsert also needs the key); an update checks only what its mask names.
    */
-  static Memory.Draft draft(Validator v, int embeddingDimension, dev.contextmemory.v1.Memory m,
+  static Memory.Draft draft(Validator v, Embeddings embeddings, dev.contextmemory.v1.Memory m,
       Set<MemoryField> fields, boolean upsert, Instant now) {
     boolean all = fields.size() == MemoryField.values().length;
     String kind = null;
@@ -41,7 +41,8 @@ final class MemoryRequests {
     }
     String content = fields.contains(MemoryField.CONTENT)
         ? v.requiredText("memory.content", m.getContent(), MAX_CONTENT_LENGTH) : null;
-    float[] embedding = v.embedding("memory.embedding", m.getEmbeddingList(), embeddingDimension, false);
+    float[] embedding = embeddings.clientVector(v, "memory.embedding", m.getEmbeddingList(), "memory.embedding_model",
+        m.getEmbeddingModel(), false);
     Float importance = null;
     if (m.hasImportance()) {
       float x = m.getImportance();

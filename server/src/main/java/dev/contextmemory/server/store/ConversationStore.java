@@ -67,8 +67,12 @@ public final class ConversationStore extends Store {
       UNION ALL
       SELECT ins.*, true AS created FROM ins""".formatted(COLUMNS);
 
-  public ConversationStore(Jdbi jdbi) {
+  private final VectorSpace space;
+
+  /** Summary searches read only summaries embedded by {@code space}'s model; clients' summary vectors are recorded as its. */
+  public ConversationStore(Jdbi jdbi, VectorSpace space) {
     super(jdbi);
+    this.space = space;
   }
 
   public Conversation.Opened getOrCreateOpen(String tenant, UUID customerId, String channel, String threadKey,
@@ -188,7 +192,9 @@ public final class ConversationStore extends Store {
     for (ConversationField f : change.fields()) {
       sets.add(switch (f) {
         case SUMMARY -> "summary = :summary";
-        case SUMMARY_EMBEDDING -> "summary_embedding = CAST(:summary_embedding AS vector)";
+        case SUMMARY_EMBEDDING -> "summary_embedding = CAST(:summary_embedding AS vector),"
+            + " summary_embedding_model = CASE WHEN CAST(:summary_embedding AS vector) IS NULL THEN NULL ELSE '"
+            + space.model() + "' END";
         case METADATA -> "metadata = coalesce(CAST(:metadata AS jsonb), '{}')";
       });
     }
@@ -257,7 +263,7 @@ public final class ConversationStore extends Store {
   public List<java.util.Map.Entry<Conversation, Double>> searchBySummary(String tenant, float[] query, UUID customerId,
       String channel, String status, int topK, double minScore) {
     StringBuilder where = new StringBuilder(
-        "tenant_id = :tenant AND summary_embedding IS NOT NULL AND deleted_at IS NULL");
+        "tenant_id = :tenant AND " + space.rows("conversations", "summary_embedding") + " AND deleted_at IS NULL");
     if (customerId != null) {
       where.append(" AND customer_id = :customer");
     }
@@ -276,9 +282,10 @@ public final class ConversationStore extends Store {
       String candidates = prepareVectorSearch(tx, "conversations", tenant, customerId, indexCandidates(topK))
           ? "WITH scope AS MATERIALIZED (SELECT * FROM conversations WHERE %2$s), knn AS (SELECT %1$s,"
               + " summary_embedding <=> CAST(:q AS vector) AS distance FROM scope ORDER BY distance LIMIT %3$d)"
-          : "WITH knn AS MATERIALIZED (SELECT %1$s, summary_embedding <=> CAST(:q AS vector) AS distance"
-              + " FROM conversations WHERE %2$s ORDER BY summary_embedding <=> CAST(:q AS vector) LIMIT %4$d)";
-      String sql = candidates.formatted(COLUMNS, where, topK, indexCandidates(topK))
+          : "WITH knn AS MATERIALIZED (SELECT %1$s, %5$s AS distance"
+              + " FROM conversations WHERE %2$s ORDER BY %5$s LIMIT %4$d)";
+      String sql = candidates.formatted(COLUMNS, where, topK, indexCandidates(topK),
+              space.distance("conversations", "summary_embedding"))
           + " SELECT * FROM knn WHERE 1 - distance >= :min ORDER BY distance, id DESC LIMIT " + topK;
       Query q = tx.createQuery(sql).bind("tenant", tenant).bind("q", Rows.vector(query)).bind("min", minScore);
       if (customerId != null) {

@@ -38,21 +38,45 @@ public final class MemoryBatchStore extends Store {
   private static final String ITEMS = """
       unnest(CAST(:ids AS uuid[]), CAST(:customers AS uuid[]), CAST(:conversations AS uuid[]), CAST(:kinds AS text[]),
              CAST(:keys AS text[]), CAST(:contents AS text[]), CAST(:metadata AS text[]), CAST(:embeddings AS text[]),
-             CAST(:importances AS real[]), CAST(:sources AS text[]), CAST(:expires AS text[]), CAST(:request_ids AS text[]))
+             CAST(:importances AS real[]), CAST(:sources AS text[]), CAST(:expires AS text[]), CAST(:request_ids AS text[]),
+             CAST(:embedding_models AS text[]), CAST(:embedding_states AS text[]))
         AS u(id, customer_id, conversation_id, kind, memory_key, content, metadata, embedding, importance, source,
-             expires_at, request_id)""";
+             expires_at, request_id, embedding_model, embedding_state)""";
 
   private static final String INSERT = """
       INSERT INTO memories AS m (tenant_id, id, customer_id, conversation_id, kind, memory_key, content, metadata,
-                                 embedding, importance, source, expires_at, create_request_id)
+                                 embedding, importance, source, expires_at, create_request_id, embedding_model,
+                                 embedding_state, embedding_queued_at, embedding_due_at)
       SELECT :tenant, u.id, u.customer_id, u.conversation_id, u.kind, u.memory_key, u.content,
              coalesce(CAST(u.metadata AS jsonb), '{}'), CAST(u.embedding AS vector), coalesce(u.importance, 0.5),
-             coalesce(u.source, ''), CAST(u.expires_at AS timestamptz), u.request_id
+             coalesce(u.source, ''), CAST(u.expires_at AS timestamptz), u.request_id, u.embedding_model,
+             u.embedding_state, CASE WHEN u.embedding_state = 'pending' THEN now() END,
+             CASE WHEN u.embedding_state = 'pending' THEN now() END
         FROM %s, %s
       """;
 
-  public MemoryBatchStore(Jdbi jdbi) {
+  private final String model;
+  private final boolean serverEmbeds;
+  private final Runnable queued;
+
+  /**
+   * As {@link MemoryStore}'s: {@code model} is recorded with every client vector, items without one
+   * are queued for the embedding worker when {@code serverEmbeds}, and {@code queued} wakes this
+   * server's worker after a batch that queued any committed.
+   */
+  public MemoryBatchStore(Jdbi jdbi, String model, boolean serverEmbeds, Runnable queued) {
     super(jdbi);
+    this.model = model;
+    this.serverEmbeds = serverEmbeds;
+    this.queued = queued;
+  }
+
+  /** Wakes the embedding worker when a written memory waits for its embedding (after the commit). */
+  private List<Result> notifying(List<Result> results) {
+    if (results.stream().anyMatch(r -> r.memory() != null && "pending".equals(r.memory().embeddingState()))) {
+      queued.run();
+    }
+    return results;
   }
 
   /**
@@ -62,7 +86,7 @@ public final class MemoryBatchStore extends Store {
    * turns a concurrent writer's key or request id into such an item result instead of an abort.
    */
   public List<Result> create(String tenant, String actor, List<Item> items) {
-    return write(h -> {
+    return notifying(write(h -> {
       Result[] results = new Result[items.size()];
       List<Integer> todo = resolve(h, tenant, items, results);
       if (todo.isEmpty()) {
@@ -89,7 +113,7 @@ public final class MemoryBatchStore extends Store {
         }
       }
       return List.of(results);
-    });
+    }));
   }
 
   /**
@@ -99,7 +123,7 @@ public final class MemoryBatchStore extends Store {
    * statement cannot update a row twice).
    */
   public List<Result> upsert(String tenant, String actor, List<Item> items) {
-    return write(h -> {
+    return notifying(write(h -> {
       Result[] results = new Result[items.size()];
       List<Integer> todo = resolve(h, tenant, items, results);
       if (todo.isEmpty()) {
@@ -126,6 +150,9 @@ public final class MemoryBatchStore extends Store {
              ON CONFLICT (tenant_id, customer_id, memory_key) DO UPDATE SET
                conversation_id = EXCLUDED.conversation_id, kind = EXCLUDED.kind, content = EXCLUDED.content,
                metadata = EXCLUDED.metadata, embedding = EXCLUDED.embedding, source = EXCLUDED.source,
+               embedding_model = EXCLUDED.embedding_model, embedding_state = EXCLUDED.embedding_state,
+               embedding_attempts = 0, embedding_queued_at = EXCLUDED.embedding_queued_at,
+               embedding_due_at = EXCLUDED.embedding_due_at,
                expires_at = EXCLUDED.expires_at, importance = %s,
                valid_from = %s
             RETURNING %s, (xmax = 0) AS created""".formatted(withImportance ? "EXCLUDED.importance" : "m.importance",
@@ -135,7 +162,7 @@ public final class MemoryBatchStore extends Store {
             .forEach(r -> results[byKey.get(r.memory().customerId() + "|" + r.memory().key())] = r);
       }
       return List.of(results);
-    });
+    }));
   }
 
   /**
@@ -217,17 +244,22 @@ public final class MemoryBatchStore extends Store {
             new Result(e.getValue(), false, null));
   }
 
-  private static Query bindItems(Query q, String tenant, List<Item> items, List<Integer> which, List<UUID> ids,
+  private Query bindItems(Query q, String tenant, List<Item> items, List<Integer> which, List<UUID> ids,
       boolean withRequestIds) {
     int n = which.size();
     String[] embeddings = new String[n];
     String[] expires = new String[n];
     Float[] importances = new Float[n];
+    String[] models = new String[n];
+    String[] states = new String[n];
     for (int j = 0; j < n; j++) {
       Memory.Draft d = items.get(which.get(j)).draft();
       embeddings[j] = d.embedding() == null ? null : Rows.vectorText(d.embedding());
       expires[j] = d.expiresAt() == null ? null : d.expiresAt().toString();
       importances[j] = d.importance();
+      // As MemoryStore: a client's vector is the active model's (MemoryRequests checked it).
+      models[j] = d.embedding() == null ? null : model;
+      states[j] = d.embedding() != null ? "ready" : serverEmbeds ? "pending" : "none";
     }
     return q.bind("tenant", tenant)
         .bindArray("ids", UUID.class, ids)
@@ -241,6 +273,8 @@ public final class MemoryBatchStore extends Store {
         .bindArray("importances", Float.class, Arrays.asList(importances))
         .bindArray("sources", String.class, which.stream().map(i -> items.get(i).draft().source()).toList())
         .bindArray("expires", String.class, Arrays.asList(expires))
+        .bindArray("embedding_models", String.class, Arrays.asList(models))
+        .bindArray("embedding_states", String.class, Arrays.asList(states))
         .bindArray("request_ids", String.class,
             which.stream().map(i -> withRequestIds ? items.get(i).requestId() : null).toList());
   }

@@ -43,14 +43,14 @@ public final class MemoryHistoryStore extends Store {
   static final String AS_OF_SOURCE = """
       (SELECT c.tenant_id, c.id, c.customer_id, c.conversation_id, c.kind, c.memory_key, c.content, c.content_tsv,
               c.metadata, c.embedding, c.importance, c.source, c.expires_at, c.confirm_count, c.last_confirmed_at,
-              c.created_at, c.updated_at
+              c.created_at, c.updated_at, c.embedding_state, c.embedding_model
          FROM memories c
         WHERE coalesce(c.valid_from, c.created_at) <= CAST(:as_of AS timestamptz)
           AND (c.expires_at IS NULL OR c.expires_at > CAST(:as_of AS timestamptz))
        UNION ALL
        SELECT v.tenant_id, v.memory_id, v.customer_id, v.conversation_id, v.kind, v.memory_key, v.content, v.content_tsv,
               v.metadata, v.embedding, v.importance, v.source, v.expires_at, v.confirm_count, v.last_confirmed_at,
-              v.created_at, v.valid_from
+              v.created_at, v.valid_from, CASE WHEN v.embedding IS NULL THEN 'none' ELSE 'ready' END, v.embedding_model
          FROM memory_history v
         WHERE v.content IS NOT NULL AND v.valid_from <= CAST(:as_of AS timestamptz)
           AND v.valid_to > CAST(:as_of AS timestamptz)
@@ -59,7 +59,7 @@ public final class MemoryHistoryStore extends Store {
   private static final String COLUMNS = "h.seq, h.memory_id, h.customer_id, h.change, h.changed_fields, h.actor,"
       + " h.changed_at, h.conversation_id, h.kind, h.memory_key, h.content, h.metadata::text AS metadata,"
       + " h.embedding IS NOT NULL AS has_embedding, h.importance, h.source, h.expires_at, h.confirm_count,"
-      + " h.last_confirmed_at, h.created_at, h.valid_from, h.valid_to";
+      + " h.last_confirmed_at, h.created_at, h.valid_from, h.valid_to, h.embedding_model";
 
   public MemoryHistoryStore(Jdbi jdbi) {
     super(jdbi);
@@ -108,7 +108,8 @@ public final class MemoryHistoryStore extends Store {
                 rs.getString("kind"), rs.getString("memory_key"), rs.getString("content"), rs.getString("metadata"),
                 null, rs.getBoolean("has_embedding"), rs.getFloat("importance"), rs.getString("source"),
                 Rows.instant(rs, "expires_at"), rs.getInt("confirm_count"), Rows.instant(rs, "last_confirmed_at"),
-                Rows.instant(rs, "created_at"), Rows.instant(rs, "valid_from"));
+                Rows.instant(rs, "created_at"), Rows.instant(rs, "valid_from"),
+                rs.getString("embedding_model") == null ? "none" : "ready", rs.getString("embedding_model"));
             Array fields = rs.getArray("changed_fields");
             return new MemoryChange(rs.getLong("seq"), id, customer, rs.getString("change"),
                 List.copyOf(Arrays.asList((String[]) fields.getArray())), rs.getString("actor"),

@@ -39,8 +39,12 @@ public final class MemorySearchStore extends Store {
    */
   static final int RECENT_POOL = 1_000;
 
-  public MemorySearchStore(Jdbi jdbi) {
+  private final VectorSpace space;
+
+  /** Vector lists read only memories embedded by {@code space}'s model (docs/search.md "Model changes"). */
+  public MemorySearchStore(Jdbi jdbi, VectorSpace space) {
     super(jdbi);
+    this.space = space;
   }
 
   /**
@@ -55,7 +59,7 @@ public final class MemorySearchStore extends Store {
         MemoryStore.requireCustomer(tx, tenant, s.customerId());
       }
       List<Ranked> vector = s.mode() == Memory.Mode.TEXT ? List.of()
-          : vectorList(tx, tenant, s.customerId(), s.embedding(), cut, s.kinds(), s.metadataJson(), s.minScore(),
+          : vectorList(tx, space, tenant, s.customerId(), s.embedding(), cut, s.kinds(), s.metadataJson(), s.minScore(),
               s.asOf());
       List<Ranked> text = s.mode() == Memory.Mode.VECTOR ? List.of()
           : textList(tx, tenant, s.customerId(), s.text(), cut, s.kinds(), s.metadataJson(),
@@ -67,11 +71,11 @@ public final class MemorySearchStore extends Store {
   /** A memory in one ranked list, with its 1-based rank there and that list's score. */
   private record Ranked(Memory memory, double score, int rank) {}
 
-  private static List<Ranked> vectorList(Handle h, String tenant, UUID customerId, float[] q, int limit,
+  private static List<Ranked> vectorList(Handle h, VectorSpace space, String tenant, UUID customerId, float[] q, int limit,
       List<String> kinds, String metadataJson, double minSimilarity, Instant asOf) {
     // A search in the past has no index over the versions it ranges over: it is an exact scan.
     boolean exact = asOf != null || prepareVectorSearch(h, "memories", tenant, customerId, indexCandidates(limit));
-    StringBuilder where = new StringBuilder(" m.tenant_id = :tenant AND m.embedding IS NOT NULL AND "
+    StringBuilder where = new StringBuilder(" m.tenant_id = :tenant AND " + space.rows("m", "embedding") + " AND "
         + MemoryHistoryStore.live(asOf));
     if (customerId != null) {
       where.append(" AND m.customer_id = :customer");
@@ -90,13 +94,13 @@ public final class MemorySearchStore extends Store {
          WHERE 1 - top.distance >= :min ORDER BY top.distance, m.created_at DESC"""
         .formatted(COLUMNS, where, limit) : """
         WITH knn AS MATERIALIZED (
-          SELECT %s, m.embedding <=> CAST(:q AS vector) AS distance
-            FROM memories m WHERE%s
-           ORDER BY m.embedding <=> CAST(:q AS vector)
-           LIMIT %d
+          SELECT %1$s, %5$s AS distance
+            FROM memories m WHERE%2$s
+           ORDER BY %5$s
+           LIMIT %3$d
         )
-        SELECT * FROM knn WHERE 1 - distance >= :min ORDER BY distance, created_at DESC LIMIT %d"""
-        .formatted(COLUMNS, where, indexCandidates(limit), limit);
+        SELECT * FROM knn WHERE 1 - distance >= :min ORDER BY distance, created_at DESC LIMIT %4$d"""
+        .formatted(COLUMNS, where, indexCandidates(limit), limit, space.distance("m", "embedding"));
     Query query = h.createQuery(sql).bind("tenant", tenant).bind("q", Rows.vector(q)).bind("min", minSimilarity);
     if (customerId != null) {
       query.bind("customer", customerId);
@@ -204,12 +208,12 @@ public final class MemorySearchStore extends Store {
                   + r.messageLimit() + ") recent ORDER BY sequence")
               .bind("tenant", tenant).bind("conversation", conversation.id())
               .map(MessageStore.MESSAGE).list();
-      List<Memory.Scored> memories = r.memoryLimit() == 0 ? List.of() : rankedMemories(tx, tenant, r);
+      List<Memory.Scored> memories = r.memoryLimit() == 0 ? List.of() : rankedMemories(tx, space, tenant, r);
       return new Context(customer, open, conversation, messages, memories);
     }));
   }
 
-  private static List<Memory.Scored> rankedMemories(Handle h, String tenant, Context.Request r) {
+  private static List<Memory.Scored> rankedMemories(Handle h, VectorSpace space, String tenant, Context.Request r) {
     int cut = Math.max(4 * r.memoryLimit(), 40);
     int lists = (r.embedding() != null ? 1 : 0) + (r.text() != null ? 1 : 0);
     StringBuilder with = new StringBuilder();
@@ -217,18 +221,18 @@ public final class MemorySearchStore extends Store {
     String filter = kindsFilter(r.kinds());
     if (r.embedding() != null) {
       boolean exact = prepareVectorSearch(h, "memories", tenant, r.customerId(), indexCandidates(cut));
-      String scope = "m.tenant_id = :tenant AND m.customer_id = :customer AND m.embedding IS NOT NULL AND "
-          + LIVE + filter;
+      String scope = "m.tenant_id = :tenant AND m.customer_id = :customer AND " + space.rows("m", "embedding")
+          + " AND " + LIVE + filter;
       with.append(exact ? """
           scope AS MATERIALIZED (SELECT m.id, m.embedding FROM memories m WHERE %s),
           v AS (SELECT s.id, 1 - (s.embedding <=> CAST(:q AS vector)) AS sim FROM scope s
                  ORDER BY s.embedding <=> CAST(:q AS vector) LIMIT %d),
           """.formatted(scope, cut) : """
           candidates AS MATERIALIZED (
-            SELECT m.id, 1 - (m.embedding <=> CAST(:q AS vector)) AS sim FROM memories m WHERE %s
-             ORDER BY m.embedding <=> CAST(:q AS vector) LIMIT %d),
-          v AS (SELECT id, sim FROM candidates ORDER BY sim DESC LIMIT %d),
-          """.formatted(scope, indexCandidates(cut), cut));
+            SELECT m.id, 1 - (%4$s) AS sim FROM memories m WHERE %1$s
+             ORDER BY %4$s LIMIT %2$d),
+          v AS (SELECT id, sim FROM candidates ORDER BY sim DESC LIMIT %3$d),
+          """.formatted(scope, indexCandidates(cut), cut, space.distance("m", "embedding")));
       with.append("vr AS (SELECT id, sim, row_number() OVER (ORDER BY sim DESC, id DESC) AS rank FROM v WHERE sim > 0),\n");
       joins.append(" LEFT JOIN vr ON vr.id = m.id");
     } else {

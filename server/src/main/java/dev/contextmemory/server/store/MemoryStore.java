@@ -30,7 +30,8 @@ public final class MemoryStore extends Store {
 
   static final String COLUMNS = "m.id, m.customer_id, m.conversation_id, m.kind, m.memory_key, m.content,"
       + " m.metadata::text AS metadata, m.embedding IS NOT NULL AS has_embedding, m.importance, m.source,"
-      + " m.expires_at, m.confirm_count, m.last_confirmed_at, m.created_at, m.updated_at";
+      + " m.expires_at, m.confirm_count, m.last_confirmed_at, m.created_at, m.updated_at, m.embedding_state,"
+      + " m.embedding_model";
   private static final String RETURNING = COLUMNS.replace("m.", "");
 
   static final RowMapper<Memory> MEMORY = mapper(false);
@@ -53,11 +54,25 @@ public final class MemoryStore extends Store {
         rs.getInt("confirm_count"),
         Rows.instant(rs, "last_confirmed_at"),
         Rows.instant(rs, "created_at"),
-        Rows.instant(rs, "updated_at"));
+        Rows.instant(rs, "updated_at"),
+        rs.getString("embedding_state"),
+        rs.getString("embedding_model"));
   }
 
-  public MemoryStore(Jdbi jdbi) {
+  private final String model;
+  private final boolean serverEmbeds;
+  private final Runnable queued;
+
+  /**
+   * @param model the active embedding model, recorded with every vector a client sends
+   * @param serverEmbeds whether a memory written without a vector is queued for the embedding worker
+   * @param queued called after a write queued a memory (wakes this server's worker)
+   */
+  public MemoryStore(Jdbi jdbi, String model, boolean serverEmbeds, Runnable queued) {
     super(jdbi);
+    this.model = model;
+    this.serverEmbeds = serverEmbeds;
+    this.queued = queued;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -70,7 +85,7 @@ public final class MemoryStore extends Store {
    * recorded in the memory's history (as for every write here).
    */
   public Memory create(String tenant, String actor, UUID customerId, Memory.Draft d, String requestId) {
-    return write(h -> {
+    return notifying(write(h -> {
       requireConversation(h, tenant, customerId, d.conversationId());
       dropExpiredKey(h, tenant, customerId, d.key());
       if (requestId != null) {
@@ -81,10 +96,13 @@ public final class MemoryStore extends Store {
       }
       Optional<Memory> inserted = foreignKeys(customerId, () -> MemoryHistoryStore.tag(bindDraft(h.createQuery("""
               INSERT INTO memories AS m (tenant_id, id, customer_id, conversation_id, kind, memory_key, content, metadata,
-                                    embedding, importance, source, expires_at, create_request_id)
+                                    embedding, importance, source, expires_at, create_request_id, embedding_model,
+                                    embedding_state, embedding_queued_at, embedding_due_at)
               SELECT :tenant, :id, :customer, :conversation, :kind, :key, :content,
                      coalesce(CAST(:metadata AS jsonb), '{}'), CAST(:embedding AS vector), coalesce(:importance, 0.5),
-                     coalesce(:source, ''), CAST(:expires_at AS timestamptz), :request_id
+                     coalesce(:source, ''), CAST(:expires_at AS timestamptz), :request_id, :embedding_model,
+                     :embedding_state, CASE WHEN :embedding_state = 'pending' THEN now() END,
+                     CASE WHEN :embedding_state = 'pending' THEN now() END
                 FROM\s""" + MemoryHistoryStore.TAG + """
                WHERE true
               ON CONFLICT (tenant_id, customer_id, create_request_id) DO NOTHING
@@ -99,7 +117,7 @@ public final class MemoryStore extends Store {
           .bind("tenant", tenant).bind("customer", customerId).bind("request_id", requestId)
           .map(MEMORY).findOne()
           .orElseThrow(() -> new NotFoundException("memory", "of request_id " + requestId));
-    });
+    }));
   }
 
   /**
@@ -108,20 +126,26 @@ public final class MemoryStore extends Store {
    * row. confirm_count and last_confirmed_at are kept; importance only changes when given.
    */
   public Memory.Upserted upsert(String tenant, String actor, UUID customerId, Memory.Draft d) {
-    return write(h -> {
+    Memory.Upserted u = write(h -> {
       requireConversation(h, tenant, customerId, d.conversationId());
       dropExpiredKey(h, tenant, customerId, d.key());
       return foreignKeys(customerId, () -> MemoryHistoryStore.tag(bindDraft(h.createQuery("""
               INSERT INTO memories AS m (tenant_id, id, customer_id, conversation_id, kind, memory_key, content, metadata,
-                                    embedding, importance, source, expires_at)
+                                    embedding, importance, source, expires_at, embedding_model, embedding_state,
+                                    embedding_queued_at, embedding_due_at)
               SELECT :tenant, :id, :customer, :conversation, :kind, :key, :content,
                      coalesce(CAST(:metadata AS jsonb), '{}'), CAST(:embedding AS vector), coalesce(:importance, 0.5),
-                     coalesce(:source, ''), CAST(:expires_at AS timestamptz)
+                     coalesce(:source, ''), CAST(:expires_at AS timestamptz), :embedding_model, :embedding_state,
+                     CASE WHEN :embedding_state = 'pending' THEN now() END,
+                     CASE WHEN :embedding_state = 'pending' THEN now() END
                 FROM\s""" + MemoryHistoryStore.TAG + """
                WHERE true
               ON CONFLICT (tenant_id, customer_id, memory_key) DO UPDATE SET
                 conversation_id = EXCLUDED.conversation_id, kind = EXCLUDED.kind, content = EXCLUDED.content,
                 metadata = EXCLUDED.metadata, embedding = EXCLUDED.embedding, source = EXCLUDED.source,
+                embedding_model = EXCLUDED.embedding_model, embedding_state = EXCLUDED.embedding_state,
+                embedding_attempts = 0, embedding_queued_at = EXCLUDED.embedding_queued_at,
+                embedding_due_at = EXCLUDED.embedding_due_at,
                 expires_at = EXCLUDED.expires_at,
                 importance = CASE WHEN :importance IS NULL THEN m.importance ELSE EXCLUDED.importance END,
                 valid_from =\s""" + MemoryHistoryStore.NEW_VERSION_FROM_EXCLUDED
@@ -130,6 +154,16 @@ public final class MemoryStore extends Store {
           .map((rs, ctx) -> new Memory.Upserted(MEMORY.map(rs, ctx), rs.getBoolean("created")))
           .one());
     });
+    notifying(u.memory());
+    return u;
+  }
+
+  /** Wakes the embedding worker after the transaction that queued {@code m} committed. */
+  private Memory notifying(Memory m) {
+    if ("pending".equals(m.embeddingState())) {
+      queued.run();
+    }
+    return m;
   }
 
   public Memory update(String tenant, String actor, UUID id, Memory.Draft d) {
@@ -142,7 +176,10 @@ public final class MemoryStore extends Store {
         case KIND -> "kind = :kind";
         case KEY -> "memory_key = :key";
         case CONTENT -> "content = :content, valid_from = " + MemoryHistoryStore.NEW_VERSION_FROM_PARAMETER;
-        case EMBEDDING -> "embedding = CAST(:embedding AS vector)";
+        case EMBEDDING -> "embedding = CAST(:embedding AS vector), embedding_model = :embedding_model,"
+            + " embedding_state = :embedding_state, embedding_attempts = 0,"
+            + " embedding_queued_at = CASE WHEN :embedding_state = 'pending' THEN now() END,"
+            + " embedding_due_at = CASE WHEN :embedding_state = 'pending' THEN now() END";
         case IMPORTANCE -> "importance = :importance";
         case METADATA -> "metadata = coalesce(CAST(:metadata AS jsonb), '{}')";
         case SOURCE -> "source = coalesce(:source, '')";
@@ -150,7 +187,13 @@ public final class MemoryStore extends Store {
         case CONVERSATION_ID -> "conversation_id = :conversation";
       });
     }
-    return write(h -> {
+    // New content without a new vector: the old vector stays (searchable) until the worker's
+    // replaces it; without an embedder it stays as before (the caller's to send).
+    boolean requeue = serverEmbeds && d.fields().contains(MemoryField.CONTENT) && !d.fields().contains(MemoryField.EMBEDDING);
+    if (requeue) {
+      sets.add("embedding_state = 'pending', embedding_attempts = 0, embedding_queued_at = now(), embedding_due_at = now()");
+    }
+    return notifying(write(h -> {
       UUID customerId = h.createQuery("SELECT m.customer_id FROM memories m WHERE m.tenant_id = :tenant AND m.id = :id AND "
               + LIVE + " FOR UPDATE")
           .bind("tenant", tenant).bind("id", id).mapTo(UUID.class).findOne()
@@ -166,7 +209,7 @@ public final class MemoryStore extends Store {
               actor, "update")
           .bind("tenant", tenant).bind("id", id)
           .map(MEMORY).one();
-    });
+    }));
   }
 
   /** Deletes a memory for good; the audit row (by {@code actor}) is written by the same statement. */
@@ -270,8 +313,12 @@ public final class MemoryStore extends Store {
     }
   }
 
-  private static <S extends SqlStatement<S>> S bindDraft(S q, Memory.Draft d) {
+  private <S extends SqlStatement<S>> S bindDraft(S q, Memory.Draft d) {
+    // A client's vector is the active model's (MemoryRequests checked its model and length).
+    String state = d.embedding() != null ? "ready" : serverEmbeds ? "pending" : "none";
     return q.bind("conversation", d.conversationId())
+        .bind("embedding_model", d.embedding() == null ? null : model)
+        .bind("embedding_state", state)
         .bind("kind", d.kind())
         .bind("key", d.key())
         .bind("content", d.content())

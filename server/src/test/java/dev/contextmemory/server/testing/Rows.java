@@ -26,16 +26,19 @@ public final class Rows implements AutoCloseable {
     }
   }
 
-  /** Inserts a conversation; {@code summaryEmbedding} is a pgvector literal or null. */
+  /**
+   * Inserts a conversation; {@code summaryEmbedding} is a pgvector literal or null, of the model
+   * 'client' (the default deployment's, EMBEDDER=none).
+   */
   public UUID conversation(String customerId, String channel, String threadKey, boolean open, String summary,
       String summaryEmbedding, Instant lastMessageAt) {
     UUID id = UUID.randomUUID();
     update("""
         INSERT INTO conversations (tenant_id, id, customer_id, channel, thread_key, closed_at, summary,
-                                   summary_embedding, last_message_at)
-        VALUES (?, ?, ?::uuid, ?, ?, ?, ?, ?::vector, ?)""",
+                                   summary_embedding, summary_embedding_model, last_message_at)
+        VALUES (?, ?, ?::uuid, ?, ?, ?, ?, ?::vector, ?, ?)""",
         TENANT, id, customerId, channel, threadKey, open ? null : Timestamp.from(Instant.now()), summary,
-        summaryEmbedding, lastMessageAt == null ? null : Timestamp.from(lastMessageAt));
+        summaryEmbedding, summaryEmbedding == null ? null : "client", lastMessageAt == null ? null : Timestamp.from(lastMessageAt));
     return id;
   }
 

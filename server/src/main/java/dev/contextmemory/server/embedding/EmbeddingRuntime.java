@@ -1,0 +1,112 @@
+package dev.contextmemory.server.embedding;
+
+import dev.contextmemory.server.config.EmbeddingSettings;
+import dev.contextmemory.server.store.EmbeddingQueueStore;
+import dev.contextmemory.server.store.VectorIndexes;
+import dev.contextmemory.server.store.VectorSpace;
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import org.jdbi.v3.core.Jdbi;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The server's embedding machinery, started after the gRPC server and stopped before the pool: the
+ * embedder, the query-embedding cache, the worker that drains the queue (with an embedder), and the
+ * background build of the active model's vector indexes (always).
+ */
+public final class EmbeddingRuntime implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(EmbeddingRuntime.class);
+
+  private final EmbeddingSettings settings;
+  private final VectorSpace space;
+  private final Jdbi jdbi;
+  private final Embedder embedder;
+  private final QueryEmbeddings queries;
+  private final EmbeddingWorker worker;
+  private final Thread indexes;
+
+  /** Loads the embedder (the local model: about a second) but starts nothing yet. */
+  public EmbeddingRuntime(EmbeddingSettings settings, Jdbi jdbi) {
+    this.settings = settings;
+    this.space = new VectorSpace(settings.model(), settings.dimension());
+    this.jdbi = jdbi;
+    this.embedder = Embedders.create(settings);
+    this.queries = embedder == null ? null : new QueryEmbeddings(embedder, settings.queryCacheSize());
+    this.worker = embedder == null ? null : new EmbeddingWorker(new EmbeddingQueueStore(jdbi, space), embedder,
+        settings.batchSize(), settings.maxAttempts(), settings.pollInterval());
+    this.indexes = new Thread(this::buildIndexes, "vector-index-build");
+    indexes.setDaemon(true);
+  }
+
+  public VectorSpace space() {
+    return space;
+  }
+
+  /** Null without an embedder. */
+  public QueryEmbeddings queries() {
+    return queries;
+  }
+
+  /** Wakes the worker after a write queued a memory; a no-op without one. */
+  public void queued() {
+    if (worker != null) {
+      worker.wake();
+    }
+  }
+
+  public void start() {
+    indexes.start();
+    if (worker != null) {
+      worker.start();
+    }
+  }
+
+  private void buildIndexes() {
+    try {
+      VectorIndexes.ensure(jdbi, space);
+    } catch (RuntimeException e) {
+      // Searches stay correct without the index (exact scans); the next start tries again.
+      log.warn("could not build the vector indexes of model {}: {}", space.model(), e.toString());
+    }
+  }
+
+  /** The worker, for tests and tools; null without an embedder. */
+  public EmbeddingWorker worker() {
+    return worker;
+  }
+
+  /** The queue's gauges and the worker's counters (docs/observability.md). */
+  public void monitor(MeterRegistry registry) {
+    if (worker == null) {
+      return;
+    }
+    String model = settings.model();
+    Gauge.builder("contextmemory.embedding.queue.depth", worker, EmbeddingWorker::pending)
+        .description("Memories waiting for an embedding (the database's, all servers), refreshed every second")
+        .tag("model", model).register(registry);
+    Gauge.builder("contextmemory.embedding.queue.lag", worker, EmbeddingWorker::lagSeconds).baseUnit("seconds")
+        .description("Age of the oldest memory waiting for an embedding; 0 when none waits")
+        .tag("model", model).register(registry);
+    FunctionCounter.builder("contextmemory.embedding.rows", worker, EmbeddingWorker::embeddedTotal)
+        .tag("model", model).tag("outcome", "embedded").description("Memories this server embedded").register(registry);
+    FunctionCounter.builder("contextmemory.embedding.rows", worker, EmbeddingWorker::retriedTotal)
+        .tag("model", model).tag("outcome", "retry").description("Memories put back after a failed attempt")
+        .register(registry);
+    FunctionCounter.builder("contextmemory.embedding.rows", worker, EmbeddingWorker::failedTotal)
+        .tag("model", model).tag("outcome", "failed").description("Memories marked FAILED").register(registry);
+    FunctionCounter.builder("contextmemory.embedding.rows", worker, EmbeddingWorker::requeuedTotal)
+        .tag("model", model).tag("outcome", "requeued").description("Memories of other models queued for re-embedding")
+        .register(registry);
+  }
+
+  @Override
+  public void close() {
+    if (worker != null) {
+      worker.close();
+    }
+    indexes.interrupt();
+    // The loaded local model is shared by the JVM (LocalEmbedder); an HTTP client has nothing to close.
+  }
+}

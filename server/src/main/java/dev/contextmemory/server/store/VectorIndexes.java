@@ -1,0 +1,57 @@
+package dev.contextmemory.server.store;
+
+import org.jdbi.v3.core.Handle;
+import org.jdbi.v3.core.Jdbi;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Creates the active model's HNSW indexes (memories.embedding, conversations.summary_embedding)
+ * with CREATE INDEX CONCURRENTLY, so writes go on while a new model's index builds after a model
+ * change. Until it is valid, searches of that model scan exactly (correct, slower on big tenants).
+ * One server builds at a time (an advisory lock); an index a failed build left INVALID is dropped
+ * and built again. Indexes of models no longer active are left for the operator to drop
+ * (docs/operations.md "Changing the embedding model").
+ */
+public final class VectorIndexes {
+  private static final Logger log = LoggerFactory.getLogger(VectorIndexes.class);
+  private static final long LOCK = 0x636d5f76696478L; // "cm_vidx"
+
+  private VectorIndexes() {}
+
+  /** Builds whatever index of {@code space} is missing; blocks while building. */
+  public static void ensure(Jdbi jdbi, VectorSpace space) {
+    jdbi.useHandle(h -> {
+      // A session lock: CREATE INDEX CONCURRENTLY cannot run inside a transaction.
+      h.execute("SELECT pg_advisory_lock(?)", LOCK);
+      try {
+        // Not bounded by the pool's statement timeout: a big table's build takes minutes.
+        h.execute("SET statement_timeout = 0");
+        ensure(h, space, "memories", "embedding");
+        ensure(h, space, "conversations", "summary_embedding");
+      } finally {
+        h.execute("RESET statement_timeout");
+        h.execute("SELECT pg_advisory_unlock(?)", LOCK);
+      }
+    });
+  }
+
+  private static void ensure(Handle h, VectorSpace space, String table, String column) {
+    String name = space.indexName(table);
+    Boolean valid = h.createQuery("SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+            + " WHERE c.relname = :name")
+        .bind("name", name).mapTo(Boolean.class).findOne().orElse(null);
+    if (Boolean.TRUE.equals(valid)) {
+      return;
+    }
+    if (valid != null) {
+      h.execute("DROP INDEX CONCURRENTLY IF EXISTS " + name);
+    }
+    long started = System.nanoTime();
+    h.execute("CREATE INDEX CONCURRENTLY IF NOT EXISTS " + name + " ON " + table + " USING hnsw ("
+        + space.vector("x", column).replace("x.", "") + " vector_cosine_ops) WHERE "
+        + space.rows("x", column).replace("x.", ""));
+    log.info("built vector index {} for model {} ({} dimensions) in {} ms", name, space.model(), space.dimension(),
+        (System.nanoTime() - started) / 1_000_000);
+  }
+}
