@@ -36,7 +36,7 @@ async function call(client, name, args) {
 async function agentTurn(client) {
   const tools = (await client.listTools()).tools.map((t) => t.name);
   for (const name of ['upsert_customer_profile', 'open_conversation', 'append_messages', 'fetch_context',
-    'remember', 'confirm_memories']) {
+    'remember', 'confirm_memories', 'request_handoff']) {
     expect(tools.includes(name), `the tool ${name}`, tools);
   }
 
@@ -81,6 +81,11 @@ async function agentTurn(client) {
     { confirmations: [{ memory_id: memoryId, outcome: 'CONFIRMATION_OUTCOME_CONFIRMED' }] });
   expect(confirmed.results[0].effect === 'CONFIRMATION_EFFECT_CONFIRMED' && confirmed.results[0].memory.confirm_count === 1,
     'the memory confirmed once', confirmed);
+
+  // The person wants a human: the conversation goes into the human agents' queue.
+  const handoff = await call(client, 'request_handoff',
+    { conversation_id: conversationId, reason: 'asks a human to confirm the neighbour arrangement', priority: 5 });
+  expect(handoff.handoff.state === 'HANDOFF_STATE_REQUESTED', 'a requested handoff', handoff);
 
   // A refused argument comes back as a tool error a model can act on.
   const bad = await client.callTool({ name: 'append_messages',
