@@ -22,7 +22,10 @@ import dev.contextmemory.server.observability.Observability;
 import dev.contextmemory.server.store.AddressStore;
 import dev.contextmemory.server.store.ApiKeyStore;
 import dev.contextmemory.server.grpc.PageTokens;
+import dev.contextmemory.server.store.ConversationEvents;
 import dev.contextmemory.server.store.ConversationStore;
+import dev.contextmemory.server.watch.EventPurger;
+import dev.contextmemory.server.watch.WatchHub;
 import dev.contextmemory.server.store.CustomerStore;
 import dev.contextmemory.server.store.ExpirySweeper;
 import dev.contextmemory.server.store.MemorySearchStore;
@@ -71,12 +74,17 @@ public final class ContextMemoryServer implements AutoCloseable {
   private final ExpirySweeper sweeper;
   private final KeyVerifier keyVerifier;
   private final Observability observability;
+  private final WatchHub watch;
+  private final EventPurger purger;
   private final AtomicInteger closed = new AtomicInteger();
   private final List<AutoCloseable> closeLast = new java.util.concurrent.CopyOnWriteArrayList<>();
 
   private ContextMemoryServer(Settings settings, PoolGate pool, CancelStatementOnCallEnd canceller,
       RequestAdmission admission, CallDeadlines deadlines, Server server, DatabaseHealth health,
-      ExpirySweeper sweeper, KeyVerifier keyVerifier, Observability observability) {
+      ExpirySweeper sweeper, KeyVerifier keyVerifier, Observability observability, WatchHub watch,
+      EventPurger purger) {
+    this.watch = watch;
+    this.purger = purger;
     this.settings = settings;
     this.pool = pool;
     this.statementCanceller = canceller;
@@ -94,6 +102,7 @@ public final class ContextMemoryServer implements AutoCloseable {
     DatabaseHealth health = new DatabaseHealth(s, List.of(CustomerServiceGrpc.SERVICE_NAME,
         ConversationServiceGrpc.SERVICE_NAME, MemoryServiceGrpc.SERVICE_NAME, AdminServiceGrpc.SERVICE_NAME));
     PoolGate pool;
+    WatchHub watch = null;
     try {
       pool = new PoolGate(() -> Database.pool(s, obs.poolMetrics()), s.dbConnectionTimeout(), health::databaseDown,
           Duration.ofSeconds(Database.socketTimeoutSeconds(s)));
@@ -116,7 +125,8 @@ public final class ContextMemoryServer implements AutoCloseable {
       obs.instrument(jdbi);
 
       ContactNormalizer contacts = new ContactNormalizer(s.defaultPhoneRegion());
-      ConversationStore conversations = new ConversationStore(jdbi);
+      ConversationEvents events = new ConversationEvents(jdbi);
+      ConversationStore conversations = new ConversationStore(jdbi, events);
       MemoryStore memories = new MemoryStore(jdbi);
       ApiKeyStore apiKeys = new ApiKeyStore(jdbi);
       SecuritySettings sec = s.security();
@@ -128,10 +138,12 @@ public final class ContextMemoryServer implements AutoCloseable {
           : Authentication.none(s.defaultTenant(), sec.keyRequestsPerSecond(), sec.keyBurst(),
               sec.tenantMaxConcurrentCalls());
       PageTokens tokens = PageTokens.withSecret(s.pageTokenSecret());
+      watch = new WatchHub(events, s.dbUrl(), s.dbUser(), s.dbPassword(), s.applicationName(),
+          s.watch().maxStreamsPerTenant(), s.watch().checkpointInterval());
       List<BindableService> services = List.of(
-          new CustomerGrpcService(new CustomerStore(jdbi), new AddressStore(jdbi), contacts, tokens),
-          new ConversationGrpcService(conversations, new MessageStore(jdbi), new MessageImportStore(jdbi),
-              new MessageSearchStore(jdbi), contacts, tokens, s.embeddingDimension()),
+          new CustomerGrpcService(new CustomerStore(jdbi, events), new AddressStore(jdbi), contacts, tokens),
+          new ConversationGrpcService(conversations, new MessageStore(jdbi, events), new MessageImportStore(jdbi, events),
+              new MessageSearchStore(jdbi), contacts, tokens, s.embeddingDimension(), watch, s.watch().bufferEvents()),
           new MemoryGrpcService(memories, new MemorySearchStore(jdbi), conversations, tokens, s.embeddingDimension()),
           new AdminGrpcService(apiKeys, verifier, tokens));
 
@@ -179,11 +191,17 @@ public final class ContextMemoryServer implements AutoCloseable {
       warnAboutExposure(s);
       ExpirySweeper sweeper = new ExpirySweeper(memories, conversations, s.memorySweepInterval(), s.memorySweepBatch(),
           s.deletedConversationRetention());
+      EventPurger purger = new EventPurger(events, s.watch().retention(), s.watch().purgeInterval());
       obs.monitor(health, canceller, sweeper);
+      obs.monitor(watch, purger);
       health.start();
       log.info("context-memory serving on port {} ({})", server.getPort(), s);
-      return new ContextMemoryServer(s, pool, canceller, admission, deadlines, server, health, sweeper, verifier, obs);
+      return new ContextMemoryServer(s, pool, canceller, admission, deadlines, server, health, sweeper, verifier, obs,
+          watch, purger);
     } catch (RuntimeException | IOException e) {
+      if (watch != null) {
+        watch.close();
+      }
       health.close();
       pool.close();
       obs.close();
@@ -223,6 +241,16 @@ public final class ContextMemoryServer implements AutoCloseable {
     return sweeper;
   }
 
+  /** The WatchConversations hub (tests drive its sequencer and read its head). */
+  public WatchHub watch() {
+    return watch;
+  }
+
+  /** The retention purge of watch events (tests trigger rounds). */
+  public EventPurger eventPurger() {
+    return purger;
+  }
+
   /** The connection pool in use now (a fresh one replaces it after a database outage). */
   public HikariDataSource pool() {
     return pool.pool();
@@ -258,6 +286,10 @@ public final class ContextMemoryServer implements AutoCloseable {
     }
     log.info("shutting down: draining in-flight calls for up to {}", settings.shutdownGrace());
     health.close();
+    // Watch streams never end by themselves: end them now (UNAVAILABLE with their resume cursors)
+    // so the drain below waits only for unary calls.
+    watch.close();
+    purger.close();
     server.shutdown();
     try {
       if (!server.awaitTermination(settings.shutdownGrace().toMillis(), TimeUnit.MILLISECONDS)) {

@@ -39,7 +39,8 @@ public record Settings(
     String pageTokenSecret,
     Duration deletedConversationRetention,
     SecuritySettings security,
-    Observability observability) {
+    Observability observability,
+    WatchSettings watch) {
 
   public static final String PREFIX = "CONTEXT_MEMORY_";
   /** pgvector's HNSW index, which vector search relies on, indexes vectors of at most 2,000 dimensions. */
@@ -139,7 +140,8 @@ public record Settings(
             r.integer("METRICS_PORT", -1, 0, 65535),
             r.choice("ACCESS_LOG_LEVEL", "INFO", java.util.List.of("OFF", "ERROR", "WARN", "INFO", "DEBUG", "TRACE")),
             r.integer("ACCESS_LOG_SAMPLE_PERCENT", 100, 0, 100),
-            otelVariables(env)));
+            otelVariables(env)),
+        WatchSettings.read(r));
   }
 
   /**

@@ -32,7 +32,7 @@ final class ScopePolicy {
         "UpdateAddress");
     fixed(Scope.ERASE, "CustomerService", "DeleteCustomer", "RemoveAddress");
     fixed(Scope.READ, "ConversationService", "GetConversation", "ListConversations", "ListMessages",
-        "SearchMessages", "GetConversationStats");
+        "SearchMessages", "GetConversationStats", "WatchConversations");
     fixed(Scope.WRITE, "ConversationService", "GetOrCreateOpenConversation", "CloseConversation",
         "UpdateConversation", "DeleteConversation", "AppendMessage", "AppendMessages", "ImportMessages");
     fixed(Scope.READ, "MemoryService", "GetMemory", "ListMemories", "SearchMemories", "SearchConversations",

@@ -1,6 +1,7 @@
 package dev.contextmemory.server.store;
 
 import dev.contextmemory.server.domain.Conversation;
+import dev.contextmemory.server.domain.ConversationEvent;
 import dev.contextmemory.server.domain.ConversationField;
 import dev.contextmemory.server.domain.NotFoundException;
 import dev.contextmemory.server.domain.Ids;
@@ -61,13 +62,19 @@ public final class ConversationStore extends Store {
         ON CONFLICT (tenant_id, customer_id, channel, thread_key) WHERE closed_at IS NULL AND deleted_at IS NULL
         DO NOTHING
         RETURNING %1$s
+      ), ev AS (
+        INSERT INTO conversation_events (tenant_id, conversation_id, customer_id, channel, kind)
+        SELECT :tenant, ins.id, ins.customer_id, ins.channel, 'conversation_opened' FROM ins
       )
       SELECT found.*, false AS created FROM found
       UNION ALL
       SELECT ins.*, true AS created FROM ins""".formatted(COLUMNS);
 
-  public ConversationStore(Jdbi jdbi) {
+  private final ConversationEvents events;
+
+  public ConversationStore(Jdbi jdbi, ConversationEvents events) {
     super(jdbi);
+    this.events = events;
   }
 
   public Conversation.Opened getOrCreateOpen(String tenant, UUID customerId, String channel, String threadKey,
@@ -91,6 +98,9 @@ public final class ConversationStore extends Store {
         throw e;
       }
       if (opened.isPresent()) {
+        if (opened.get().created()) {
+          events.committed();
+        }
         return opened.get();
       }
     }
@@ -169,15 +179,25 @@ public final class ConversationStore extends Store {
 
   /** Closes an open conversation; a closed one is returned unchanged, so retries are harmless. */
   public Conversation close(String tenant, UUID id) {
-    return write(h -> h.createQuery("UPDATE conversations SET closed_at = now()"
+    boolean[] closedNow = {false};
+    Conversation c = write(h -> h.createQuery("UPDATE conversations SET closed_at = now()"
                 + " WHERE tenant_id = :tenant AND id = :id AND closed_at IS NULL AND deleted_at IS NULL RETURNING " + COLUMNS)
             .bind("tenant", tenant).bind("id", id)
             .map(CONVERSATION).findOne()
+            .map(closed -> {
+              ConversationEvents.record(h, tenant, id, ConversationEvent.Kind.CONVERSATION_CLOSED, null);
+              closedNow[0] = true;
+              return closed;
+            })
             .or(() -> h.createQuery("SELECT " + COLUMNS
                     + " FROM conversations WHERE tenant_id = :tenant AND id = :id AND deleted_at IS NULL")
                 .bind("tenant", tenant).bind("id", id)
                 .map(CONVERSATION).findOne()))
         .orElseThrow(() -> notFound(id));
+    if (closedNow[0]) {
+      events.committed();
+    }
+    return c;
   }
 
   public Conversation update(String tenant, UUID id, Conversation.Change change) {
@@ -192,14 +212,20 @@ public final class ConversationStore extends Store {
         case METADATA -> "metadata = coalesce(CAST(:metadata AS jsonb), '{}')";
       });
     }
-    return write(h -> h.createQuery("UPDATE conversations SET " + String.join(", ", sets)
+    Conversation updated = write(h -> h.createQuery("UPDATE conversations SET " + String.join(", ", sets)
                 + " WHERE tenant_id = :tenant AND id = :id AND deleted_at IS NULL RETURNING " + COLUMNS)
             .bind("tenant", tenant).bind("id", id)
             .bind("summary", change.summary() == null ? "" : change.summary())
             .bind("summary_embedding", Rows.vector(change.summaryEmbedding()))
             .bind("metadata", change.metadataJson())
-            .map(CONVERSATION).findOne())
+            .map(CONVERSATION).findOne()
+            .map(c -> {
+              ConversationEvents.record(h, tenant, id, ConversationEvent.Kind.CONVERSATION_UPDATED, null);
+              return c;
+            }))
         .orElseThrow(() -> notFound(id));
+    events.committed();
+    return updated;
   }
 
   /**
@@ -214,12 +240,14 @@ public final class ConversationStore extends Store {
       if (deleted > 0) {
         h.createUpdate("UPDATE memories SET conversation_id = NULL WHERE tenant_id = :tenant AND conversation_id = :id")
             .bind("tenant", tenant).bind("id", id).execute();
+        ConversationEvents.record(h, tenant, id, ConversationEvent.Kind.CONVERSATION_DELETED, null);
       }
       return deleted;
     });
     if (n == 0) {
       throw notFound(id);
     }
+    events.committed();
   }
 
   /**
