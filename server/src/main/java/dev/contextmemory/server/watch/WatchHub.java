@@ -280,7 +280,8 @@ public final class WatchHub implements AutoCloseable {
         sub.sink.fail(cursorExpired());
         return;
       }
-      long upto = Math.min(head, from + CATCH_UP_WINDOW);
+      // Never below from: a cursor from another replica may be ahead of this server's head.
+      long upto = Math.max(from, Math.min(head, from + CATCH_UP_WINDOW));
       int limit = Math.min(room, BATCH);
       List<ConversationEvent> page = events.readTenant(sub.tenant, sub.filter, from, upto, limit);
       for (ConversationEvent e : page) {
