@@ -103,6 +103,7 @@ public final class ContextMemoryServer implements AutoCloseable {
         ConversationServiceGrpc.SERVICE_NAME, MemoryServiceGrpc.SERVICE_NAME, AdminServiceGrpc.SERVICE_NAME));
     PoolGate pool;
     WatchHub watch = null;
+    HikariDataSource watchPool = null;
     try {
       pool = new PoolGate(() -> Database.pool(s, obs.poolMetrics()), s.dbConnectionTimeout(), health::databaseDown,
           Duration.ofSeconds(Database.socketTimeoutSeconds(s)));
@@ -125,7 +126,13 @@ public final class ContextMemoryServer implements AutoCloseable {
       obs.instrument(jdbi);
 
       ContactNormalizer contacts = new ContactNormalizer(s.defaultPhoneRegion());
-      ConversationEvents events = new ConversationEvents(jdbi);
+      // The watch machinery's reads and sequencer passes run on a small pool of their own: they
+      // never wait for (or take) a request's connection, nor a request for theirs.
+      watchPool = Database.pool(s, null, "context-memory-watch", WatchHub.POOL_SIZE, s.applicationName() + "-watch");
+      Jdbi watchJdbi = Database.jdbi(watchPool);
+      watchJdbi.addCustomizer(canceller);
+      obs.instrument(watchJdbi);
+      ConversationEvents events = new ConversationEvents(watchJdbi);
       ConversationStore conversations = new ConversationStore(jdbi, events);
       MemoryStore memories = new MemoryStore(jdbi);
       ApiKeyStore apiKeys = new ApiKeyStore(jdbi);
@@ -196,11 +203,16 @@ public final class ContextMemoryServer implements AutoCloseable {
       obs.monitor(watch, purger);
       health.start();
       log.info("context-memory serving on port {} ({})", server.getPort(), s);
-      return new ContextMemoryServer(s, pool, canceller, admission, deadlines, server, health, sweeper, verifier, obs,
-          watch, purger);
+      ContextMemoryServer started = new ContextMemoryServer(s, pool, canceller, admission, deadlines, server, health,
+          sweeper, verifier, obs, watch, purger);
+      started.closeOnStop(watchPool);
+      return started;
     } catch (RuntimeException | IOException e) {
       if (watch != null) {
         watch.close();
+      }
+      if (watchPool != null) {
+        watchPool.close();
       }
       health.close();
       pool.close();

@@ -28,8 +28,18 @@ public final class Database {
 
   /** The pool, reporting its state (total, active, idle, waiting, wait time, timeouts) to {@code metrics}. */
   public static HikariDataSource pool(Settings s, MetricsTrackerFactory metrics) {
+    return pool(s, metrics, "context-memory", s.dbPoolSize(), s.applicationName());
+  }
+
+  /**
+   * A pool of its own for background work that must not take the requests' connections (the
+   * WatchConversations sequencer, poller and catch-up reads), with the same per-connection
+   * settings and its own application_name.
+   */
+  public static HikariDataSource pool(Settings s, MetricsTrackerFactory metrics, String name, int size,
+      String applicationName) {
     HikariConfig c = new HikariConfig();
-    c.setPoolName("context-memory");
+    c.setPoolName(name);
     c.setJdbcUrl(s.dbUrl());
     if (!s.dbUser().isEmpty()) {
       c.setUsername(s.dbUser());
@@ -37,10 +47,10 @@ public final class Database {
     if (!s.dbPassword().isEmpty()) {
       c.setPassword(s.dbPassword());
     }
-    c.setMaximumPoolSize(s.dbPoolSize());
+    c.setMaximumPoolSize(size);
     // Fixed size (minimumIdle = maximum), as HikariCP recommends: no connection storms when load
     // arrives, and connection set-up never lands on a request's latency.
-    c.setMinimumIdle(s.dbPoolSize());
+    c.setMinimumIdle(size);
     // A request that can't get a connection this fast answers RESOURCE_EXHAUSTED instead of
     // queueing invisibly; callers retry with backoff.
     c.setConnectionTimeout(s.dbConnectionTimeout().toMillis());
@@ -57,7 +67,7 @@ public final class Database {
 
     Map<String, String> pg = Map.of(
         // Shows up in pg_stat_activity, so an operator can tell our sessions apart.
-        "ApplicationName", s.applicationName(),
+        "ApplicationName", applicationName,
         // Set on every connection at start-up: no runaway statement, and no transaction left
         // open by a bug can hold locks for longer than these. lock_timeout is far shorter: a
         // writer queued behind a row lock someone else holds gives its connection back (SQLSTATE

@@ -64,6 +64,11 @@ public final class ConversationEvents extends Store {
    * only once the transaction holds the conversation's row lock (an UPDATE of the row, or FOR
    * UPDATE, or the INSERT that created it): that lock is what makes event ids, and so positions,
    * follow commit order per conversation. Then call the store's post-commit wake-up.
+   *
+   * <p>HANDOFF_CHANGED (the handoff RPCs): {@code payloadJson} is a JSON object whose "state" is
+   * the state the handoff moved to ("requested", "accepted", "completed", "cancelled"); its other
+   * fields (priority, reason, assignee, resolution, ...) reach watchers as HandoffChange.details.
+   * Other kinds pass null.
    */
   public static void record(Handle h, String tenant, UUID conversationId, Kind kind, String payloadJson) {
     h.createUpdate("""

@@ -46,6 +46,11 @@ public final class WatchHub implements AutoCloseable {
   /** How many positions one catch-up read spans at most, whatever its filter rejects. */
   static final int CATCH_UP_WINDOW = 5000;
   private static final Duration FALLBACK_INTERVAL = Duration.ofSeconds(1);
+  /**
+   * Connections of the watch pool: the sequencer, the poller and the two catch-up threads each
+   * hold at most one; the purge and a subscribing request thread wait briefly when all are busy.
+   */
+  public static final int POOL_SIZE = 4;
 
   /** Where a subscription's events go; implemented by the gRPC stream. */
   public interface Sink {
