@@ -119,20 +119,36 @@ public final class ConversationEvents extends Store {
   public int sequence(int batch) {
     return write(h -> {
       h.createQuery("SELECT pg_advisory_xact_lock(:key)").bind("key", SEQUENCER_LOCK).mapTo(String.class).one();
-      // nextval runs above the ordered, limited subquery, so positions follow ids.
-      var result = h.createQuery("""
-              WITH todo AS (
-                SELECT p.tenant_id, p.id, nextval('conversation_event_positions') AS position
-                  FROM (SELECT tenant_id, id FROM conversation_events WHERE position IS NULL ORDER BY id LIMIT :batch) p
-              ), numbered AS (
-                UPDATE conversation_events e SET position = t.position
-                  FROM todo t WHERE e.tenant_id = t.tenant_id AND e.id = t.id AND e.position IS NULL
-                RETURNING e.position
-              )
-              SELECT count(*) AS n, coalesce(max(position), 0) AS head FROM numbered""")
+      // Two statements the planner cannot get wrong on a table without statistics (a join of
+      // the pending rows back to the table was planned as a nested loop over a sequential scan
+      // and ran into the statement timeout with 200,000 pending rows): pick the pending rows in
+      // id order through the partial index, drawing positions in that order (nextval runs above
+      // the ordered, limited subquery), then update them by primary key from the arrays.
+      List<String> tenants = new ArrayList<>();
+      List<Long> ids = new ArrayList<>();
+      List<Long> positions = new ArrayList<>();
+      h.createQuery("""
+              SELECT p.tenant_id, p.id, nextval('conversation_event_positions') AS position
+                FROM (SELECT tenant_id, id FROM conversation_events WHERE position IS NULL ORDER BY id LIMIT :batch) p""")
           .bind("batch", batch)
-          .map((rs, ctx) -> new long[] {rs.getLong("n"), rs.getLong("head")})
-          .one();
+          .map((rs, ctx) -> {
+            tenants.add(rs.getString(1));
+            ids.add(rs.getLong(2));
+            positions.add(rs.getLong(3));
+            return null;
+          })
+          .list();
+      if (!ids.isEmpty()) {
+        h.createUpdate("""
+                UPDATE conversation_events e SET position = u.position
+                  FROM unnest(CAST(:tenants AS text[]), CAST(:ids AS bigint[]), CAST(:positions AS bigint[]))
+                    AS u(tenant_id, id, position)
+                 WHERE e.tenant_id = u.tenant_id AND e.id = u.id AND e.position IS NULL""")
+            .bindArray("tenants", String.class, tenants).bindArray("ids", Long.class, ids)
+            .bindArray("positions", Long.class, positions)
+            .execute();
+      }
+      long[] result = {ids.size(), ids.isEmpty() ? 0 : positions.get(positions.size() - 1)};
       if (result[0] > 0) {
         h.createQuery("SELECT pg_notify(:channel, :head)::text").bind("channel", CHANNEL)
             .bind("head", Long.toString(result[1])).mapTo(String.class).one();
