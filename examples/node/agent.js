@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // One agent turn against context-memory, in JavaScript on @grpc/grpc-js: upsert the customer,
-// open their conversation, append the turn, fetch the context, store a memory and search for it.
+// open their conversation, append the turn, fetch the context, store a memory and search for it,
+// then hand the conversation to a human (human-console.js takes it from the queue).
 // Every answer is checked; the process exits non-zero on the first wrong one.
 //
 //   npm ci && node agent.js        # CONTEXT_MEMORY_TARGET=host:port (default localhost:50051)
@@ -45,7 +46,8 @@ const serviceConfig = {
   methodConfig: [{
     name: [
       ...retried('CustomerService', ['UpsertCustomer', 'GetCustomer']),
-      ...retried('ConversationService', ['GetOrCreateOpenConversation', 'AppendMessage', 'ListMessages']),
+      ...retried('ConversationService', ['GetOrCreateOpenConversation', 'AppendMessage', 'ListMessages',
+        'RequestHandoff', 'GetConversation']),
       ...retried('MemoryService', ['UpsertMemory', 'SearchMemories', 'FetchContext']),
     ],
     retryPolicy: {
@@ -172,6 +174,19 @@ async function main() {
   expect(next.memories.length === 1 && next.memories[0].memory.id === memory.memory.id
     && next.memories[0].breakdown.relevance > 0, 'the memory, relevant to the query', next.memories);
   console.log(`context memory score ${next.memories[0].breakdown.finalScore.toFixed(3)}`);
+
+  // 7. The customer asks for a person: hand the conversation to a human agent. The request_id
+  //    makes a retry return this handoff instead of failing on the one it already made.
+  const handoff = await call(conversations, 'requestHandoff', {
+    conversationId: conversation.id, reason: 'customer asks for a person', priority: 50,
+    requestId: crypto.randomUUID(),
+  });
+  expect(handoff.handoff.state === 'HANDOFF_STATE_REQUESTED' && handoff.replayed === false, 'a requested handoff', handoff);
+  // Until a human hands it back, the AI stays silent in this conversation.
+  const now = await call(conversations, 'getConversation', { conversationId: conversation.id });
+  expect(now.conversation.handoffState === 'CONVERSATION_HANDOFF_STATE_REQUESTED', 'the handoff state REQUESTED',
+    now.conversation.handoffState);
+  console.log(`handoff ${handoff.handoff.id} requested for conversation ${conversation.id}`);
 }
 
 main().then(

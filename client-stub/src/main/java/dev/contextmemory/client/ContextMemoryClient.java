@@ -84,6 +84,9 @@ import java.util.stream.Stream;
  *       {@link Builder#waitForReady(boolean)}.
  *   <li><b>Load balancing:</b> round_robin over every address the target resolves to; a target
  *       of several {@code host:port} entries, comma-separated, spreads calls over all of them.
+ *   <li><b>Read-your-writes:</b> against a server that reads from standbys, the consistency token
+ *       of the newest write this client made goes with every later call, so reads see the
+ *       client's own writes (see {@link #consistencyToken()}).
  *   <li><b>Keepalive:</b> an HTTP/2 ping every 30 s (the server permits one every 20 s), so a dead
  *       connection is noticed within 40 s even when idle.
  * </ul>
@@ -103,10 +106,12 @@ public final class ContextMemoryClient implements AutoCloseable {
   private final CustomerServiceBlockingStub customers;
   private final ConversationServiceBlockingStub conversations;
   private final MemoryServiceBlockingStub memories;
+  private final ConsistencyTokens tokens;
 
-  private ContextMemoryClient(ManagedChannel managedChannel, Channel channel) {
+  private ContextMemoryClient(ManagedChannel managedChannel, Channel channel, ConsistencyTokens tokens) {
     this.managedChannel = managedChannel;
     this.channel = channel;
+    this.tokens = tokens;
     this.customers = CustomerServiceGrpc.newBlockingStub(channel);
     this.conversations = ConversationServiceGrpc.newBlockingStub(channel);
     this.memories = MemoryServiceGrpc.newBlockingStub(channel);
@@ -143,6 +148,16 @@ public final class ContextMemoryClient implements AutoCloseable {
    */
   public Channel channel() {
     return channel;
+  }
+
+  /**
+   * The consistency token of the newest write this client has seen answered (null before the
+   * first, or when the server reads from no standby). Opaque; hand it to {@link
+   * Builder#consistencyToken} of another client (another process, say) to let it read this
+   * client's writes.
+   */
+  public String consistencyToken() {
+    return tokens.newest();
   }
 
   /** Every customer that {@code request}'s filters select, page after page (lazily). */
@@ -205,6 +220,7 @@ public final class ContextMemoryClient implements AutoCloseable {
     private String authority;
     private int maxInboundMessageBytes = DEFAULT_MAX_INBOUND_MESSAGE_BYTES;
     private final List<ClientInterceptor> interceptors = new ArrayList<>();
+    private String consistencyToken;
     private Consumer<ManagedChannelBuilder<?>> customizer = b -> {};
     private OpenTelemetry openTelemetry;
 
@@ -309,6 +325,15 @@ public final class ContextMemoryClient implements AutoCloseable {
       return this;
     }
 
+    /**
+     * Starts the client's session at another client's {@link ContextMemoryClient#consistencyToken()},
+     * so its reads see that client's writes too.
+     */
+    public Builder consistencyToken(String token) {
+      this.consistencyToken = token;
+      return this;
+    }
+
     /** Adds an interceptor; the ones added first run first, before the client's own. */
     public Builder intercept(ClientInterceptor interceptor) {
       interceptors.add(Objects.requireNonNull(interceptor, "interceptor"));
@@ -366,6 +391,9 @@ public final class ContextMemoryClient implements AutoCloseable {
       // ClientInterceptors.intercept runs the last one first: the caller's, then the defaults, and
       // the keys last, right above the channel whose retries replay the keyed request.
       List<ClientInterceptor> chain = new ArrayList<>();
+      ConsistencyTokens tokens = new ConsistencyTokens();
+      tokens.offer(consistencyToken);
+      chain.add(tokens);
       chain.add(IdempotencyKeys.interceptor());
       chain.add(new CallDefaults(defaultDeadline, credentials));
       chain.addAll(interceptors.reversed());
@@ -373,7 +401,7 @@ public final class ContextMemoryClient implements AutoCloseable {
         // Outermost: one span covers the call with its retries, started in the caller's context.
         chain.add(GrpcTelemetry.create(openTelemetry).createClientInterceptor());
       }
-      return new ContextMemoryClient(managed, ClientInterceptors.intercept(managed, chain));
+      return new ContextMemoryClient(managed, ClientInterceptors.intercept(managed, chain), tokens);
     }
 
     private static Duration requirePositive(Duration d, String what) {

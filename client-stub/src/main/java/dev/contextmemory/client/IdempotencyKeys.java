@@ -5,10 +5,12 @@ import dev.contextmemory.v1.AppendMessageRequest;
 import dev.contextmemory.v1.AppendMessagesRequest;
 import dev.contextmemory.v1.ConversationServiceGrpc;
 import dev.contextmemory.v1.CreateCustomerRequest;
+import dev.contextmemory.v1.CreateMemoriesRequest;
 import dev.contextmemory.v1.CreateMemoryRequest;
 import dev.contextmemory.v1.CustomerServiceGrpc;
 import dev.contextmemory.v1.MemoryServiceGrpc;
 import dev.contextmemory.v1.Message;
+import dev.contextmemory.v1.RequestHandoffRequest;
 import io.grpc.CallOptions;
 import io.grpc.Channel;
 import io.grpc.ClientCall;
@@ -22,7 +24,8 @@ import java.util.function.UnaryOperator;
 /**
  * Gives every create and append a key the server deduplicates on, when the caller set none:
  * {@code message.idempotency_key} on AppendMessage, every keyless item of AppendMessages, and
- * {@code request_id} on CreateCustomer, AddAddress and CreateMemory. The key is a random UUID chosen
+ * {@code request_id} on CreateCustomer, AddAddress, CreateMemory, RequestHandoff and every item of
+ * CreateMemories that has none. The key is a random UUID chosen
  * once per call, before gRPC's retry layer buffers the request, so each retry of that call sends
  * the same key and the server stores the message (or customer, address, memory) once and replays
  * it to later attempts.
@@ -48,7 +51,12 @@ public final class IdempotencyKeys implements ClientInterceptor {
           ? ((AddAddressRequest) r).toBuilder().setRequestId(newKey()).build() : r,
       MemoryServiceGrpc.getCreateMemoryMethod().getFullMethodName(),
       r -> ((CreateMemoryRequest) r).getRequestId().isEmpty()
-          ? ((CreateMemoryRequest) r).toBuilder().setRequestId(newKey()).build() : r);
+          ? ((CreateMemoryRequest) r).toBuilder().setRequestId(newKey()).build() : r,
+      MemoryServiceGrpc.getCreateMemoriesMethod().getFullMethodName(),
+      r -> fill((CreateMemoriesRequest) r),
+      ConversationServiceGrpc.getRequestHandoffMethod().getFullMethodName(),
+      r -> ((RequestHandoffRequest) r).getRequestId().isEmpty()
+          ? ((RequestHandoffRequest) r).toBuilder().setRequestId(newKey()).build() : r);
 
   private IdempotencyKeys() {}
 
@@ -83,6 +91,19 @@ public final class IdempotencyKeys implements ClientInterceptor {
       return r;
     }
     return r.toBuilder().setMessage(r.getMessage().toBuilder().setIdempotencyKey(newKey())).build();
+  }
+
+  private static CreateMemoriesRequest fill(CreateMemoriesRequest r) {
+    if (r.getRequestsList().stream().noneMatch(item -> item.getRequestId().isEmpty())) {
+      return r;
+    }
+    CreateMemoriesRequest.Builder b = r.toBuilder();
+    for (int i = 0; i < b.getRequestsCount(); i++) {
+      if (b.getRequests(i).getRequestId().isEmpty()) {
+        b.setRequests(i, b.getRequests(i).toBuilder().setRequestId(newKey()));
+      }
+    }
+    return b.build();
   }
 
   private static AppendMessagesRequest fill(AppendMessagesRequest r) {

@@ -24,7 +24,7 @@ import java.util.Map;
  *       are retried on them too. DEADLINE_EXCEEDED is never retried: the deadline covers every
  *       attempt.
  * </ul>
- * ImportMessages is never retried (re-run it whole: it skips what is stored). gRPC retries only
+ * ImportMessages and ImportMemories are never retried (re-run them whole: they skip what is stored). gRPC retries only
  * until the server starts to answer, and only requests up to its retry buffer (1 MiB).
  */
 final class ServiceConfig {
@@ -32,11 +32,14 @@ final class ServiceConfig {
 
   /**
    * RPCs a second attempt cannot harm: reads; calls the API documents as safe to retry
-   * (GetOrCreateOpenConversation, UpsertCustomer, UpsertMemory, CloseConversation); and creates and
-   * appends, because {@link IdempotencyKeys} gives each of them a key the server deduplicates on.
+   * (GetOrCreateOpenConversation, UpsertCustomer, UpsertMemory, UpsertMemories, CloseConversation, and
+   * the handoff transitions AcceptHandoff, CompleteHandoff and CancelHandoff, which replay when the
+   * handoff is already where the call would take it); and creates and appends (CreateMemories and
+   * RequestHandoff too), because {@link IdempotencyKeys} gives each of them (each item) a key the
+   * server deduplicates on.
    * Left out, so retried only when nothing was done (ABORTED, RESOURCE_EXHAUSTED): updates and
    * deletes (a retried delete that succeeded answers NOT_FOUND) and ConfirmMemories (it counts
-   * again). ImportMessages is never retried.
+   * again). ImportMessages and ImportMemories are never retried.
    */
   static final List<MethodDescriptor<?, ?>> RETRYABLE = List.of(
       CustomerServiceGrpc.getCreateCustomerMethod(),
@@ -55,8 +58,17 @@ final class ServiceConfig {
       ConversationServiceGrpc.getListMessagesMethod(),
       ConversationServiceGrpc.getSearchMessagesMethod(),
       ConversationServiceGrpc.getGetConversationStatsMethod(),
+      ConversationServiceGrpc.getRequestHandoffMethod(),
+      ConversationServiceGrpc.getAcceptHandoffMethod(),
+      ConversationServiceGrpc.getCompleteHandoffMethod(),
+      ConversationServiceGrpc.getCancelHandoffMethod(),
+      ConversationServiceGrpc.getListHandoffQueueMethod(),
+      ConversationServiceGrpc.getListHandoffsMethod(),
       MemoryServiceGrpc.getCreateMemoryMethod(),
+      MemoryServiceGrpc.getCreateMemoriesMethod(),
       MemoryServiceGrpc.getUpsertMemoryMethod(),
+      MemoryServiceGrpc.getUpsertMemoriesMethod(),
+      MemoryServiceGrpc.getListMemoryHistoryMethod(),
       MemoryServiceGrpc.getGetMemoryMethod(),
       MemoryServiceGrpc.getListMemoriesMethod(),
       MemoryServiceGrpc.getSearchMemoriesMethod(),
@@ -74,10 +86,26 @@ final class ServiceConfig {
       CustomerServiceGrpc.SERVICE_NAME, ConversationServiceGrpc.SERVICE_NAME, MemoryServiceGrpc.SERVICE_NAME);
 
   /** Never retried: a client stream commits chunk by chunk. */
-  static final List<MethodDescriptor<?, ?>> NEVER_RETRIED = List.of(ConversationServiceGrpc.getImportMessagesMethod());
+  static final List<MethodDescriptor<?, ?>> NEVER_RETRIED = List.of(ConversationServiceGrpc.getImportMessagesMethod(),
+      MemoryServiceGrpc.getImportMemoriesMethod());
 
   /** Gets wait-for-ready but no retry (a health probe should see the truth at once). */
   static final String HEALTH = "grpc.health.v1.Health";
+
+  /**
+   * The channel's retry throttle (gRPC A6): every failed attempt takes a token, every success gives
+   * back {@link #THROTTLE_TOKEN_RATIO}, and retries stop while the tokens are at or below half of
+   * this. Sized for a replica crash: all calls in flight on the dead replica fail at once, and
+   * with 10 tokens their retries were refused after the fifth failure (SIGKILL of one of 3
+   * replicas failed up to 12 of 16 calls in flight after one attempt), although more than 99 % of
+   * the calls succeeded. With 100, a burst of up to 50 failures is retried; a sustained failure rate above
+   * about 9 % (when 0.1 per success no longer pays for 1 per failure) still drains the bucket, so
+   * an overloaded or down cluster sees at most about 50 extra attempts per client before retries
+   * stop, and they resume after about 10 successes per token. ClusterFailoverTest shows both.
+   */
+  static final double THROTTLE_MAX_TOKENS = 100;
+  /** Tokens a successful call gives back (see {@link #THROTTLE_MAX_TOKENS}). */
+  static final double THROTTLE_TOKEN_RATIO = 0.1;
 
   /** Retry settings; {@code maxAttempts} 1 turns retries off. */
   record Retry(int maxAttempts, Duration initialBackoff, Duration maxBackoff, double backoffMultiplier) {
@@ -111,9 +139,7 @@ final class ServiceConfig {
     Map<String, Object> config = new LinkedHashMap<>();
     config.put("loadBalancingConfig", List.of(Map.of("round_robin", Map.of())));
     config.put("methodConfig", methodConfigs);
-    // Stops retrying while most calls fail (retries continue once tokens > 5; each failure takes
-    // one, each success gives back 0.1), so an outage does not multiply the load on the server.
-    config.put("retryThrottling", Map.of("maxTokens", 10.0, "tokenRatio", 0.1));
+    config.put("retryThrottling", Map.of("maxTokens", THROTTLE_MAX_TOKENS, "tokenRatio", THROTTLE_TOKEN_RATIO));
     return config;
   }
 

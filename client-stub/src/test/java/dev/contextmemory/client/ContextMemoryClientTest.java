@@ -17,10 +17,18 @@ import dev.contextmemory.v1.AppendMessagesRequest;
 import dev.contextmemory.v1.ContactKey;
 import dev.contextmemory.v1.ConversationServiceGrpc;
 import dev.contextmemory.v1.CreateCustomerRequest;
+import dev.contextmemory.v1.CreateMemoriesRequest;
+import dev.contextmemory.v1.CreateMemoriesResponse;
+import dev.contextmemory.v1.CreateMemoryRequest;
 import dev.contextmemory.v1.Customer;
 import dev.contextmemory.v1.CustomerServiceGrpc;
 import dev.contextmemory.v1.GetCustomerRequest;
 import dev.contextmemory.v1.ListCustomersRequest;
+import dev.contextmemory.v1.ListMemoriesRequest;
+import dev.contextmemory.v1.Memory;
+import dev.contextmemory.v1.MemoryKind;
+import dev.contextmemory.v1.MemoryServiceGrpc;
+import dev.contextmemory.v1.MemoryWriteResult;
 import dev.contextmemory.v1.Message;
 import dev.contextmemory.v1.MessageRole;
 import dev.contextmemory.v1.UpdateCustomerRequest;
@@ -204,6 +212,32 @@ class ContextMemoryClientTest {
     List<Customer> stored = client.listAllCustomers(ListCustomersRequest.newBuilder().setDisplayNamePrefix(name).build())
         .toList();
     assertEquals(List.of(c), stored);
+  }
+
+  @Test
+  void aMemoryBatchWhoseResponseWasLostIsRetriedAndStoresEachMemoryOnce() {
+    String create = MemoryServiceGrpc.getCreateMemoriesMethod().getFullMethodName();
+    Customer c = createCustomer(unique("batch"));
+    CreateMemoriesRequest.Builder req = CreateMemoriesRequest.newBuilder();
+    for (int i = 0; i < 3; i++) {
+      req.addRequests(CreateMemoryRequest.newBuilder().setCustomerId(c.getId()).setRequestId(i == 1 ? "mine-1" : "")
+          .setMemory(Memory.newBuilder().setKind(MemoryKind.MEMORY_KIND_FACT).setContent("fact " + i)));
+    }
+    probe.failNext(create, Fault.AFTER_COMMIT);
+    CreateMemoriesResponse r = client.memories().createMemories(req.build());
+
+    List<CreateMemoriesRequest> attempts = probe.calls(create).stream().map(s -> (CreateMemoriesRequest) s.request())
+        .filter(x -> x.getRequests(0).getCustomerId().equals(c.getId())).toList();
+    assertEquals(2, attempts.size(), "the first attempt committed, its response was lost, the retry replayed it");
+    assertEquals(attempts.get(0), attempts.get(1), "every attempt carries the same request ids");
+    List<String> ids = attempts.get(0).getRequestsList().stream().map(CreateMemoryRequest::getRequestId).toList();
+    UUID.fromString(ids.get(0));
+    assertEquals("mine-1", ids.get(1));
+    UUID.fromString(ids.get(2));
+    assertFalse(ids.get(0).equals(ids.get(2)), "two items of a batch got the same request id");
+    assertTrue(r.getResultsList().stream().noneMatch(MemoryWriteResult::getCreated), "the retry replayed all three");
+    assertEquals(3, client.memories().listMemories(ListMemoriesRequest.newBuilder().setCustomerId(c.getId()).build())
+        .getMemoriesCount());
   }
 
   @Test

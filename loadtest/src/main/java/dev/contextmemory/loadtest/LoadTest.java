@@ -57,10 +57,13 @@ public final class LoadTest {
       ConversationServiceGrpc.getSearchMessagesMethod(),
       ConversationServiceGrpc.getListConversationsMethod(),
       ConversationServiceGrpc.getCloseConversationMethod(),
+      ConversationServiceGrpc.getGetUsageMetricsMethod(),
       MemoryServiceGrpc.getUpsertMemoryMethod(),
       MemoryServiceGrpc.getListMemoriesMethod(),
       MemoryServiceGrpc.getSearchMemoriesMethod(),
-      MemoryServiceGrpc.getFetchContextMethod());
+      MemoryServiceGrpc.getFetchContextMethod(),
+      MemoryServiceGrpc.getCreateMemoryMethod(),
+      MemoryServiceGrpc.getCreateMemoriesMethod());
 
   /** The recall gate of both memory searches (issue 13): mean recall@10 of the sampled answers. */
   static final double MIN_RECALL_AT_10 = 0.95;
@@ -89,6 +92,7 @@ public final class LoadTest {
   /** Per scenario (and second run), the server's own histograms of its RPCs; filled by {@link #measure}. */
   private final Map<String, List<ServerLatency>> serverSide = new java.util.LinkedHashMap<>();
   private java.net.URI metricsUrl;
+  private boolean compareUsageRefresh;
 
   public LoadTest(Profile profile, Targets targets, Set<String> only, long seed, PrintStream log) {
     this.profile = profile;
@@ -96,6 +100,12 @@ public final class LoadTest {
     this.only = only;
     this.seed = seed;
     this.log = log;
+  }
+
+  /** Also runs {@link UsageRefreshComparison} (needs the database URL). */
+  public LoadTest comparingUsageRefresh(boolean on) {
+    this.compareUsageRefresh = on;
+    return this;
   }
 
   public RunReport run(Environment env) throws SQLException {
@@ -123,7 +133,8 @@ public final class LoadTest {
     Scenarios scenarios = new Scenarios(profile, targets, data);
     List<Scenarios.Definition> definitions = scenarios.all();
     Set<String> needed = new java.util.HashSet<>();
-    definitions.stream().filter(d -> only.isEmpty() || only.contains(d.name())).forEach(d -> needed.addAll(d.needs()));
+    definitions.stream().filter(d -> only.isEmpty() ? !Scenarios.ON_DEMAND.contains(d.name()) : only.contains(d.name()))
+        .forEach(d -> needed.addAll(d.needs()));
     Setup.Result setup = new Setup(env.channel(), data, profile.setupConcurrency(), CALL_TIMEOUT, log,
         env.ownsDatabase() && env.dbUrl() != null ? new VectorIndexes(env.dbUrl(), log) : null)
         .run(conversations && needed.contains("conversations"), memories && needed.contains("memories"));
@@ -135,6 +146,7 @@ public final class LoadTest {
       if (setup.phases().stream().anyMatch(p -> p.written() > 0)) {
         vacuum = vacuumAnalyze(env.dbUrl());
       }
+      refreshUsageRollup(env.dbUrl());
       floors = new Baselines(env.dbUrl(), env.tenant(), data, setup, profile.baselineIterations(), log).run();
       sameStatement = new SameStatementFloors(env.dbUrl(), env.tenant(), data, setup, profile, log)
           .run(name -> only.isEmpty() || only.contains(name));
@@ -169,6 +181,10 @@ public final class LoadTest {
           AuthComparison.run(engine, off, plan.stream().filter(p -> p.scenario() != null)
               .map(Planned::scenario).toList(), log);
         }
+      }
+      if (compareUsageRefresh && env.dbUrl() != null) {
+        UsageRefreshComparison.run(engine, plan.stream().filter(p -> p.scenario() != null)
+            .map(Planned::scenario).toList(), env.dbUrl(), log);
       }
       if (profile.capacity() != null) {
         List<Outcome> searched = new ArrayList<>();
@@ -238,6 +254,10 @@ public final class LoadTest {
     for (Scenarios.Definition d : definitions) {
       if (!only.isEmpty() && !only.contains(d.name())) {
         plan.add(new Planned(d, null, "not selected (--only)"));
+        continue;
+      }
+      if (Scenarios.ON_DEMAND.contains(d.name()) && !only.contains(d.name())) {
+        plan.add(new Planned(d, null, "on demand: name it in --only"));
         continue;
       }
       if (d.needs().contains("conversations") && !setup.hasConversations()
@@ -411,6 +431,24 @@ public final class LoadTest {
     double sec = (System.nanoTime() - t0) / 1e9;
     log.printf(Locale.ROOT, "set-up: VACUUM ANALYZE + CHECKPOINT %.1f s%n", sec);
     return sec;
+  }
+
+  /**
+   * GetUsageMetrics reads a rollup the server refreshes every few minutes; after the load, the
+   * harness refreshes it once (timed), so usage_metrics reads the whole data set's figures rather
+   * than whatever the last scheduled refresh saw. What a refresh costs is in the log.
+   */
+  private void refreshUsageRollup(String dbUrl) {
+    long t0 = System.nanoTime();
+    try (Connection c = DriverManager.getConnection(dbUrl); Statement s = c.createStatement()) {
+      s.execute("REFRESH MATERIALIZED VIEW CONCURRENTLY usage_hourly");
+      s.execute("REFRESH MATERIALIZED VIEW CONCURRENTLY usage_daily");
+      s.execute("UPDATE usage_rollup_state SET refreshed_at = now()");
+    } catch (SQLException e) {
+      log.println("set-up: usage rollup not refreshed (" + e.getMessage().strip() + ")");
+      return;
+    }
+    log.printf(Locale.ROOT, "set-up: usage rollup refresh %.1f s%n", (System.nanoTime() - t0) / 1e9);
   }
 
   private static void sleepQuietly(long ms) {

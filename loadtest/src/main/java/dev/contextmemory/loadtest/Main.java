@@ -37,7 +37,8 @@ public final class Main {
     Profile profile = Profile.named(o.profile());
     Targets targets = Targets.adjusted(o.profile(), o.targetScale(), o.overrides());
     Files.createDirectories(o.out());
-    LoadTest test = new LoadTest(profile, targets, o.only(), o.seed(), System.out);
+    LoadTest test = new LoadTest(profile, targets, o.only(), o.seed(), System.out)
+        .comparingUsageRefresh(o.compareUsageRefresh());
     if (o.target() != null) {
       String host = o.target().substring(0, o.target().lastIndexOf(':'));
       int port = Integer.parseInt(o.target().substring(o.target().lastIndexOf(':') + 1));

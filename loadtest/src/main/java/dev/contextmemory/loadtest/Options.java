@@ -34,7 +34,8 @@ public record Options(
     List<String> serverJavaOptions,
     String apiKey,
     Map<String, String> serverEnv,
-    boolean compareAuth) {
+    boolean compareAuth,
+    boolean compareUsageRefresh) {
 
   public static final String USAGE = """
       usage: loadtest [options]
@@ -58,6 +59,8 @@ public record Options(
         --compare-auth              without --target: also start a server without authentication on the same
                                     database and compare append_message and list_messages_20 p50 with and
                                     without API keys (the run's own server requires keys, made for the run)
+        --compare-usage-refresh     with a database URL: also compare append_message p50 quiet and while the
+                                    usage rollup is refreshed back to back (issue 14: within 3 %)
       exit status: 0 every target met (skipped scenarios allowed), 1 a target missed, 2 usage or set-up error
       """;
 
@@ -74,6 +77,7 @@ public record Options(
     long seed = 42;
     boolean keep = false;
     boolean compareAuth = false;
+    boolean compareUsageRefresh = false;
     List<String> javaOpts = new ArrayList<>();
     String apiKey = System.getenv(HarnessChannel.API_KEY_ENV);
     Map<String, String> serverEnv = new LinkedHashMap<>();
@@ -81,13 +85,15 @@ public record Options(
       String a = args[i];
       String v = null;
       int eq = a.indexOf('=');
-      if (a.startsWith("--") && eq > 0 && !a.equals("--keep-db") && !a.equals("--compare-auth")) {
+      if (a.startsWith("--") && eq > 0 && !a.equals("--keep-db") && !a.equals("--compare-auth")
+          && !a.equals("--compare-usage-refresh")) {
         v = a.substring(eq + 1);
         a = a.substring(0, eq);
       }
       switch (a) {
         case "--keep-db" -> keep = true;
         case "--compare-auth" -> compareAuth = true;
+        case "--compare-usage-refresh" -> compareUsageRefresh = true;
         case "-h", "--help" -> throw new UsageException("");
         default -> {
           if (v == null) {
@@ -134,7 +140,7 @@ public record Options(
     }
     return new Options(profile, target, dbUrl, jar, out, tenant, scale, List.copyOf(overrides), Set.copyOf(only), seed,
         keep, List.copyOf(javaOpts), apiKey == null || apiKey.isEmpty() ? null : apiKey,
-        java.util.Collections.unmodifiableMap(serverEnv), compareAuth);
+        java.util.Collections.unmodifiableMap(serverEnv), compareAuth, compareUsageRefresh);
   }
 
   private static double number(String option, String v) {

@@ -55,14 +55,14 @@ public record Profile(
           8, Duration.ofSeconds(2), Duration.ofSeconds(10),
           rates(Map.of("append_message", 100.0, "append_messages_100", 10.0, "list_messages_20", 200.0,
               "search_messages", 50.0, "search_memories_customer", 50.0, "search_memories_tenant", 30.0,
-              "fetch_context", 50.0, "agent_turn", 10.0), 100.0),
+              "fetch_context", 50.0, "agent_turn", 10.0, "usage_metrics", 20.0), 100.0),
           0.25, 0.001, 200, 1_000, null);
       case "full" -> new Profile("full",
           new DataSet.Sizes(5_000, 2, 100, 100_000, 256, DIMENSION),
           8, Duration.ofSeconds(5), Duration.ofSeconds(20),
           rates(Map.of("append_message", 100.0, "append_messages_100", 10.0, "list_messages_20", 200.0,
               "search_messages", 50.0, "search_memories_customer", 50.0, "search_memories_tenant", 30.0,
-              "fetch_context", 50.0, "agent_turn", 10.0), 100.0),
+              "fetch_context", 50.0, "agent_turn", 10.0, "usage_metrics", 20.0), 100.0),
           0.25, 0.001, 100, 2_000,
           new Capacity(1.5, Duration.ofSeconds(2), Duration.ofSeconds(10), 14));
       case "smoke" -> new Profile("smoke",
@@ -70,7 +70,7 @@ public record Profile(
           4, Duration.ofMillis(300), Duration.ofSeconds(1),
           rates(Map.of("append_message", 20.0, "append_messages_100", 5.0, "list_messages_20", 20.0,
               "search_messages", 20.0, "search_memories_customer", 20.0, "search_memories_tenant", 20.0,
-              "fetch_context", 20.0, "agent_turn", 10.0), 20.0),
+              "fetch_context", 20.0, "agent_turn", 10.0, "usage_metrics", 10.0), 20.0),
           0.5, 0.001, 20, 20,
           new Capacity(2, Duration.ofMillis(200), Duration.ofMillis(500), 2));
       default -> throw new IllegalArgumentException("unknown profile '" + name + "' (ci, full, smoke)");
@@ -79,13 +79,17 @@ public record Profile(
 
   /**
    * The rates of the first eight scenarios plus the three conversation lookups (ListConversations of
-   * one customer, its open ones, a metadata query) at {@code lookups} per second each.
+   * one customer, its open ones, a metadata query) at {@code lookups} per second each, and the
+   * on-demand memory writes.
    */
   private static Map<String, Double> rates(Map<String, Double> first, double lookups) {
     Map<String, Double> all = new java.util.HashMap<>(first);
     all.put("list_conversations_customer", lookups);
     all.put("list_conversations_open", lookups);
     all.put("list_conversations_metadata", lookups);
+    // On demand: a single create at an agent's pace, and one 1,000-memory batch every 2 s.
+    all.put("create_memory", 50.0);
+    all.put("create_memories_batch", 0.5);
     return Map.copyOf(all);
   }
 

@@ -23,6 +23,7 @@ class TargetsTest {
     assertEquals(5, t.p99Ms("list_conversations_customer"));
     assertEquals(5, t.p99Ms("list_conversations_open"));
     assertEquals(10, t.p99Ms("list_conversations_metadata"));
+    assertEquals(20, t.p99Ms("usage_metrics"));
     assertFalse(t.adjusted());
   }
 
@@ -40,6 +41,7 @@ class TargetsTest {
     assertEquals(10, ci.p99Ms("list_conversations_customer"));
     assertEquals(10, ci.p99Ms("list_conversations_open"));
     assertEquals(20, ci.p99Ms("list_conversations_metadata"));
+    assertEquals(20, ci.p99Ms("usage_metrics"));
     assertFalse(ci.adjusted());
     assertFalse(Targets.adjusted("ci", 1, List.of()).adjusted());
     assertTrue(Targets.adjusted("ci", 1, List.of("list_messages_20=5")).adjusted());

@@ -18,6 +18,10 @@ import dev.contextmemory.server.grpc.MalformedRequests;
 import dev.contextmemory.server.grpc.MemoryGrpcService;
 import dev.contextmemory.server.grpc.PoolGate;
 import dev.contextmemory.server.grpc.RequestAdmission;
+import dev.contextmemory.server.grpc.ConsistencyTokens;
+import dev.contextmemory.server.grpc.StandbyReads;
+import dev.contextmemory.server.grpc.StandbyRouter;
+import dev.contextmemory.server.store.CommitLsn;
 import dev.contextmemory.server.observability.Observability;
 import dev.contextmemory.server.store.AddressStore;
 import dev.contextmemory.server.store.ApiKeyStore;
@@ -26,9 +30,16 @@ import dev.contextmemory.server.store.ConversationEvents;
 import dev.contextmemory.server.store.ConversationStore;
 import dev.contextmemory.server.watch.EventPurger;
 import dev.contextmemory.server.watch.WatchHub;
+import dev.contextmemory.server.store.HandoffStore;
+import dev.contextmemory.server.store.UsageRollup;
+import dev.contextmemory.server.store.UsageStore;
 import dev.contextmemory.server.store.CustomerStore;
 import dev.contextmemory.server.store.ExpirySweeper;
+import dev.contextmemory.server.store.SweepLock;
 import dev.contextmemory.server.store.MemorySearchStore;
+import dev.contextmemory.server.store.MemoryBatchStore;
+import dev.contextmemory.server.store.MemoryConfirmationStore;
+import dev.contextmemory.server.store.MemoryHistoryStore;
 import dev.contextmemory.server.store.MemoryStore;
 import dev.contextmemory.server.store.MessageImportStore;
 import dev.contextmemory.server.store.MessageSearchStore;
@@ -72,17 +83,21 @@ public final class ContextMemoryServer implements AutoCloseable {
   private final Server server;
   private final DatabaseHealth health;
   private final ExpirySweeper sweeper;
+  private final UsageRollup rollup;
   private final KeyVerifier keyVerifier;
   private final Observability observability;
   private final WatchHub watch;
   private final EventPurger purger;
+  private final StandbyRouter standbys;
   private final AtomicInteger closed = new AtomicInteger();
   private final List<AutoCloseable> closeLast = new java.util.concurrent.CopyOnWriteArrayList<>();
+  /** The MCP Streamable HTTP endpoint, when CONTEXT_MEMORY_MCP_PORT is set. */
+  private volatile McpEndpoint mcp;
 
   private ContextMemoryServer(Settings settings, PoolGate pool, CancelStatementOnCallEnd canceller,
       RequestAdmission admission, CallDeadlines deadlines, Server server, DatabaseHealth health,
-      ExpirySweeper sweeper, KeyVerifier keyVerifier, Observability observability, WatchHub watch,
-      EventPurger purger) {
+      ExpirySweeper sweeper, UsageRollup rollup, KeyVerifier keyVerifier, Observability observability,
+      StandbyRouter standbys, WatchHub watch, EventPurger purger) {
     this.watch = watch;
     this.purger = purger;
     this.settings = settings;
@@ -93,8 +108,10 @@ public final class ContextMemoryServer implements AutoCloseable {
     this.server = server;
     this.health = health;
     this.sweeper = sweeper;
+    this.rollup = rollup;
     this.keyVerifier = keyVerifier;
     this.observability = observability;
+    this.standbys = standbys;
   }
 
   public static ContextMemoryServer start(Settings s, ServerBuilder<?> transport) throws IOException {
@@ -113,13 +130,27 @@ public final class ContextMemoryServer implements AutoCloseable {
       throw e;
     }
     health.onRecovery(pool::refresh);
+    StandbyRouter standbys = null;
     try {
       if (s.migrateOnStart()) {
         var result = Database.migrate(s);
         log.info("schema at version {} ({} migration(s) applied)", result.targetSchemaVersion,
             result.migrationsExecuted);
       }
-      Jdbi jdbi = Database.jdbi(pool);
+      // With standbys, read calls borrow from the pool their router chose, everything else from
+      // the primary's, and every commit reports its WAL position for the call's consistency token.
+      StandbyReads standbyReads = null;
+      if (s.standbyReads().enabled()) {
+        standbys = new StandbyRouter(s, obs.poolMetrics());
+        standbys.bindTo(obs.registry());
+        standbys.start();
+        standbyReads = new StandbyReads(standbys, ConsistencyTokens.withSecret(s.pageTokenSecret()));
+      }
+      Jdbi jdbi = Database.jdbi(standbys != null ? StandbyReads.routing(pool) : pool);
+      if (standbys != null) {
+        jdbi.getConfig(CommitLsn.class).setSink(ConsistencyTokens::recordCommit);
+      }
+      Database.checkSessionTimeouts(jdbi, s);
       Database.checkEmbeddingDimension(jdbi, s);
       CancelStatementOnCallEnd canceller = new CancelStatementOnCallEnd();
       jdbi.addCustomizer(canceller);
@@ -134,6 +165,7 @@ public final class ContextMemoryServer implements AutoCloseable {
       obs.instrument(watchJdbi);
       ConversationEvents events = new ConversationEvents(watchJdbi);
       ConversationStore conversations = new ConversationStore(jdbi, events);
+      UsageStore usage = new UsageStore(jdbi);
       MemoryStore memories = new MemoryStore(jdbi);
       ApiKeyStore apiKeys = new ApiKeyStore(jdbi);
       SecuritySettings sec = s.security();
@@ -145,13 +177,15 @@ public final class ContextMemoryServer implements AutoCloseable {
           : Authentication.none(s.defaultTenant(), sec.keyRequestsPerSecond(), sec.keyBurst(),
               sec.tenantMaxConcurrentCalls());
       PageTokens tokens = PageTokens.withSecret(s.pageTokenSecret());
-      watch = new WatchHub(events, s.dbUrl(), s.dbUser(), s.dbPassword(), s.applicationName(),
+      watch = new WatchHub(events, s.sessionDbUrl(), s.dbUser(), s.dbPassword(), s.applicationName(),
           s.watch().maxStreamsPerTenant(), s.watch().checkpointInterval());
       List<BindableService> services = List.of(
           new CustomerGrpcService(new CustomerStore(jdbi, events), new AddressStore(jdbi), contacts, tokens),
           new ConversationGrpcService(conversations, new MessageStore(jdbi, events), new MessageImportStore(jdbi, events),
-              new MessageSearchStore(jdbi), contacts, tokens, s.embeddingDimension(), watch, s.watch().bufferEvents()),
-          new MemoryGrpcService(memories, new MemorySearchStore(jdbi), conversations, tokens, s.embeddingDimension()),
+              new MessageSearchStore(jdbi), new HandoffStore(jdbi, events), usage, contacts, tokens, s.embeddingDimension(),
+              watch, s.watch().bufferEvents()),
+          new MemoryGrpcService(memories, new MemorySearchStore(jdbi), conversations, new MemoryBatchStore(jdbi),
+              new MemoryHistoryStore(jdbi), new MemoryConfirmationStore(jdbi), tokens, s.embeddingDimension()),
           new AdminGrpcService(apiKeys, verifier, tokens));
 
       // Health and reflection on their own threads, API calls on the bounded request executor
@@ -159,53 +193,76 @@ public final class ContextMemoryServer implements AutoCloseable {
       RequestAdmission admission = new RequestAdmission(s.requestThreads(), s.requestQueue(), s.requestQueueWait(),
           s.maxCallDeadline());
       CallDeadlines deadlines = new CallDeadlines(s.maxCallDeadline());
-      admission.install(transport);
       obs.monitor(admission);
       // The RPC metrics name these methods; any other name a client sends counts as "other".
       Set<String> methods = new HashSet<>();
+      List<ServerServiceDefinition> api = new java.util.ArrayList<>();
       services.forEach(service -> {
         ServerServiceDefinition definition = service.bindService();
         definition.getMethods().forEach(m -> methods.add(m.getMethodDescriptor().getFullMethodName()));
-        transport.addService(MalformedRequests.wrap(definition));
+        api.add(MalformedRequests.wrap(definition));
       });
       List<BindableService> plain = new java.util.ArrayList<>(List.of(health.manager().getHealthService()));
       if (sec.reflection()) {
         plain.add(ProtoReflectionServiceV1.newInstance());
         plain.add(legacyReflection());
       }
+      List<ServerServiceDefinition> others = new java.util.ArrayList<>();
       plain.forEach(service -> {
         ServerServiceDefinition definition = service.bindService();
         definition.getMethods().forEach(m -> methods.add(m.getMethodDescriptor().getFullMethodName()));
-        transport.addService(definition);
+        others.add(definition);
       });
-      transport.maxInboundMessageSize(s.maxInboundMessageBytes())
-          .addStreamTracerFactory(obs.rpcMetrics(methods))
-          // Runs last-added first: the call's span (when tracing); shed calls cost nothing more;
-          // the deadline bound is set, and the caller is known, allowed and in the Context; the
-          // access log sees the tenant and the mapped status; then service code runs and errors
-          // are mapped.
-          .intercept(new ExceptionInterceptor(obs.registry()))
-          .intercept(obs.accessLog())
-          .intercept(authentication)
-          .intercept(deadlines)
-          .intercept(admission);
+      // Runs last-added first: the call's span (when tracing); shed calls cost nothing more; the
+      // deadline bound is set, and the caller is known, allowed and in the Context; the access log
+      // sees the tenant and the mapped status; then service code runs and errors are mapped.
+      List<ServerInterceptor> interceptors = new java.util.ArrayList<>(List.of(new ExceptionInterceptor(obs.registry())));
+      if (standbyReads != null) {
+        // Outside the error mapping, so a failed write's trailer still carries its commits' token.
+        interceptors.add(standbyReads);
+      }
+      interceptors.addAll(List.of(obs.accessLog(), authentication, deadlines, admission));
       ServerInterceptor tracing = obs.tracing();
       if (tracing != null) {
-        transport.intercept(tracing);
+        interceptors.add(tracing);
       }
+      var rpcMetrics = obs.rpcMetrics(methods);
+      // The API as every transport serves it: the same executor choice, services, metrics and
+      // interceptors, whether a call comes over the network or from the MCP endpoint in-process.
+      java.util.function.Consumer<ServerBuilder<?>> apiStack = builder -> {
+        admission.install(builder);
+        api.forEach(builder::addService);
+        builder.maxInboundMessageSize(s.maxInboundMessageBytes()).addStreamTracerFactory(rpcMetrics);
+        interceptors.forEach(builder::intercept);
+      };
+      apiStack.accept(transport);
+      others.forEach(transport::addService);
       obs.serve();
-      Server server = transport.build().start();
+      McpEndpoint mcp = s.mcpPort() < 0 ? null : McpEndpoint.start(s, apiStack, verifier);
+      Server server;
+      try {
+        server = transport.build().start();
+      } catch (IOException | RuntimeException e) {
+        if (mcp != null) {
+          mcp.close();
+        }
+        throw e;
+      }
       warnAboutExposure(s);
-      ExpirySweeper sweeper = new ExpirySweeper(memories, conversations, s.memorySweepInterval(), s.memorySweepBatch(),
+      ExpirySweeper sweeper = new ExpirySweeper(memories, conversations,
+          new SweepLock(() -> Database.connect(s, "sweeper")), s.memorySweepInterval(), s.memorySweepBatch(),
           s.deletedConversationRetention());
       EventPurger purger = new EventPurger(events, s.watch().retention(), s.watch().purgeInterval());
+      UsageRollup rollup = new UsageRollup(usage, s.usageRefreshInterval());
       obs.monitor(health, canceller, sweeper);
+      obs.monitor(rollup);
       obs.monitor(watch, purger);
       health.start();
       log.info("context-memory serving on port {} ({})", server.getPort(), s);
       ContextMemoryServer started = new ContextMemoryServer(s, pool, canceller, admission, deadlines, server, health,
-          sweeper, verifier, obs, watch, purger);
+          sweeper, rollup, verifier, obs, standbys, watch, purger);
       started.closeOnStop(watchPool);
+      started.mcp = mcp;
       return started;
     } catch (RuntimeException | IOException e) {
       if (watch != null) {
@@ -215,6 +272,9 @@ public final class ContextMemoryServer implements AutoCloseable {
         watchPool.close();
       }
       health.close();
+      if (standbys != null) {
+        standbys.close();
+      }
       pool.close();
       obs.close();
       throw e;
@@ -248,6 +308,11 @@ public final class ContextMemoryServer implements AutoCloseable {
     return server.getPort();
   }
 
+  /** The MCP endpoint's HTTP port, or -1 when CONTEXT_MEMORY_MCP_PORT is unset. */
+  public int mcpPort() {
+    return mcp == null ? -1 : mcp.port();
+  }
+
   /** The background sweeper of expired memories (tests and operators' tooling trigger rounds). */
   public ExpirySweeper sweeper() {
     return sweeper;
@@ -261,6 +326,11 @@ public final class ContextMemoryServer implements AutoCloseable {
   /** The retention purge of watch events (tests trigger rounds). */
   public EventPurger eventPurger() {
     return purger;
+  }
+
+  /** The usage rollup's refresher (tests make GetUsageMetrics' figures current through it). */
+  public UsageRollup usageRollup() {
+    return rollup;
   }
 
   /** The connection pool in use now (a fresh one replaces it after a database outage). */
@@ -298,6 +368,9 @@ public final class ContextMemoryServer implements AutoCloseable {
     }
     log.info("shutting down: draining in-flight calls for up to {}", settings.shutdownGrace());
     health.close();
+    if (mcp != null) {
+      mcp.stopAccepting(); // MCP requests in flight finish on the in-process server below
+    }
     // Watch streams never end by themselves: end them now (UNAVAILABLE with their resume cursors)
     // so the drain below waits only for unary calls.
     watch.close();
@@ -309,18 +382,25 @@ public final class ContextMemoryServer implements AutoCloseable {
         server.shutdownNow();
         server.awaitTermination(5, TimeUnit.SECONDS);
       }
+      if (mcp != null) {
+        mcp.close();
+      }
       admission.shutdown(5);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       server.shutdownNow();
     }
     sweeper.close();
+    rollup.close();
     deadlines.close();
     admission.close();
     if (keyVerifier != null) {
       keyVerifier.close();
     }
     statementCanceller.close();
+    if (standbys != null) {
+      standbys.close();
+    }
     pool.close();
     for (AutoCloseable c : closeLast) {
       try {

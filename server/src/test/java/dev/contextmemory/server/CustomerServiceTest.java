@@ -439,9 +439,10 @@ class CustomerServiceTest {
     DeleteCustomerResponse erased = customers.deleteCustomer(DeleteCustomerRequest.newBuilder()
         .setCustomerId(c.getId()).setErase(true).build());
     assertEquals(DeleteCustomerResponse.newBuilder()
-        .setAddressesDeleted(2).setConversationsDeleted(2).setMessagesDeleted(5).setMemoriesDeleted(1).build(), erased);
+        .setAddressesDeleted(2).setConversationsDeleted(2).setMessagesDeleted(5).setMemoriesDeleted(1)
+        .setMemoryHistoryDeleted(1).build(), erased); // the memory's "created" record
     for (String table : List.of("customers WHERE id = ?", "customer_addresses WHERE customer_id = ?",
-        "conversations WHERE customer_id = ?", "memories WHERE customer_id = ?")) {
+        "conversations WHERE customer_id = ?", "memories WHERE customer_id = ?", "memory_history WHERE customer_id = ?")) {
       assertEquals(0, countRows("SELECT count(*) FROM " + table, customerId), table);
     }
     assertEquals(0, countRows("SELECT count(*) FROM messages WHERE conversation_id = ?", conversation));

@@ -339,7 +339,11 @@ class MemoryServiceTest {
           unlock.setLong(1, 0x636d5f7377656570L);
           unlock.execute();
         }
-        assertEquals(20, own.server().sweeper().sweep(), "three batches of at most 7");
+        try (dev.contextmemory.server.testing.CapturedLog log = dev.contextmemory.server.testing.CapturedLog.attach()) {
+          assertEquals(20, own.server().sweeper().sweep(), "three batches of at most 7, in one round under one lock");
+          // The round says what it deleted, in counts only (never the content).
+          assertTrue(log.text().contains("expiry sweep deleted 20 expired memories and 0 rows"), log.text());
+        }
         assertEquals(1, countIn(db, "SELECT count(*) FROM memories"));
         assertEquals(0, own.server().sweeper().sweep());
       }

@@ -189,8 +189,11 @@ class MetricsEndpointTest {
   void databaseSweeperExecutorAndJvmAreExposed() {
     Scrape before = Scrape.of(metricsPort);
     server.sweeper().sweep();
+    server.usageRollup().refresh();
     Scrape after = Scrape.of(metricsPort);
     assertEquals(1, delta(before, after, "contextmemory_sweeper_rounds_total"));
+    assertEquals(1, delta(before, after, "contextmemory_usage_rollup_refreshes_total"));
+    assertTrue(after.has("contextmemory_usage_rollup_failures_total"));
     assertEquals(1, after.value("contextmemory_db_health_serving"), after::text);
     assertTrue(after.has("contextmemory_db_health_transitions_total"));
     assertTrue(after.has("contextmemory_sweeper_deleted_total"));

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.protobuf.FieldMask;
+import com.google.protobuf.util.Timestamps;
 import dev.contextmemory.server.auth.Scope;
 import dev.contextmemory.server.testing.GrpcErrors;
 import dev.contextmemory.server.testing.TestKeys;
@@ -17,6 +18,7 @@ import io.grpc.MethodDescriptor;
 import io.grpc.ServiceDescriptor;
 import io.grpc.Status.Code;
 import io.grpc.stub.StreamObserver;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -53,6 +55,7 @@ class TenantIsolationTest {
   private static Address bAddress;
   private static Conversation bConversation;
   private static Memory bMemory;
+  private static Handoff bHandoff;
   private static String bKeyPrefix;
   private static List<Float> bVector;
 
@@ -60,6 +63,7 @@ class TenantIsolationTest {
                ConversationServiceGrpc.ConversationServiceBlockingStub conversations,
                ConversationServiceGrpc.ConversationServiceStub conversationsAsync,
                MemoryServiceGrpc.MemoryServiceBlockingStub memories,
+               MemoryServiceGrpc.MemoryServiceStub memoriesAsync,
                AdminServiceGrpc.AdminServiceBlockingStub admin) {
     static Stubs of(TestServer s, String key) {
       return new Stubs(
@@ -67,6 +71,7 @@ class TenantIsolationTest {
           TestKeys.withKey(ConversationServiceGrpc.newBlockingStub(s.channel()), key),
           TestKeys.withKey(ConversationServiceGrpc.newStub(s.channel()), key),
           TestKeys.withKey(MemoryServiceGrpc.newBlockingStub(s.channel()), key),
+          TestKeys.withKey(MemoryServiceGrpc.newStub(s.channel()), key),
           TestKeys.withKey(AdminServiceGrpc.newBlockingStub(s.channel()), key));
     }
   }
@@ -98,6 +103,8 @@ class TenantIsolationTest {
         .setConversation(Conversation.newBuilder().setId(bConversation.getId()).setSummary("about the " + WORD)
             .addAllSummaryEmbedding(bVector))
         .setUpdateMask(FieldMask.newBuilder().addPaths("summary").addPaths("summary_embedding")).build());
+    bHandoff = b.conversations().requestHandoff(RequestHandoffRequest.newBuilder()
+        .setConversationId(bConversation.getId()).setReason("needs a person").build()).getHandoff();
     bMemory = b.memories().createMemory(CreateMemoryRequest.newBuilder().setCustomerId(bCustomer.getId())
         .setMemory(Memory.newBuilder().setKind(MemoryKind.MEMORY_KIND_FACT).setContent("owns a " + WORD)
             .addAllEmbedding(bVector)).build()).getMemory();
@@ -203,11 +210,43 @@ class TenantIsolationTest {
       GetConversationStatsResponse s = a.conversations().getConversationStats(GetConversationStatsRequest.newBuilder()
           .build());
       assertEquals(0, s.getMessagesTotal(), s::toString);
+      assertEquals(0, s.getHandoffsRequested(), s::toString);
       assertEquals(0, s.getConversationsTotal(), s::toString);
       notFound("CUSTOMER_NOT_FOUND", () -> a.conversations().getConversationStats(
           GetConversationStatsRequest.newBuilder().setCustomerId(customerId).build()));
     });
     put(c, ConversationServiceGrpc.getWatchConversationsMethod(), TenantIsolationTest::watchSeesOwnTenantOnly);
+    put(c, ConversationServiceGrpc.getRequestHandoffMethod(), () -> notFound("CONVERSATION_NOT_FOUND",
+        () -> a.conversations().requestHandoff(RequestHandoffRequest.newBuilder().setConversationId(conversationId)
+            .build())));
+    put(c, ConversationServiceGrpc.getAcceptHandoffMethod(), () -> notFound("HANDOFF_NOT_FOUND",
+        () -> a.conversations().acceptHandoff(AcceptHandoffRequest.newBuilder().setHandoffId(bHandoff.getId())
+            .setAssigneeId("intruder").build())));
+    put(c, ConversationServiceGrpc.getCompleteHandoffMethod(), () -> notFound("HANDOFF_NOT_FOUND",
+        () -> a.conversations().completeHandoff(CompleteHandoffRequest.newBuilder().setHandoffId(bHandoff.getId())
+            .setAssigneeId("intruder").setCloseConversation(true).build())));
+    put(c, ConversationServiceGrpc.getCancelHandoffMethod(), () -> notFound("HANDOFF_NOT_FOUND",
+        () -> a.conversations().cancelHandoff(CancelHandoffRequest.newBuilder().setHandoffId(bHandoff.getId())
+            .build())));
+    put(c, ConversationServiceGrpc.getListHandoffQueueMethod(), () -> assertEquals(0, a.conversations()
+        .listHandoffQueue(ListHandoffQueueRequest.newBuilder().setPageSize(1000).build()).getHandoffsCount()));
+    put(c, ConversationServiceGrpc.getGetUsageMetricsMethod(), () -> {
+      server.server().usageRollup().refresh();
+      GetUsageMetricsResponse u = a.conversations().getUsageMetrics(GetUsageMetricsRequest.newBuilder()
+          .setTimeRange(TimeRange.newBuilder()
+              .setStartTime(com.google.protobuf.util.Timestamps.fromSeconds(Instant.now().getEpochSecond() - 86_400))
+              .setEndTime(com.google.protobuf.util.Timestamps.fromSeconds(Instant.now().getEpochSecond() + 86_400)))
+          .setBucketWidth(UsageBucketWidth.USAGE_BUCKET_WIDTH_DAY).setGroupByChannel(true).build());
+      for (UsageBucket x : u.getBucketsList()) {
+        assertEquals(0, x.getConversationsStarted(), x::toString);
+        assertEquals(0, x.getMessagesByRole().getUser(), x::toString);
+        assertEquals(0, x.getMemoriesCreated(), x::toString);
+        assertEquals(0, x.getHandoffsRequested(), x::toString);
+      }
+    });
+    put(c, ConversationServiceGrpc.getListHandoffsMethod(), () -> notFound("CONVERSATION_NOT_FOUND",
+        () -> a.conversations().listHandoffs(ListHandoffsRequest.newBuilder().setConversationId(conversationId)
+            .build())));
 
     // MemoryService
     put(c, MemoryServiceGrpc.getCreateMemoryMethod(), () -> notFound("CUSTOMER_NOT_FOUND",
@@ -237,6 +276,9 @@ class TenantIsolationTest {
           r.setQueryText(WORD);
         }
         assertEquals(0, a.memories().searchMemories(r.build()).getHitsCount(), mode::toString);
+        // In the past too: B's versions are not A's.
+        assertEquals(0, a.memories().searchMemories(r.setAsOfTime(Timestamps.fromMillis(System.currentTimeMillis() - 1))
+            .build()).getHitsCount(), mode::toString);
         notFound("CUSTOMER_NOT_FOUND", () -> a.memories().searchMemories(r.setCustomerId(customerId).build()));
       }
     });
@@ -249,6 +291,30 @@ class TenantIsolationTest {
     put(c, MemoryServiceGrpc.getFetchContextMethod(), () -> notFound("CUSTOMER_NOT_FOUND",
         () -> a.memories().fetchContext(FetchContextRequest.newBuilder().setCustomerId(customerId)
             .setQueryText(WORD).addAllQueryEmbedding(bVector).build())));
+    put(c, MemoryServiceGrpc.getCreateMemoriesMethod(), () -> {
+      CreateMemoriesResponse r = a.memories().createMemories(CreateMemoriesRequest.newBuilder()
+          .addRequests(CreateMemoryRequest.newBuilder().setCustomerId(customerId)
+              .setMemory(Memory.newBuilder().setKind(MemoryKind.MEMORY_KIND_FACT).setContent("x"))).build());
+      assertEquals("CUSTOMER_NOT_FOUND", r.getResults(0).getError().getReason(), r::toString);
+    });
+    put(c, MemoryServiceGrpc.getUpsertMemoriesMethod(), () -> {
+      UpsertMemoriesResponse r = a.memories().upsertMemories(UpsertMemoriesRequest.newBuilder()
+          .addRequests(UpsertMemoryRequest.newBuilder().setCustomerId(customerId)
+              .setMemory(Memory.newBuilder().setKind(MemoryKind.MEMORY_KIND_FACT).setKey("k").setContent("x"))).build());
+      assertEquals("CUSTOMER_NOT_FOUND", r.getResults(0).getError().getReason(), r::toString);
+    });
+    put(c, MemoryServiceGrpc.getImportMemoriesMethod(), () -> {
+      ImportMemoriesResponse r = importMemory(customerId);
+      assertEquals(0, r.getMemoriesCreated(), r::toString);
+      assertEquals(1, r.getItemsFailed(), r::toString);
+      assertEquals("CUSTOMER_NOT_FOUND", r.getErrors(0).getError().getReason(), r::toString);
+    });
+    put(c, MemoryServiceGrpc.getListMemoryHistoryMethod(), () -> {
+      notFound("MEMORY_NOT_FOUND", () -> a.memories().listMemoryHistory(ListMemoryHistoryRequest.newBuilder()
+          .setMemoryId(memoryId).build()));
+      notFound("CUSTOMER_NOT_FOUND", () -> a.memories().listMemoryHistory(ListMemoryHistoryRequest.newBuilder()
+          .setCustomerId(customerId).build()));
+    });
     put(c, MemoryServiceGrpc.getConfirmMemoriesMethod(), () -> {
       ConfirmMemoriesResponse r = a.memories().confirmMemories(ConfirmMemoriesRequest.newBuilder()
           .addConfirmations(MemoryConfirmation.newBuilder().setMemoryId(memoryId)
@@ -311,6 +377,11 @@ class TenantIsolationTest {
     assertEquals(ConversationStatus.CONVERSATION_STATUS_OPEN, conv.getStatus());
     assertEquals(1, conv.getMessageCount());
     assertEquals("about the " + WORD, conv.getSummary());
+    assertEquals(ConversationHandoffState.CONVERSATION_HANDOFF_STATE_REQUESTED, conv.getHandoffState());
+    List<QueuedHandoff> queue = b.conversations().listHandoffQueue(ListHandoffQueueRequest.getDefaultInstance())
+        .getHandoffsList();
+    assertEquals(1, queue.size());
+    assertEquals(bHandoff, queue.get(0).getHandoff());
     Memory mem = b.memories().getMemory(GetMemoryRequest.newBuilder().setMemoryId(bMemory.getId()).build()).getMemory();
     assertEquals("owns a " + WORD, mem.getContent());
     assertEquals(0, mem.getConfirmCount());
@@ -360,6 +431,32 @@ class TenantIsolationTest {
           WatchConversationsRequest.newBuilder().setResumeCursor(bCursor).build()).hasNext());
     } catch (InterruptedException e) {
       throw new AssertionError(e);
+    }
+  }
+
+  private static ImportMemoriesResponse importMemory(String customerId) {
+    CompletableFuture<ImportMemoriesResponse> done = new CompletableFuture<>();
+    StreamObserver<ImportMemoriesRequest> in = a.memoriesAsync().importMemories(new StreamObserver<>() {
+      @Override
+      public void onNext(ImportMemoriesResponse value) {
+        done.complete(value);
+      }
+
+      @Override
+      public void onError(Throwable t) {
+        done.completeExceptionally(t);
+      }
+
+      @Override
+      public void onCompleted() {}
+    });
+    in.onNext(ImportMemoriesRequest.newBuilder().setCustomerId(customerId).setRequestId("import-1")
+        .setMemory(Memory.newBuilder().setKind(MemoryKind.MEMORY_KIND_FACT).setContent("injected")).build());
+    in.onCompleted();
+    try {
+      return done.get(30, TimeUnit.SECONDS);
+    } catch (Exception e) {
+      throw new AssertionError("ImportMemories failed", e);
     }
   }
 

@@ -187,6 +187,50 @@ class WatchConversationsTest {
     }
   }
 
+  /**
+   * The handoff RPCs record HANDOFF_CHANGED in their own transactions: a stream on the handoff
+   * queue sees REQUESTED, ACCEPTED and COMPLETED in order, with the handoff's id and assignee, and
+   * nothing for a replayed accept; completing with close_conversation also closes the
+   * conversation, which an unfiltered stream of the customer sees after the handoff event.
+   */
+  @Test
+  void handoffQueueStreamSeesEachTransition() throws Exception {
+    String customer = newCustomer();
+    Conversation c = open(customer, Channel.CHANNEL_WEB);
+    try (Watcher queue = watch(WatchConversationsRequest.newBuilder().setCustomerId(customer).setHandoffQueue(true)
+            .build(), true, 0);
+        Watcher all = watch(byCustomer(customer), true, 0)) {
+      append(c.getId(), "I want a person");
+      Handoff h = conversations.requestHandoff(RequestHandoffRequest.newBuilder().setConversationId(c.getId())
+          .setReason("asks for a person").setPriority(7).build()).getHandoff();
+      conversations.acceptHandoff(AcceptHandoffRequest.newBuilder().setHandoffId(h.getId())
+          .setAssigneeId("agent-ada").build());
+      assertTrue(conversations.acceptHandoff(AcceptHandoffRequest.newBuilder().setHandoffId(h.getId())
+          .setAssigneeId("agent-ada").build()).getReplayed());
+      conversations.completeHandoff(CompleteHandoffRequest.newBuilder().setHandoffId(h.getId())
+          .setAssigneeId("agent-ada").setResolution("done").setCloseConversation(true).build());
+      List<WatchConversationsResponse> seen = queue.next(3, 10);
+      assertEquals(List.of(HandoffState.HANDOFF_STATE_REQUESTED, HandoffState.HANDOFF_STATE_ACCEPTED,
+          HandoffState.HANDOFF_STATE_COMPLETED), seen.stream().map(r -> r.getHandoff().getState()).toList());
+      for (WatchConversationsResponse r : seen) {
+        assertEquals(ConversationEventKind.CONVERSATION_EVENT_KIND_HANDOFF_CHANGED, r.getKind(), r::toString);
+        assertEquals(c.getId(), r.getConversationId());
+        assertEquals(h.getId(), r.getHandoff().getHandoffId());
+      }
+      assertEquals("", seen.get(0).getHandoff().getAssigneeId());
+      assertEquals("agent-ada", seen.get(1).getHandoff().getAssigneeId());
+      assertEquals("agent-ada", seen.get(2).getHandoff().getAssigneeId());
+      // Only handoff events on the queue filter; the replayed accept recorded nothing.
+      assertEquals(ConversationEventKind.CONVERSATION_EVENT_KIND_CHECKPOINT, nextResponse(queue).getKind());
+      assertEquals(List.of(ConversationEventKind.CONVERSATION_EVENT_KIND_MESSAGE_APPENDED,
+          ConversationEventKind.CONVERSATION_EVENT_KIND_HANDOFF_CHANGED,
+          ConversationEventKind.CONVERSATION_EVENT_KIND_HANDOFF_CHANGED,
+          ConversationEventKind.CONVERSATION_EVENT_KIND_HANDOFF_CHANGED,
+          ConversationEventKind.CONVERSATION_EVENT_KIND_CONVERSATION_CLOSED),
+          all.next(5, 10).stream().map(WatchConversationsResponse::getKind).toList());
+    }
+  }
+
   private static WatchConversationsResponse nextResponse(Watcher w) throws InterruptedException {
     WatchConversationsResponse r = w.received.poll(10, TimeUnit.SECONDS);
     assertNotNull(r, "no response within 10 s");

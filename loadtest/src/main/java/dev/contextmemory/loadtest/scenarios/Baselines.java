@@ -84,6 +84,10 @@ public final class Baselines {
         put(out, "list_conversations_customer", listConversations(c, Lookup.CUSTOMER));
         put(out, "list_conversations_open", listConversations(c, Lookup.OPEN));
         put(out, "list_conversations_metadata", listConversations(c, Lookup.METADATA));
+        Baseline usage = usageRollup(c);
+        if (usage != null) {
+          put(out, "usage_metrics", usage);
+        }
       }
       if (setup.hasMemories()) {
         vectorSearchSettings(c);
@@ -284,7 +288,7 @@ public final class Baselines {
    */
   static final String CONVERSATION_COLUMNS = "id, customer_id, channel, thread_key, started_at,"
       + " last_message_at, closed_at, message_count, summary, summary_embedding IS NOT NULL AS has_summary_embedding,"
-      + " metadata::text AS metadata, created_at, updated_at";
+      + " metadata::text AS metadata, created_at, updated_at, handoff_state";
   private static final String CONVERSATION_ORDER = " ORDER BY last_message_at DESC NULLS LAST, id DESC LIMIT ?";
 
   /**
@@ -339,6 +343,41 @@ public final class Baselines {
   }
 
   /** The stored name of the data set's i-th channel ("sms", "web", ...), as the server writes it. */
+  /**
+   * usage_metrics' floor: the rollup rows of the tenant's last 90 days summed per daily bucket, the
+   * bulk of what GetUsageMetrics reads (it adds the live handoff counts and the refresh time). Null
+   * when the server's schema has no rollup (before V7_1).
+   */
+  private Baseline usageRollup(Connection c) throws SQLException {
+    String sql = "SELECT bucket, sum(conversations_started), sum(conversations_with_embedding),"
+        + " sum(conversations_closed), sum(messages_user), sum(messages_assistant), sum(messages_system),"
+        + " sum(messages_tool), sum(messages_human_agent), sum(memories_created), sum(memories_with_embedding)"
+        + " FROM usage_daily WHERE tenant_id = ? AND bucket >= ? AND bucket < ? GROUP BY bucket";
+    try (Statement st = c.createStatement();
+        java.sql.ResultSet rs = st.executeQuery("SELECT to_regclass('usage_daily') IS NOT NULL")) {
+      if (!rs.next() || !rs.getBoolean(1)) {
+        return null;
+      }
+    }
+    try (PreparedStatement ps = c.prepareStatement(sql)) {
+      ps.setString(1, tenant);
+      java.time.OffsetDateTime tomorrow = java.time.OffsetDateTime.now(java.time.ZoneOffset.UTC)
+          .truncatedTo(java.time.temporal.ChronoUnit.DAYS).plusDays(1);
+      return time(sql, new Timed() {
+        @Override
+        public void prepare(int i) throws SQLException {
+          ps.setObject(2, tomorrow.minusDays(Scenarios.USAGE_DAYS));
+          ps.setObject(3, tomorrow);
+        }
+
+        @Override
+        public void execute() throws SQLException {
+          drain(ps);
+        }
+      });
+    }
+  }
+
   private String channelName(int i) {
     return data.channel(i).name().substring("CHANNEL_".length()).toLowerCase(Locale.ROOT);
   }

@@ -16,8 +16,11 @@ import dev.contextmemory.v1.AppendMessageRequest;
 import dev.contextmemory.v1.AppendMessagesRequest;
 import dev.contextmemory.v1.ConversationServiceGrpc;
 import dev.contextmemory.v1.ConversationStatus;
+import dev.contextmemory.v1.CreateMemoriesRequest;
+import dev.contextmemory.v1.CreateMemoryRequest;
 import dev.contextmemory.v1.FetchContextRequest;
 import dev.contextmemory.v1.GetOrCreateOpenConversationRequest;
+import dev.contextmemory.v1.GetUsageMetricsRequest;
 import dev.contextmemory.v1.ListConversationsRequest;
 import dev.contextmemory.v1.ListMessagesRequest;
 import dev.contextmemory.v1.Memory;
@@ -28,7 +31,9 @@ import dev.contextmemory.v1.Message;
 import dev.contextmemory.v1.MessageRole;
 import dev.contextmemory.v1.SearchMemoriesRequest;
 import dev.contextmemory.v1.SearchMessagesRequest;
+import dev.contextmemory.v1.TimeRange;
 import dev.contextmemory.v1.UpsertMemoryRequest;
+import dev.contextmemory.v1.UsageBucketWidth;
 import io.grpc.MethodDescriptor;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
@@ -91,10 +96,25 @@ public final class Scenarios {
     d.add(new Definition("list_conversations_customer", Set.of("conversations"), this::listConversationsCustomer, null));
     d.add(new Definition("list_conversations_open", Set.of("conversations"), this::listConversationsOpen, null));
     d.add(new Definition("list_conversations_metadata", Set.of("conversations"), this::listConversationsMetadata, null));
+    d.add(new Definition("usage_metrics", Set.of("conversations"), this::usageMetrics, null));
     // Last: it writes memories (in the reserved cluster) and messages while it runs.
     d.add(new Definition("agent_turn", Set.of("conversations", "memories"), this::agentTurn, null));
+    // On demand (ON_DEMAND), after everything that reads: they add memories to the data set.
+    d.add(new Definition("create_memory", Set.of("memories"), this::createMemory, null));
+    d.add(new Definition("create_memories_batch", Set.of("memories"), this::createMemoriesBatch, null));
     return d;
   }
+
+  /**
+   * Scenarios that run only when named in --only: the bulk-write throughput measurement (issue 15)
+   * and its single-write comparison. Each 1,000-memory batch with 768-dim vectors is 1,000 HNSW
+   * inserts, seconds of database CPU on a shared 2-core machine, which no fixed p99 gate of every
+   * build can hold; docs/search.md has the measured figures and the command.
+   */
+  public static final Set<String> ON_DEMAND = Set.of("create_memory", "create_memories_batch");
+
+  /** Items per CreateMemories call of create_memories_batch: the API's maximum. */
+  public static final int BATCH = 1_000;
 
   /** The rate of the transport floor: the highest of the read scenarios' rates (list_messages_20). */
   public static final double FLOOR_RATE = 200;
@@ -260,6 +280,32 @@ public final class Scenarios {
         .build();
   }
 
+  /** Days of the usage_metrics range: issue 14's "90 daily buckets". */
+  public static final int USAGE_DAYS = 90;
+  /** The share of usage_metrics calls that group by channel. */
+  public static final double USAGE_BY_CHANNEL_SHARE = 0.25;
+
+  /**
+   * A dashboard's usage chart: GetUsageMetrics of the last 90 UTC days in daily buckets, in
+   * {@link #USAGE_BY_CHANNEL_SHARE} of the calls per channel.
+   */
+  private Scenario usageMetrics(Setup.Result setup) {
+    return base("usage_metrics")
+        .feed("by_channel", s -> s.random().nextDouble() < USAGE_BY_CHANNEL_SHARE)
+        .exec(Step.call(ConversationServiceGrpc.getGetUsageMetricsMethod(), s -> {
+          long tomorrow = java.time.Instant.now().truncatedTo(java.time.temporal.ChronoUnit.DAYS).getEpochSecond()
+              + 86_400;
+          return GetUsageMetricsRequest.newBuilder()
+              .setTimeRange(TimeRange.newBuilder()
+                  .setStartTime(com.google.protobuf.Timestamp.newBuilder().setSeconds(tomorrow - USAGE_DAYS * 86_400L))
+                  .setEndTime(com.google.protobuf.Timestamp.newBuilder().setSeconds(tomorrow)))
+              .setBucketWidth(UsageBucketWidth.USAGE_BUCKET_WIDTH_DAY)
+              .setGroupByChannel(s.<Boolean>get("by_channel"))
+              .build();
+        }))
+        .build();
+  }
+
   // ------------------------------------------------------------------------------------ memories
 
   /**
@@ -344,6 +390,50 @@ public final class Scenarios {
               .build();
         }).when(s -> s.<Boolean>get("remember")))
         .build();
+  }
+
+  /**
+   * One CreateMemory with a vector from the reserved cluster (searches never look there) and a
+   * fresh request id: the single write whose latency the history triggers must not move.
+   */
+  private Scenario createMemory(Setup.Result setup) {
+    int customers = data.sizes().customers();
+    return base("create_memory")
+        .exec(Step.call(MemoryServiceGrpc.getCreateMemoryMethod(), s -> CreateMemoryRequest.newBuilder()
+            .setCustomerId(setup.customerIds()[s.random().nextInt(customers)])
+            .setMemory(newMemory(s.random().nextLong()))
+            .setRequestId(UUID.randomUUID().toString())
+            .build()))
+        .build();
+  }
+
+  /**
+   * CreateMemories of {@link #BATCH} memories for random customers, each with a client vector from
+   * the reserved cluster and its own request id: memories/s = BATCH / the call's latency.
+   */
+  private Scenario createMemoriesBatch(Setup.Result setup) {
+    int customers = data.sizes().customers();
+    return base("create_memories_batch")
+        .exec(Step.call(MemoryServiceGrpc.getCreateMemoriesMethod(), s -> {
+          var b = CreateMemoriesRequest.newBuilder();
+          for (int i = 0; i < BATCH; i++) {
+            b.addRequests(CreateMemoryRequest.newBuilder()
+                .setCustomerId(setup.customerIds()[s.random().nextInt(customers)])
+                .setMemory(newMemory(s.random().nextLong()))
+                .setRequestId(UUID.randomUUID().toString()));
+          }
+          return b.build();
+        }))
+        .build();
+  }
+
+  private Memory.Builder newMemory(long key) {
+    var m = Memory.newBuilder().setKind(MemoryKind.MEMORY_KIND_FACT).setContent(Texts.sentence(key))
+        .setSource("loadtest-bulk");
+    for (float f : data.vectors().member(data.vectors().reservedCluster(), key)) {
+      m.addEmbedding(f);
+    }
+    return m;
   }
 
   /** A text and an embedding query on a random topic, for the conversation's customer. */

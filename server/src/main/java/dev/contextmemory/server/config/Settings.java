@@ -15,6 +15,8 @@ public record Settings(
     String dbUrl,
     String dbUser,
     String dbPassword,
+    DbPooler dbPooler,
+    String migrationDbUrl,
     int dbPoolSize,
     Duration dbConnectionTimeout,
     Duration statementTimeout,
@@ -38,11 +40,29 @@ public record Settings(
 
     String pageTokenSecret,
     Duration deletedConversationRetention,
+    Duration usageRefreshInterval,
     SecuritySettings security,
     Observability observability,
-    WatchSettings watch) {
+    WatchSettings watch,
+    StandbyReads standbyReads,
+    int mcpPort) {
 
   public static final String PREFIX = "CONTEXT_MEMORY_";
+
+  /**
+   * What sits between the server and PostgreSQL (docs/scaling.md). A pooler cannot pass startup
+   * {@code options}, so the timeouts reach the sessions another way; a transaction-mode pooler
+   * also hands each transaction to any server connection, so nothing may outlive a transaction:
+   * no named prepared statements, no session settings, no session advisory locks.
+   */
+  public enum DbPooler {
+    /** Connections go straight to PostgreSQL (or through a TCP proxy): timeouts as startup options. */
+    NONE,
+    /** PgBouncer {@code pool_mode=session}: a client connection keeps one server connection; timeouts are SET once per connection. */
+    SESSION,
+    /** PgBouncer {@code pool_mode=transaction}: timeouts must be role/database settings, which start-up checks. */
+    TRANSACTION
+  }
   /** pgvector's HNSW index, which vector search relies on, indexes vectors of at most 2,000 dimensions. */
   public static final int MAX_EMBEDDING_DIMENSION = 2000;
 
@@ -50,6 +70,18 @@ public record Settings(
     Objects.requireNonNull(dbUrl, "dbUrl");
     if (!dbUrl.startsWith("jdbc:postgresql:")) {
       throw new IllegalArgumentException(PREFIX + "DB_URL must be a jdbc:postgresql: URL, got " + redact(dbUrl));
+    }
+    Objects.requireNonNull(dbPooler, "dbPooler");
+    if (migrationDbUrl != null && !migrationDbUrl.startsWith("jdbc:postgresql:")) {
+      throw new IllegalArgumentException(PREFIX + "MIGRATION_DB_URL must be a jdbc:postgresql: URL, got "
+          + redact(migrationDbUrl));
+    }
+    // Flyway holds a session advisory lock across statements and SETs its role and search path:
+    // through a transaction-mode pooler each of those may land on another server connection.
+    if (dbPooler == DbPooler.TRANSACTION && migrateOnStart && migrationDbUrl == null) {
+      throw new IllegalArgumentException(PREFIX + "DB_POOLER=transaction needs " + PREFIX + "MIGRATION_DB_URL (a direct"
+          + " or session-mode URL, for migrations), or " + PREFIX + "MIGRATE_ON_START=false with the migrate"
+          + " command run against a direct URL");
     }
     if (embeddingDimension < 1 || embeddingDimension > MAX_EMBEDDING_DIMENSION) {
       throw new IllegalArgumentException(PREFIX + "EMBEDDING_DIMENSION must be within 1.." + MAX_EMBEDDING_DIMENSION);
@@ -66,6 +98,15 @@ public record Settings(
       throw new IllegalArgumentException(PREFIX + "DB_LOCK_TIMEOUT_MS (" + lockTimeout.toMillis()
           + ") must be below " + PREFIX + "DB_STATEMENT_TIMEOUT_MS (" + statementTimeout.toMillis() + ")");
     }
+  }
+
+  /**
+   * The URL for what needs a whole PostgreSQL session of its own (Flyway's session advisory lock
+   * and its SET commands, LISTEN): {@code MIGRATION_DB_URL} when set (a direct or session-mode
+   * URL beside a transaction-mode pooler), else the request URL.
+   */
+  public String sessionDbUrl() {
+    return migrationDbUrl != null ? migrationDbUrl : dbUrl;
   }
 
   /** The smallest non-zero statement timeout: pgjdbc's connection set-up must fit under it. */
@@ -97,6 +138,8 @@ public record Settings(
         dbUrl,
         r.string("DB_USER", ""),
         r.string("DB_PASSWORD", ""),
+        DbPooler.valueOf(r.choice("DB_POOLER", "NONE", java.util.List.of("NONE", "SESSION", "TRANSACTION"))),
+        r.string("MIGRATION_DB_URL", null),
         poolSize,
         Duration.ofMillis(r.integer("DB_CONNECTION_TIMEOUT_MS", 2000, 250, 600_000)),
         Duration.ofMillis(r.integer("DB_STATEMENT_TIMEOUT_MS", 15_000, 0, 3_600_000)),
@@ -134,6 +177,9 @@ public record Settings(
         r.string("PAGE_TOKEN_SECRET", null),
         // 0 keeps soft-deleted conversations until their customer is erased.
         Duration.ofSeconds(r.integer("DELETED_CONVERSATION_RETENTION_SECONDS", 30 * 86_400, 0, Integer.MAX_VALUE)),
+        // A refresh reads every counted row (about 1.5 s per million messages): often enough for
+        // dashboards, rare enough to cost the database little.
+        Duration.ofSeconds(r.integer("USAGE_REFRESH_SECONDS", 300, 1, 86_400)),
         SecuritySettings.read(r, host),
         new Observability(
             r.string("METRICS_HOST", "127.0.0.1"),
@@ -141,7 +187,58 @@ public record Settings(
             r.choice("ACCESS_LOG_LEVEL", "INFO", java.util.List.of("OFF", "ERROR", "WARN", "INFO", "DEBUG", "TRACE")),
             r.integer("ACCESS_LOG_SAMPLE_PERCENT", 100, 0, 100),
             otelVariables(env)),
-        WatchSettings.read(r));
+        WatchSettings.read(r),
+        new StandbyReads(
+            readUrls(r.string("DB_READ_URL", "")),
+            // A standby further behind than this is skipped for reads that carry no token.
+            Duration.ofMillis(r.integer("DB_READ_MAX_STALENESS_MS", 1000, StandbyReads.MIN_STALENESS_MS, 3_600_000)),
+            // A read with a token waits this long for a standby to replay the caller's write, then
+            // goes to the primary: it holds a request thread meanwhile.
+            Duration.ofMillis(r.integer("DB_READ_TOKEN_WAIT_MS", 50, 0, 10_000))),
+// The MCP Streamable HTTP endpoint (docs/mcp.md); -1 (unset) serves none, 0 any free port.
+        r.integer("MCP_PORT", -1, 0, 65535));
+  }
+
+  /**
+   * Reads on streaming-replication standbys (docs/scaling.md "Reads on standbys").
+   *
+   * @param urls the standbys' JDBC URLs; empty: every call goes to the primary and no consistency
+   *     token is issued
+   * @param maxStaleness how far behind a standby may be for a read without a token
+   * @param tokenWait how long a read with a token waits for a standby to replay past it
+   */
+  public record StandbyReads(java.util.List<String> urls, Duration maxStaleness, Duration tokenWait) {
+    /** Staleness is measured by a probe every {@code PROBE_INTERVAL_MS}; a bound below two probes is not one. */
+    public static final int PROBE_INTERVAL_MS = 50;
+    static final int MIN_STALENESS_MS = 2 * PROBE_INTERVAL_MS;
+
+    public StandbyReads {
+      urls = java.util.List.copyOf(urls);
+      for (String u : urls) {
+        if (!u.startsWith("jdbc:postgresql:")) {
+          throw new IllegalArgumentException(PREFIX + "DB_READ_URL must list jdbc:postgresql: URLs, got " + redact(u));
+        }
+      }
+    }
+
+    public boolean enabled() {
+      return !urls.isEmpty();
+    }
+
+    @Override
+    public String toString() {
+      return enabled() ? "StandbyReads[standbys=" + urls.size() + ", maxStaleness=" + maxStaleness + ", tokenWait="
+          + tokenWait + "]" : "StandbyReads[off]";
+    }
+  }
+
+  /**
+   * Splits DB_READ_URL into URLs: separated by whitespace, or by a comma that starts the next
+   * {@code jdbc:} URL (a comma inside one URL is pgjdbc's multi-host syntax and stays).
+   */
+  static java.util.List<String> readUrls(String value) {
+    return java.util.Arrays.stream(value.trim().split("\\s+|,\\s*(?=jdbc:)"))
+        .filter(u -> !u.isBlank()).toList();
   }
 
   /**
@@ -181,13 +278,15 @@ public record Settings(
   public String toString() {
     // Never print the password.
     return "Settings[host=" + host + ", port=" + port + ", dbUrl=" + redact(dbUrl)
+        + ", dbPooler=" + dbPooler + (migrationDbUrl == null ? "" : ", migrationDbUrl=" + redact(migrationDbUrl))
         + ", dbPoolSize=" + dbPoolSize + ", requestThreads=" + requestThreads
         + ", requestQueue=" + requestQueue + ", requestQueueWait=" + requestQueueWait
         + ", statementTimeout=" + statementTimeout
         + ", lockTimeout=" + lockTimeout + ", maxCallDeadline=" + maxCallDeadline
         + ", migrateOnStart=" + migrateOnStart
         + ", embeddingDimension=" + embeddingDimension + ", auth=" + security.auth()
-        + ", tls=" + security.tls() + ", " + observability + "]";
+        + ", tls=" + security.tls() + ", " + observability + ", " + standbyReads
+        + ", mcp=" + (mcpPort < 0 ? "off" : host + ":" + mcpPort) + "]";
   }
 
   /** A database URL fit for a log line: no password, in a query parameter or in user:password@. */

@@ -6,7 +6,8 @@ import java.util.UUID;
 
 /**
  * A conversation row. {@code channel} holds the stored name (sms, messenger, ...); {@code
- * summaryEmbedding} is null unless it was asked for, {@code hasSummaryEmbedding} always tells.
+ * summaryEmbedding} is null unless it was asked for, {@code hasSummaryEmbedding} always tells;
+ * {@code handoffState} is the stored name (ai, requested, accepted).
  */
 public record Conversation(
     UUID id,
@@ -22,7 +23,8 @@ public record Conversation(
     boolean hasSummaryEmbedding,
     String metadataJson,
     Instant createdAt,
-    Instant updatedAt) {
+    Instant updatedAt,
+    String handoffState) {
 
   /** GetOrCreateOpenConversation's answer. */
   public record Opened(Conversation conversation, boolean created) {}
@@ -43,5 +45,6 @@ public record Conversation(
   /** GetConversationStats' answer. */
   public record Stats(Instant windowStart, Instant windowEnd, long total, long open, long closed,
       long withSummaryEmbedding, long messagesUser, long messagesAssistant, long messagesSystem,
-      long messagesTool) {}
+      long messagesTool, long messagesHumanAgent, long handoffsRequested, long handoffsAccepted,
+      long handoffsCompleted, long conversationsHandoffComplete) {}
 }

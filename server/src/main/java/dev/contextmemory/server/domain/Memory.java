@@ -38,8 +38,11 @@ public record Memory(
   /** UpsertMemory's answer. */
   public record Upserted(Memory memory, boolean created) {}
 
-  /** ListMemories filters; empty or null means "any". */
-  public record Filter(List<String> kinds, UUID conversationId, String key, String metadataJson) {}
+  /**
+   * ListMemories filters; empty or null means "any". {@code asOf} non-null lists the versions valid
+   * at that time instead of the live memories.
+   */
+  public record Filter(List<String> kinds, UUID conversationId, String key, String metadataJson, Instant asOf) {}
 
   /** A page, newest first, and the position after its last row (null at the end). */
   public record Page(List<Memory> memories, Cursor next) {}
@@ -50,9 +53,12 @@ public record Memory(
   /** How SearchMemories matches. */
   public enum Mode { VECTOR, TEXT, HYBRID }
 
-  /** A search: mode, query parts, size, cut-off and filters (customer null = whole tenant). */
+  /**
+   * A search: mode, query parts, size, cut-off and filters (customer null = whole tenant);
+   * {@code asOf} non-null searches the versions valid at that time.
+   */
   public record Search(UUID customerId, Mode mode, String text, float[] embedding, int topK, double minScore,
-      List<String> kinds, String metadataJson) {}
+      List<String> kinds, String metadataJson, Instant asOf) {}
 
   /**
    * A search hit with its component scores; ranks are 1-based, 0 when the memory is not in that

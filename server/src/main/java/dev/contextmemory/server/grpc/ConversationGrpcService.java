@@ -6,6 +6,8 @@ import dev.contextmemory.server.domain.ConversationEvent;
 import dev.contextmemory.server.domain.ConversationField;
 import dev.contextmemory.server.domain.Message;
 import dev.contextmemory.server.store.ConversationStore;
+import dev.contextmemory.server.store.HandoffStore;
+import dev.contextmemory.server.store.UsageStore;
 import dev.contextmemory.server.store.MessageImportStore;
 import dev.contextmemory.server.store.MessageSearchStore;
 import dev.contextmemory.server.store.MessageStore;
@@ -24,7 +26,8 @@ import java.util.UUID;
 /**
  * ConversationService over gRPC: validate the request, call one store method, map the result.
  * Errors are thrown and become statuses in {@link ExceptionInterceptor}. Message checks live in
- * {@link ConversationRequests}, the ImportMessages stream in {@link ImportMessagesStream}.
+ * {@link ConversationRequests}, the ImportMessages stream in {@link ImportMessagesStream}, the handoff
+ * RPCs in {@link HandoffRpcs}, statistics and usage metrics in {@link UsageRpcs}.
  */
 public final class ConversationGrpcService extends ConversationServiceGrpc.ConversationServiceImplBase {
   static final int MAX_SUMMARY_LENGTH = 16_384;
@@ -32,8 +35,6 @@ public final class ConversationGrpcService extends ConversationServiceGrpc.Conve
   static final int MAX_QUERY_LENGTH = 1_024;
   static final int DEFAULT_SEARCH_PAGE_SIZE = 20;
   static final int MAX_SEARCH_PAGE_SIZE = 100;
-  static final int DEFAULT_STATS_DAYS = 30;
-  static final int MAX_STATS_DAYS = 3_650;
 
   private static final Map<String, ConversationField> PATHS = new LinkedHashMap<>();
 
@@ -50,13 +51,17 @@ public final class ConversationGrpcService extends ConversationServiceGrpc.Conve
   private final PageTokens tokens;
   private final ContactNormalizer contacts;
   private final int embeddingDimension;
+  private final HandoffRpcs handoffs;
+  private final UsageRpcs usage;
 
   private final dev.contextmemory.server.watch.WatchHub watch;
   private final int watchBuffer;
 
   public ConversationGrpcService(ConversationStore conversations, MessageStore messages, MessageImportStore imports,
-      MessageSearchStore search, ContactNormalizer contacts, PageTokens tokens, int embeddingDimension,
-      dev.contextmemory.server.watch.WatchHub watch, int watchBuffer) {
+      MessageSearchStore search, HandoffStore handoffs, UsageStore usage, ContactNormalizer contacts,
+      PageTokens tokens, int embeddingDimension, dev.contextmemory.server.watch.WatchHub watch, int watchBuffer) {
+    this.handoffs = new HandoffRpcs(handoffs, tokens);
+    this.usage = new UsageRpcs(usage);
     this.watch = watch;
     this.watchBuffer = watchBuffer;
     this.search = search;
@@ -320,27 +325,42 @@ public final class ConversationGrpcService extends ConversationServiceGrpc.Conve
 
   @Override
   public void getConversationStats(GetConversationStatsRequest req, StreamObserver<GetConversationStatsResponse> out) {
-    Validator v = new Validator();
-    UUID customerId = req.getCustomerId().isEmpty() ? null : v.id("customer_id", req.getCustomerId());
-    int days = req.getDays() == 0 ? DEFAULT_STATS_DAYS : req.getDays();
-    if (days < 1 || days > MAX_STATS_DAYS) {
-      v.add("days", "must be within 1.." + MAX_STATS_DAYS + " (0 means " + DEFAULT_STATS_DAYS + ")");
-    }
-    v.throwIfInvalid();
-    Conversation.Stats s = conversations.stats(Tenants.current(), customerId, days);
-    reply(out, GetConversationStatsResponse.newBuilder()
-        .setWindowStartTime(ProtoMapping.timestamp(s.windowStart()))
-        .setWindowEndTime(ProtoMapping.timestamp(s.windowEnd()))
-        .setConversationsTotal(s.total())
-        .setConversationsOpen(s.open())
-        .setConversationsClosed(s.closed())
-        .setConversationsWithSummaryEmbedding(s.withSummaryEmbedding())
-        .setMessagesTotal(s.messagesUser() + s.messagesAssistant() + s.messagesSystem() + s.messagesTool())
-        .setMessagesByRole(MessageRoleCounts.newBuilder()
-            .setUser(s.messagesUser()).setAssistant(s.messagesAssistant())
-            .setSystem(s.messagesSystem()).setTool(s.messagesTool()))
-        .setAverageConversationsPerDay((double) s.total() / days)
-        .build());
+    usage.stats(req, out);
+  }
+
+  @Override
+  public void getUsageMetrics(GetUsageMetricsRequest req, StreamObserver<GetUsageMetricsResponse> out) {
+    usage.usage(req, out);
+  }
+
+  @Override
+  public void requestHandoff(RequestHandoffRequest req, StreamObserver<RequestHandoffResponse> out) {
+    handoffs.request(req, out);
+  }
+
+  @Override
+  public void acceptHandoff(AcceptHandoffRequest req, StreamObserver<AcceptHandoffResponse> out) {
+    handoffs.accept(req, out);
+  }
+
+  @Override
+  public void completeHandoff(CompleteHandoffRequest req, StreamObserver<CompleteHandoffResponse> out) {
+    handoffs.complete(req, out);
+  }
+
+  @Override
+  public void cancelHandoff(CancelHandoffRequest req, StreamObserver<CancelHandoffResponse> out) {
+    handoffs.cancel(req, out);
+  }
+
+  @Override
+  public void listHandoffQueue(ListHandoffQueueRequest req, StreamObserver<ListHandoffQueueResponse> out) {
+    handoffs.queue(req, out);
+  }
+
+  @Override
+  public void listHandoffs(ListHandoffsRequest req, StreamObserver<ListHandoffsResponse> out) {
+    handoffs.history(req, out);
   }
 
   private static <T> void reply(StreamObserver<T> out, T response) {

@@ -43,6 +43,7 @@ final class ConversationMapping {
       case MESSAGE_ROLE_ASSISTANT -> "assistant";
       case MESSAGE_ROLE_SYSTEM -> "system";
       case MESSAGE_ROLE_TOOL -> "tool";
+      case MESSAGE_ROLE_HUMAN_AGENT -> "human_agent";
       case MESSAGE_ROLE_UNSPECIFIED, UNRECOGNIZED -> null;
     };
   }
@@ -52,6 +53,7 @@ final class ConversationMapping {
       case "user" -> MessageRole.MESSAGE_ROLE_USER;
       case "assistant" -> MessageRole.MESSAGE_ROLE_ASSISTANT;
       case "system" -> MessageRole.MESSAGE_ROLE_SYSTEM;
+      case "human_agent" -> MessageRole.MESSAGE_ROLE_HUMAN_AGENT;
       default -> MessageRole.MESSAGE_ROLE_TOOL;
     };
   }
@@ -70,7 +72,8 @@ final class ConversationMapping {
         .setHasSummaryEmbedding(c.hasSummaryEmbedding())
         .setMetadata(ProtoMapping.struct(c.metadataJson()))
         .setCreateTime(ProtoMapping.timestamp(c.createdAt()))
-        .setUpdateTime(ProtoMapping.timestamp(c.updatedAt()));
+        .setUpdateTime(ProtoMapping.timestamp(c.updatedAt()))
+        .setHandoffState(HandoffMapping.conversationState(c.handoffState()));
     if (c.lastMessageAt() != null) {
       b.setLastMessageTime(ProtoMapping.timestamp(c.lastMessageAt()));
     }

@@ -155,6 +155,7 @@ public final class CustomerGrpcService extends CustomerServiceGrpc.CustomerServi
         .setConversationsDeleted(n.conversations())
         .setMessagesDeleted(n.messages())
         .setMemoriesDeleted(n.memories())
+        .setMemoryHistoryDeleted(n.memoryHistory())
         .build());
   }
 

@@ -4,7 +4,11 @@ import dev.contextmemory.server.domain.Context;
 import dev.contextmemory.server.domain.Conversation;
 import dev.contextmemory.server.domain.Memory;
 import dev.contextmemory.server.domain.MemoryField;
+import dev.contextmemory.server.domain.MemoryChange;
 import dev.contextmemory.server.store.ConversationStore;
+import dev.contextmemory.server.store.MemoryBatchStore;
+import dev.contextmemory.server.store.MemoryConfirmationStore;
+import dev.contextmemory.server.store.MemoryHistoryStore;
 import dev.contextmemory.server.store.MemorySearchStore;
 import dev.contextmemory.server.store.MemoryStore;
 import dev.contextmemory.v1.*;
@@ -46,9 +50,18 @@ public final class MemoryGrpcService extends MemoryServiceGrpc.MemoryServiceImpl
   private final PageTokens tokens;
   private final ConversationStore conversations;
   private final int embeddingDimension;
+  private final MemoryBatchStore batchStore;
+  private final MemoryBatchRpcs batches;
+  private final MemoryHistoryStore history;
+  private final MemoryConfirmationStore confirmations;
 
   public MemoryGrpcService(MemoryStore memories, MemorySearchStore search, ConversationStore conversations,
-      PageTokens tokens, int embeddingDimension) {
+      MemoryBatchStore batchStore, MemoryHistoryStore history, MemoryConfirmationStore confirmations, PageTokens tokens,
+      int embeddingDimension) {
+    this.confirmations = confirmations;
+    this.batchStore = batchStore;
+    this.batches = new MemoryBatchRpcs(batchStore, embeddingDimension);
+    this.history = history;
     this.tokens = tokens;
     this.memories = memories;
     this.search = search;
@@ -63,7 +76,7 @@ public final class MemoryGrpcService extends MemoryServiceGrpc.MemoryServiceImpl
     Memory.Draft d = MemoryRequests.draft(v, embeddingDimension, req.getMemory(), EnumSet.allOf(MemoryField.class), false, Instant.now());
     String requestId = v.requestId("request_id", req.getRequestId());
     v.throwIfInvalid();
-    Memory m = memories.create(Tenants.current(), customerId, d, requestId);
+    Memory m = memories.create(Tenants.current(), Tenants.caller().actor(), customerId, d, requestId);
     reply(out, CreateMemoryResponse.newBuilder().setMemory(MemoryMapping.memory(m)).build());
   }
 
@@ -73,8 +86,46 @@ public final class MemoryGrpcService extends MemoryServiceGrpc.MemoryServiceImpl
     UUID customerId = v.id("customer_id", req.getCustomerId());
     Memory.Draft d = MemoryRequests.draft(v, embeddingDimension, req.getMemory(), EnumSet.allOf(MemoryField.class), true, Instant.now());
     v.throwIfInvalid();
-    Memory.Upserted u = memories.upsert(Tenants.current(), customerId, d);
+    Memory.Upserted u = memories.upsert(Tenants.current(), Tenants.caller().actor(), customerId, d);
     reply(out, UpsertMemoryResponse.newBuilder().setMemory(MemoryMapping.memory(u.memory())).setCreated(u.created()).build());
+  }
+
+  @Override
+  public void createMemories(CreateMemoriesRequest req, StreamObserver<CreateMemoriesResponse> out) {
+    reply(out, batches.create(req));
+  }
+
+  @Override
+  public void upsertMemories(UpsertMemoriesRequest req, StreamObserver<UpsertMemoriesResponse> out) {
+    reply(out, batches.upsert(req));
+  }
+
+  @Override
+  public StreamObserver<ImportMemoriesRequest> importMemories(StreamObserver<ImportMemoriesResponse> out) {
+    return new ImportMemoriesStream(Tenants.current(), Tenants.caller().actor(), out, batchStore, batches);
+  }
+
+  @Override
+  public void listMemoryHistory(ListMemoryHistoryRequest req, StreamObserver<ListMemoryHistoryResponse> out) {
+    Validator v = new Validator();
+    if (req.getMemoryId().isEmpty() == req.getCustomerId().isEmpty()) {
+      v.add(req.getMemoryId().isEmpty() ? "memory_id" : "customer_id",
+          "give exactly one of memory_id and customer_id");
+    }
+    UUID memoryId = req.getMemoryId().isEmpty() ? null : v.id("memory_id", req.getMemoryId());
+    UUID customerId = req.getCustomerId().isEmpty() ? null : v.id("customer_id", req.getCustomerId());
+    int pageSize = v.pageSize("page_size", req.getPageSize());
+    String filterKey = "memory_history|" + memoryId + "|" + customerId;
+    Long after = v.ok() ? v.check(() -> tokens.decode(Tenants.current(), req.getPageToken(), filterKey, "page_token", 1,
+        p -> Long.parseLong(p[0]))) : null;
+    v.throwIfInvalid();
+    MemoryChange.Page page = history.list(Tenants.current(), memoryId, customerId, after, pageSize);
+    ListMemoryHistoryResponse.Builder b = ListMemoryHistoryResponse.newBuilder();
+    page.changes().forEach(c -> b.addChanges(MemoryBatchRpcs.change(c)));
+    if (page.next() != null) {
+      b.setNextPageToken(tokens.encode(Tenants.current(), filterKey, Long.toString(page.next())));
+    }
+    reply(out, b.build());
   }
 
   @Override
@@ -95,7 +146,7 @@ public final class MemoryGrpcService extends MemoryServiceGrpc.MemoryServiceImpl
     UUID conversationId = req.getConversationId().isEmpty() ? null : v.id("conversation_id", req.getConversationId());
     String key = req.getKey().isEmpty() ? null : v.raw("key", req.getKey(), MemoryRequests.MAX_KEY_LENGTH);
     Memory.Filter filter = new Memory.Filter(kinds, conversationId, key, v.metadata("metadata_filter",
-        req.getMetadataFilter()));
+        req.getMetadataFilter()), MemoryRequests.asOf(v, req.hasAsOfTime(), req.getAsOfTime(), Instant.now()));
     String filterKey = "memories|" + customerId + "|" + filter;
     Memory.Cursor after = v.ok() ? v.check(() -> tokens.decode(Tenants.current(), req.getPageToken(), filterKey, "page_token", 2,
         p -> new Memory.Cursor(PageTokens.instant(p[0]), PageTokens.uuid(p[1])))) : null;
@@ -131,7 +182,7 @@ public final class MemoryGrpcService extends MemoryServiceGrpc.MemoryServiceImpl
       v.add("memory.importance", "is required when the mask names it (there is no 'unset' importance)");
     }
     v.throwIfInvalid();
-    reply(out, UpdateMemoryResponse.newBuilder().setMemory(MemoryMapping.memory(memories.update(Tenants.current(), id, d))).build());
+    reply(out, UpdateMemoryResponse.newBuilder().setMemory(MemoryMapping.memory(memories.update(Tenants.current(), Tenants.caller().actor(), id, d))).build());
   }
 
   @Override
@@ -179,9 +230,10 @@ public final class MemoryGrpcService extends MemoryServiceGrpc.MemoryServiceImpl
     }
     List<String> kinds = MemoryRequests.kinds(v, "kinds", req.getKindsValueList());
     String metadata = v.metadata("metadata_filter", req.getMetadataFilter());
+    Instant asOf = MemoryRequests.asOf(v, req.hasAsOfTime(), req.getAsOfTime(), Instant.now());
     v.throwIfInvalid();
     List<Memory.Hit> hits = search.search(Tenants.current(),
-        new Memory.Search(customerId, mode, text, embedding, topK, min, kinds, metadata));
+        new Memory.Search(customerId, mode, text, embedding, topK, min, kinds, metadata, asOf));
     reply(out, MemoryMapping.searchResponse(mode, hits));
   }
 
@@ -280,7 +332,7 @@ public final class MemoryGrpcService extends MemoryServiceGrpc.MemoryServiceImpl
     }
     v.throwIfInvalid();
     ConfirmMemoriesResponse.Builder b = ConfirmMemoriesResponse.newBuilder();
-    for (Memory.ConfirmationResult r : memories.confirm(Tenants.current(), Tenants.caller().actor(), items)) {
+    for (Memory.ConfirmationResult r : confirmations.confirm(Tenants.current(), Tenants.caller().actor(), items)) {
       b.addResults(MemoryMapping.confirmationResult(r));
     }
     reply(out, b.build());

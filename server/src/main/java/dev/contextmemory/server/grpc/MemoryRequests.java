@@ -97,6 +97,16 @@ final class MemoryRequests {
     return Math.min(value, max);
   }
 
+  /** {@code as_of_time}: null when unset (now); a time in the future is INVALID_ARGUMENT. */
+  static Instant asOf(Validator v, boolean present, com.google.protobuf.Timestamp t, Instant now) {
+    Instant asOf = v.timestamp("as_of_time", present, t);
+    if (asOf != null && asOf.isAfter(now)) {
+      v.add("as_of_time", "must not be in the future");
+      return null;
+    }
+    return asOf;
+  }
+
   static String queryText(Validator v, String field, String s) {
     if (s.isBlank()) {
       return null;

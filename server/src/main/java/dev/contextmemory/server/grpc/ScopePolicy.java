@@ -32,12 +32,15 @@ final class ScopePolicy {
         "UpdateAddress");
     fixed(Scope.ERASE, "CustomerService", "DeleteCustomer", "RemoveAddress");
     fixed(Scope.READ, "ConversationService", "GetConversation", "ListConversations", "ListMessages",
-        "SearchMessages", "GetConversationStats", "WatchConversations");
+        "SearchMessages", "GetConversationStats", "ListHandoffQueue", "ListHandoffs", "GetUsageMetrics",
+        "WatchConversations");
     fixed(Scope.WRITE, "ConversationService", "GetOrCreateOpenConversation", "CloseConversation",
-        "UpdateConversation", "DeleteConversation", "AppendMessage", "AppendMessages", "ImportMessages");
+        "UpdateConversation", "DeleteConversation", "AppendMessage", "AppendMessages", "ImportMessages", "RequestHandoff",
+        "AcceptHandoff", "CompleteHandoff", "CancelHandoff");
     fixed(Scope.READ, "MemoryService", "GetMemory", "ListMemories", "SearchMemories", "SearchConversations",
-        "FetchContext");
-    fixed(Scope.WRITE, "MemoryService", "CreateMemory", "UpsertMemory", "UpdateMemory");
+        "FetchContext", "ListMemoryHistory");
+    fixed(Scope.WRITE, "MemoryService", "CreateMemory", "UpsertMemory", "UpdateMemory", "CreateMemories",
+        "UpsertMemories", "ImportMemories");
     fixed(Scope.ERASE, "MemoryService", "DeleteMemory");
     RULES.put("contextmemory.v1.MemoryService/ConfirmMemories", byRequest(request -> {
       if (request instanceof ConfirmMemoriesRequest r) {

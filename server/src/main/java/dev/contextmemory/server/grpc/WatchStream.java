@@ -189,8 +189,12 @@ final class WatchStream implements WatchHub.Sink {
     }
     if (e.kind() == ConversationEvent.Kind.HANDOFF_CHANGED && e.payloadJson() != null) {
       com.google.protobuf.Struct details = ProtoMapping.struct(e.payloadJson());
-      var state = details.getFieldsOrDefault("state", com.google.protobuf.Value.getDefaultInstance());
-      b.setHandoff(HandoffChange.newBuilder().setState(state.getStringValue()).setDetails(details));
+      com.google.protobuf.Value none = com.google.protobuf.Value.getDefaultInstance();
+      b.setHandoff(HandoffChange.newBuilder()
+          .setState(HandoffMapping.state(details.getFieldsOrDefault("state", none).getStringValue()))
+          .setHandoffId(details.getFieldsOrDefault("handoff_id", none).getStringValue())
+          .setAssigneeId(details.getFieldsOrDefault("assignee_id", none).getStringValue())
+          .setDetails(details));
     }
     return b.build();
   }

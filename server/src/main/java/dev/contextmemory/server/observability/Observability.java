@@ -9,6 +9,7 @@ import dev.contextmemory.server.grpc.DatabaseHealth;
 import dev.contextmemory.server.grpc.RequestAdmission;
 import dev.contextmemory.server.grpc.RpcMetrics;
 import dev.contextmemory.server.store.ExpirySweeper;
+import dev.contextmemory.server.store.UsageRollup;
 import io.grpc.ServerInterceptor;
 import io.grpc.ServerStreamTracer;
 import io.micrometer.core.instrument.FunctionCounter;
@@ -140,6 +141,14 @@ public final class Observability implements AutoCloseable {
         .description("Times the LISTEN connection was lost and reopened").register(registry);
     FunctionCounter.builder("contextmemory.watch.purged", purger, dev.contextmemory.server.watch.EventPurger::purgedTotal)
         .description("Watch events deleted by the retention purge").register(registry);
+  }
+
+  /** The usage rollup's refreshes (GetUsageMetrics' figures are as fresh as the last one). */
+  public void monitor(UsageRollup rollup) {
+    FunctionCounter.builder("contextmemory.usage.rollup.refreshes", rollup, UsageRollup::refreshesTotal)
+        .description("Refreshes of the usage rollup done by this server").register(registry);
+    FunctionCounter.builder("contextmemory.usage.rollup.failures", rollup, UsageRollup::failuresTotal)
+        .description("Refreshes of the usage rollup that failed").register(registry);
   }
 
   /**

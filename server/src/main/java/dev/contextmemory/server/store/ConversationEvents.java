@@ -67,7 +67,7 @@ public final class ConversationEvents extends Store {
    *
    * <p>HANDOFF_CHANGED (the handoff RPCs): {@code payloadJson} is a JSON object whose "state" is
    * the state the handoff moved to ("requested", "accepted", "completed", "cancelled"); its other
-   * fields (priority, reason, assignee, resolution, ...) reach watchers as HandoffChange.details.
+   * fields (handoff_id, priority, assignee_id) reach watchers as HandoffChange.details.
    * Other kinds pass null.
    */
   public static void record(Handle h, String tenant, UUID conversationId, Kind kind, String payloadJson) {

@@ -14,14 +14,14 @@ import org.jdbi.v3.core.Jdbi;
 import org.jdbi.v3.core.mapper.RowMapper;
 import org.jdbi.v3.core.statement.Query;
 
-/** The conversation aggregate: a thread's lifecycle, its summary, and statistics. */
+/** The conversation aggregate: a thread's lifecycle and its summary (statistics: {@link UsageStore}). */
 public final class ConversationStore extends Store {
   private static final String FOREIGN_KEY_VIOLATION = "23503";
   private static final int OPEN_ATTEMPTS = 5;
 
   static final String COLUMNS = "id, customer_id, channel, thread_key, started_at, last_message_at, closed_at,"
       + " message_count, summary, summary_embedding IS NOT NULL AS has_summary_embedding,"
-      + " metadata::text AS metadata, created_at, updated_at";
+      + " metadata::text AS metadata, created_at, updated_at, handoff_state";
   private static final String COLUMNS_WITH_EMBEDDING = COLUMNS + ", summary_embedding::text AS summary_embedding";
 
   static final RowMapper<Conversation> CONVERSATION = mapper(false);
@@ -42,7 +42,8 @@ public final class ConversationStore extends Store {
       rs.getBoolean("has_summary_embedding"),
       rs.getString("metadata"),
       Rows.instant(rs, "created_at"),
-      Rows.instant(rs, "updated_at"));
+      Rows.instant(rs, "updated_at"),
+      rs.getString("handoff_state"));
   }
 
   /**
@@ -82,15 +83,14 @@ public final class ConversationStore extends Store {
     for (int attempt = 0; attempt < OPEN_ATTEMPTS; attempt++) {
       Optional<Conversation.Opened> opened;
       try {
-        opened = read(h -> h.createQuery(OPEN)
+        opened = writeOne((h, tail) -> h.createQuery(OPEN + tail)
             .bind("tenant", tenant)
             .bind("id", Ids.newId())
             .bind("customer", customerId)
             .bind("channel", channel)
             .bind("thread_key", threadKey)
-            .bind("metadata", metadataJson)
-            .map((rs, ctx) -> new Conversation.Opened(CONVERSATION.map(rs, ctx), rs.getBoolean("created")))
-            .findOne());
+            .bind("metadata", metadataJson),
+            (rs, ctx) -> new Conversation.Opened(CONVERSATION.map(rs, ctx), rs.getBoolean("created")));
       } catch (RuntimeException e) {
         if (isForeignKeyViolation(e)) {
           throw new NotFoundException("customer", customerId.toString());
@@ -251,19 +251,14 @@ public final class ConversationStore extends Store {
   }
 
   /**
-   * One bounded batch of the retention purge, in one short transaction under the sweep lock (see
-   * {@link MemoryStore#sweepExpired}): up to {@code batch} messages of conversations soft-deleted
+   * One bounded batch of the retention purge, in one short transaction (only the
+   * {@link ExpirySweeper} calls it, under its {@link SweepLock}): up to {@code batch} messages of conversations soft-deleted
    * longer than {@code retention} ago, then up to {@code batch} such conversations that have no
    * message left. A big conversation thus goes over several batches instead of one unbounded
-   * cascade. Returns the rows deleted, or -1 when another server holds the lock.
+   * cascade. Returns the rows deleted.
    */
   public int purgeDeleted(java.time.Duration retention, int batch) {
     return write(h -> {
-      boolean mine = h.createQuery("SELECT pg_try_advisory_xact_lock(:key)").bind("key", MemoryStore.SWEEP_LOCK)
-          .mapTo(Boolean.class).one();
-      if (!mine) {
-        return -1;
-      }
       int messages = h.createUpdate("""
               DELETE FROM messages WHERE ctid IN (
                 SELECT m.ctid FROM conversations c
@@ -279,47 +274,6 @@ public final class ConversationStore extends Store {
                  ORDER BY c.deleted_at LIMIT :batch FOR UPDATE SKIP LOCKED)""")
           .bind("retention", retention.toSeconds()).bind("batch", batch).execute();
       return messages + conversations;
-    });
-  }
-
-  /**
-   * Counts over the window [now - days, now), in one statement. Conversations count by start,
-   * messages by their time; deleted conversations and their messages never count.
-   */
-  public Conversation.Stats stats(String tenant, UUID customerId, int days) {
-    String customerFilter = customerId == null ? "" : " AND c.customer_id = :customer";
-    String sql = """
-        WITH w AS (SELECT now() - make_interval(days => :days) AS start_at, now() AS end_at),
-        conv AS (
-          SELECT count(*) AS total,
-                 count(*) FILTER (WHERE c.closed_at IS NULL) AS open,
-                 count(*) FILTER (WHERE c.closed_at IS NOT NULL) AS closed,
-                 count(*) FILTER (WHERE c.summary_embedding IS NOT NULL) AS with_embedding
-            FROM conversations c, w
-           WHERE c.tenant_id = :tenant AND c.deleted_at IS NULL
-             AND c.started_at >= w.start_at AND c.started_at < w.end_at%1$s
-        ),
-        msg AS (
-          SELECT count(*) FILTER (WHERE m.role = 'user') AS user_n,
-                 count(*) FILTER (WHERE m.role = 'assistant') AS assistant_n,
-                 count(*) FILTER (WHERE m.role = 'system') AS system_n,
-                 count(*) FILTER (WHERE m.role = 'tool') AS tool_n
-            FROM messages m
-            JOIN conversations c ON c.tenant_id = m.tenant_id AND c.id = m.conversation_id AND c.deleted_at IS NULL, w
-           WHERE m.tenant_id = :tenant AND m.created_at >= w.start_at AND m.created_at < w.end_at%1$s
-        )
-        SELECT w.start_at, w.end_at, conv.*, msg.* FROM w, conv, msg""".formatted(customerFilter);
-    return read(h -> {
-      if (customerId != null) {
-        requireCustomer(h, tenant, customerId);
-      }
-      Query q = h.createQuery(sql).bind("tenant", tenant).bind("days", days);
-      if (customerId != null) {
-        q.bind("customer", customerId);
-      }
-      return q.map((rs, ctx) -> new Conversation.Stats(Rows.instant(rs, "start_at"), Rows.instant(rs, "end_at"),
-          rs.getLong("total"), rs.getLong("open"), rs.getLong("closed"), rs.getLong("with_embedding"),
-          rs.getLong("user_n"), rs.getLong("assistant_n"), rs.getLong("system_n"), rs.getLong("tool_n"))).one();
     });
   }
 

@@ -265,7 +265,11 @@ public final class CustomerStore extends Store {
         count(h, "DELETE FROM conversation_events WHERE tenant_id = :tenant AND customer_id = :id AND payload IS NOT NULL",
             tenant, id);
         ConversationEvents.recordAll(h, tenant, live, ConversationEvent.Kind.CONVERSATION_DELETED);
-        memories = count(h, "DELETE FROM memories WHERE tenant_id = :tenant AND customer_id = :id", tenant, id);
+        // Tagged 'erase': the history triggers record nothing, the customer's history goes below.
+        memories = h.createUpdate("DELETE FROM memories m USING " + MemoryHistoryStore.TAG
+                + " WHERE m.tenant_id = :tenant AND m.customer_id = :id")
+            .bind("tenant", tenant).bind("id", id)
+            .bind("history_actor", actor).bind("history_change", "erase").execute();
         messages = count(h, """
             DELETE FROM messages WHERE tenant_id = :tenant AND conversation_id IN
               (SELECT c.id FROM conversations c WHERE c.tenant_id = :tenant AND c.customer_id = :id)""", tenant, id);
@@ -295,11 +299,13 @@ public final class CustomerStore extends Store {
         conversations = 0;
         count(h, "DELETE FROM conversations WHERE tenant_id = :tenant AND customer_id = :id", tenant, id);
       }
+      long history = MemoryHistoryStore.deleteForCustomer(h, tenant, id);
       long addresses = count(h, "DELETE FROM customer_addresses WHERE tenant_id = :tenant AND customer_id = :id", tenant, id);
       count(h, "DELETE FROM customers WHERE tenant_id = :tenant AND id = :id", tenant, id);
       AuditLog.record(h, tenant, actor, erase ? "customer.erase" : "customer.delete", "customer", id,
-          Map.of("addresses", addresses, "conversations", conversations, "messages", messages, "memories", memories));
-      return new ErasedCounts(addresses, conversations, messages, memories);
+          Map.of("addresses", addresses, "conversations", conversations, "messages", messages, "memories", memories,
+              "memory_history", history));
+      return new ErasedCounts(addresses, conversations, messages, memories, history);
     });
     events.committed();
     return erased;

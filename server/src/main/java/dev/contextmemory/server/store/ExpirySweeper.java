@@ -12,9 +12,11 @@ import org.slf4j.LoggerFactory;
  * Deletes expired memories in the background, and purges conversations soft-deleted longer than the
  * retention ago with their messages: every interval, batches of at most {@code batch} rows, each
  * batch its own short transaction (no long locks, no long-running statement), until a batch comes
- * back short. Only one server of those sharing a database sweeps at a time: each batch
- * takes a transaction-level advisory lock and a server that does not get it skips the round.
- * Expired rows are invisible to reads already, so sweeping late is harmless.
+ * back short. Only one server of those sharing a database sweeps at a time: a round runs under the
+ * {@link SweepLock}, held from its first batch to its last, and a server that does not get it skips
+ * the round. Every round that deleted something logs how many rows of which kind (never their
+ * content), also when it ends early. Expired rows are invisible to reads already, so sweeping late
+ * is harmless.
  */
 public final class ExpirySweeper implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(ExpirySweeper.class);
@@ -23,6 +25,7 @@ public final class ExpirySweeper implements AutoCloseable {
 
   private final MemoryStore store;
   private final ConversationStore conversations;
+  private final SweepLock lock;
   private final Duration retention;
   private final int batch;
   private final ScheduledExecutorService timer;
@@ -32,10 +35,11 @@ public final class ExpirySweeper implements AutoCloseable {
   private final AtomicLong purged = new AtomicLong();
 
   /** {@code retention} zero keeps soft-deleted conversations until their customer is erased. */
-  public ExpirySweeper(MemoryStore store, ConversationStore conversations, Duration interval, int batch,
-      Duration retention) {
+  public ExpirySweeper(MemoryStore store, ConversationStore conversations, SweepLock lock, Duration interval,
+      int batch, Duration retention) {
     this.store = store;
     this.conversations = conversations;
+    this.lock = lock;
     this.retention = retention;
     this.batch = batch;
     this.timer = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -48,63 +52,55 @@ public final class ExpirySweeper implements AutoCloseable {
 
   /**
    * One round; public so operators' tooling and tests can trigger it. Returns the expired memories
-   * deleted, -1 if another server holds the lock; the retention purge follows in the same round.
+   * deleted, -1 if another server holds the lock; the retention purge follows under the same lock.
    */
   public long sweep() {
-    long memories = sweepMemories();
-    if (!retention.isZero() && memories >= 0) {
-      purgeDeletedConversations();
-    }
-    return memories;
-  }
-
-  private long sweepMemories() {
-    long total = 0;
     rounds.incrementAndGet();
-    try {
-      for (int i = 0; i < MAX_BATCHES_PER_ROUND; i++) {
-        int n = store.sweepExpired(batch);
-        if (n < 0) {
-          return i == 0 ? -1 : total; // another server holds the lock
-        }
-        total += n;
-        if (n < batch) {
-          break;
-        }
+    long[] memories = {0};
+    long[] purgedRows = {0};
+    String ended = "";
+    try (SweepLock.Held held = lock.tryAcquire()) {
+      if (held == null) {
+        return -1; // another server is sweeping this round
       }
-      if (total > 0) {
-        deleted.addAndGet(total);
-        log.info("expiry sweep deleted {} expired memories", total);
+      boolean whole = batches(held, store::sweepExpired, memories);
+      if (!whole) {
+        ended = " (the round lost its lock and stopped early)";
+      } else if (!retention.isZero() && !batches(held, n -> conversations.purgeDeleted(retention, n), purgedRows)) {
+        ended = " (the round lost its lock and stopped early)";
       }
-    } catch (RuntimeException e) {
+    } catch (java.sql.SQLException | RuntimeException e) {
       // The database may be down for a moment; the next round tries again.
       failures.incrementAndGet();
+      ended = " (then failed: " + e.getClass().getSimpleName() + ")";
       log.warn("expiry sweep failed: {}", e.toString());
+    } finally {
+      deleted.addAndGet(memories[0]);
+      purged.addAndGet(purgedRows[0]);
+      if (memories[0] > 0 || purgedRows[0] > 0) {
+        log.info("expiry sweep deleted {} expired memories and {} rows of conversations deleted over {} ago{}",
+            memories[0], purgedRows[0], retention, ended);
+      }
     }
-    return total;
+    return memories[0];
   }
 
-  private void purgeDeletedConversations() {
-    long total = 0;
-    try {
-      for (int i = 0; i < MAX_BATCHES_PER_ROUND; i++) {
-        int n = conversations.purgeDeleted(retention, batch);
-        if (n < 0) {
-          break; // another server holds the lock
-        }
-        total += n;
-        if (n < batch) {
-          break;
-        }
+  /**
+   * Runs batches until one comes back short (or the round's cap), adding to {@code total} as each
+   * commits; false if the lock was lost between two batches.
+   */
+  private boolean batches(SweepLock.Held held, java.util.function.IntUnaryOperator oneBatch, long[] total) {
+    for (int i = 0; i < MAX_BATCHES_PER_ROUND; i++) {
+      if (!held.stillHeld()) {
+        return false;
       }
-      if (total > 0) {
-        purged.addAndGet(total);
-        log.info("retention purge deleted {} rows of conversations deleted over {} ago", total, retention);
+      int n = oneBatch.applyAsInt(batch);
+      total[0] += n;
+      if (n < batch) {
+        break;
       }
-    } catch (RuntimeException e) {
-      failures.incrementAndGet();
-      log.warn("retention purge failed: {}", e.toString());
     }
+    return true;
   }
 
   /** Messages and conversations the retention purge has deleted since this server started. */

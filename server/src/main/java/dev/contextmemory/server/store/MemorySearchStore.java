@@ -14,6 +14,7 @@ import dev.contextmemory.server.domain.InvalidArgumentException;
 import dev.contextmemory.server.domain.Memory;
 import dev.contextmemory.server.domain.Message;
 import dev.contextmemory.server.domain.NotFoundException;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
@@ -54,10 +55,11 @@ public final class MemorySearchStore extends Store {
         MemoryStore.requireCustomer(tx, tenant, s.customerId());
       }
       List<Ranked> vector = s.mode() == Memory.Mode.TEXT ? List.of()
-          : vectorList(tx, tenant, s.customerId(), s.embedding(), cut, s.kinds(), s.metadataJson(), s.minScore());
+          : vectorList(tx, tenant, s.customerId(), s.embedding(), cut, s.kinds(), s.metadataJson(), s.minScore(),
+              s.asOf());
       List<Ranked> text = s.mode() == Memory.Mode.VECTOR ? List.of()
           : textList(tx, tenant, s.customerId(), s.text(), cut, s.kinds(), s.metadataJson(),
-              s.mode() == Memory.Mode.TEXT ? s.minScore() : 0);
+              s.mode() == Memory.Mode.TEXT ? s.minScore() : 0, s.asOf());
       return fuse(s.mode(), vector, text, s.topK());
     }));
   }
@@ -66,9 +68,11 @@ public final class MemorySearchStore extends Store {
   private record Ranked(Memory memory, double score, int rank) {}
 
   private static List<Ranked> vectorList(Handle h, String tenant, UUID customerId, float[] q, int limit,
-      List<String> kinds, String metadataJson, double minSimilarity) {
-    boolean exact = prepareVectorSearch(h, "memories", tenant, customerId, indexCandidates(limit));
-    StringBuilder where = new StringBuilder(" m.tenant_id = :tenant AND m.embedding IS NOT NULL AND " + LIVE);
+      List<String> kinds, String metadataJson, double minSimilarity, Instant asOf) {
+    // A search in the past has no index over the versions it ranges over: it is an exact scan.
+    boolean exact = asOf != null || prepareVectorSearch(h, "memories", tenant, customerId, indexCandidates(limit));
+    StringBuilder where = new StringBuilder(" m.tenant_id = :tenant AND m.embedding IS NOT NULL AND "
+        + MemoryHistoryStore.live(asOf));
     if (customerId != null) {
       where.append(" AND m.customer_id = :customer");
     }
@@ -76,7 +80,10 @@ public final class MemorySearchStore extends Store {
     // Small scope: materialize its rows first, so the ORDER BY cannot reach the HNSW index and the
     // result is exact. Large scope: the index (iterative scan); relaxed_order may return neighbours
     // slightly out of order, so the outer query sorts the materialized candidates again.
-    String sql = exact ? """
+    String sql = asOf != null ? """
+        SELECT * FROM (SELECT %1$s, m.embedding <=> CAST(:q AS vector) AS distance FROM %2$s WHERE%3$s) r
+         WHERE 1 - r.distance >= :min ORDER BY r.distance, r.created_at DESC LIMIT %4$d"""
+        .formatted(COLUMNS, MemoryHistoryStore.source(asOf), where, limit) : exact ? """
         WITH scope AS MATERIALIZED (SELECT m.id, m.embedding FROM memories m WHERE%2$s),
         top AS (SELECT id, embedding <=> CAST(:q AS vector) AS distance FROM scope ORDER BY distance LIMIT %3$d)
         SELECT %1$s, top.distance FROM top JOIN memories m ON m.tenant_id = :tenant AND m.id = top.id
@@ -95,6 +102,7 @@ public final class MemorySearchStore extends Store {
       query.bind("customer", customerId);
     }
     bindFilters(query, kinds, metadataJson);
+    MemoryHistoryStore.bindAsOf(query, asOf);
     List<Ranked> out = new ArrayList<>();
     query.map((rs, ctx) -> new Ranked(MEMORY.map(rs, ctx), 1 - rs.getDouble("distance"), 0)).forEach(r ->
         out.add(new Ranked(r.memory(), r.score(), out.size() + 1)));
@@ -102,8 +110,9 @@ public final class MemorySearchStore extends Store {
   }
 
   private static List<Ranked> textList(Handle h, String tenant, UUID customerId, String text, int limit,
-      List<String> kinds, String metadataJson, double minScore) {
-    StringBuilder where = new StringBuilder(" m.tenant_id = :tenant AND m.content_tsv @@ q.query AND " + LIVE);
+      List<String> kinds, String metadataJson, double minScore, Instant asOf) {
+    StringBuilder where = new StringBuilder(" m.tenant_id = :tenant AND m.content_tsv @@ q.query AND "
+        + MemoryHistoryStore.live(asOf));
     if (customerId != null) {
       where.append(" AND m.customer_id = :customer");
     }
@@ -111,14 +120,16 @@ public final class MemorySearchStore extends Store {
     String sql = """
         SELECT * FROM (
           SELECT %s, CAST(ts_rank_cd(m.content_tsv, q.query, 32) AS float8) AS score
-            FROM websearch_to_tsquery('english', :text) AS q(query), memories m WHERE%s
+            FROM websearch_to_tsquery('english', :text) AS q(query), %s WHERE%s
         ) r WHERE r.score >= :min
-        ORDER BY r.score DESC, r.created_at DESC, r.id DESC LIMIT %d""".formatted(COLUMNS, where, limit);
+        ORDER BY r.score DESC, r.created_at DESC, r.id DESC LIMIT %d"""
+        .formatted(COLUMNS, MemoryHistoryStore.source(asOf), where, limit);
     Query query = h.createQuery(sql).bind("tenant", tenant).bind("text", text).bind("min", minScore);
     if (customerId != null) {
       query.bind("customer", customerId);
     }
     bindFilters(query, kinds, metadataJson);
+    MemoryHistoryStore.bindAsOf(query, asOf);
     List<Ranked> out = new ArrayList<>();
     query.map((rs, ctx) -> new Ranked(MEMORY.map(rs, ctx), rs.getDouble("score"), 0)).forEach(r ->
         out.add(new Ranked(r.memory(), r.score(), out.size() + 1)));

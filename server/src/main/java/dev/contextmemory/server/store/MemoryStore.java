@@ -18,14 +18,13 @@ import org.jdbi.v3.core.statement.SqlStatement;
 
 /**
  * The memory aggregate: memory notes, their writes, reads and expiry. Their search and FetchContext's
- * ranking are {@link MemorySearchStore}.
+ * ranking are {@link MemorySearchStore}, ConfirmMemories' verdicts {@link MemoryConfirmationStore},
+ * batches {@link MemoryBatchStore} and history {@link MemoryHistoryStore}.
  *
  * <p>Expiry is a predicate, not a job: every read adds {@link #LIVE}, so a memory is invisible the
  * moment its expires_at passes; {@link #sweepExpired} only reclaims the space later.
  */
 public final class MemoryStore extends Store {
-  /** The sweeper's advisory lock key: one sweeper per database, whichever server gets it. */
-  static final long SWEEP_LOCK = 0x636d5f7377656570L; // "cm_sweep"
   static final String LIVE = "(m.expires_at IS NULL OR m.expires_at > now())";
   private static final String FOREIGN_KEY_VIOLATION = "23503";
 
@@ -67,9 +66,10 @@ public final class MemoryStore extends Store {
   /**
    * Creates a memory. With a request id, a retry returns the memory the first call created (the
    * request-id index is the ON CONFLICT arbiter); an expired memory holding the key is removed first,
-   * since expired means absent. A live memory with the key is ALREADY_EXISTS.
+   * since expired means absent. A live memory with the key is ALREADY_EXISTS. {@code actor} is
+   * recorded in the memory's history (as for every write here).
    */
-  public Memory create(String tenant, UUID customerId, Memory.Draft d, String requestId) {
+  public Memory create(String tenant, String actor, UUID customerId, Memory.Draft d, String requestId) {
     return write(h -> {
       requireConversation(h, tenant, customerId, d.conversationId());
       dropExpiredKey(h, tenant, customerId, d.key());
@@ -79,14 +79,16 @@ public final class MemoryStore extends Store {
                 + " AND create_request_id = :request_id AND expires_at <= now()")
             .bind("tenant", tenant).bind("customer", customerId).bind("request_id", requestId).execute();
       }
-      Optional<Memory> inserted = foreignKeys(customerId, () -> bindDraft(h.createQuery("""
+      Optional<Memory> inserted = foreignKeys(customerId, () -> MemoryHistoryStore.tag(bindDraft(h.createQuery("""
               INSERT INTO memories AS m (tenant_id, id, customer_id, conversation_id, kind, memory_key, content, metadata,
                                     embedding, importance, source, expires_at, create_request_id)
-              VALUES (:tenant, :id, :customer, :conversation, :kind, :key, :content,
-                      coalesce(CAST(:metadata AS jsonb), '{}'), CAST(:embedding AS vector), coalesce(:importance, 0.5),
-                      coalesce(:source, ''), CAST(:expires_at AS timestamptz), :request_id)
+              SELECT :tenant, :id, :customer, :conversation, :kind, :key, :content,
+                     coalesce(CAST(:metadata AS jsonb), '{}'), CAST(:embedding AS vector), coalesce(:importance, 0.5),
+                     coalesce(:source, ''), CAST(:expires_at AS timestamptz), :request_id
+                FROM\s""" + MemoryHistoryStore.TAG + """
+               WHERE true
               ON CONFLICT (tenant_id, customer_id, create_request_id) DO NOTHING
-              RETURNING\s""" + RETURNING), d)
+              RETURNING\s""" + RETURNING), d), actor, "create")
           .bind("tenant", tenant).bind("id", Ids.newId()).bind("customer", customerId).bind("request_id", requestId)
           .map(MEMORY).findOne());
       if (inserted.isPresent()) {
@@ -105,29 +107,32 @@ public final class MemoryStore extends Store {
    * DO UPDATE, so concurrent upserts of one key serialize on the key's index entry and leave one
    * row. confirm_count and last_confirmed_at are kept; importance only changes when given.
    */
-  public Memory.Upserted upsert(String tenant, UUID customerId, Memory.Draft d) {
+  public Memory.Upserted upsert(String tenant, String actor, UUID customerId, Memory.Draft d) {
     return write(h -> {
       requireConversation(h, tenant, customerId, d.conversationId());
       dropExpiredKey(h, tenant, customerId, d.key());
-      return foreignKeys(customerId, () -> bindDraft(h.createQuery("""
+      return foreignKeys(customerId, () -> MemoryHistoryStore.tag(bindDraft(h.createQuery("""
               INSERT INTO memories AS m (tenant_id, id, customer_id, conversation_id, kind, memory_key, content, metadata,
                                     embedding, importance, source, expires_at)
-              VALUES (:tenant, :id, :customer, :conversation, :kind, :key, :content,
-                      coalesce(CAST(:metadata AS jsonb), '{}'), CAST(:embedding AS vector), coalesce(:importance, 0.5),
-                      coalesce(:source, ''), CAST(:expires_at AS timestamptz))
+              SELECT :tenant, :id, :customer, :conversation, :kind, :key, :content,
+                     coalesce(CAST(:metadata AS jsonb), '{}'), CAST(:embedding AS vector), coalesce(:importance, 0.5),
+                     coalesce(:source, ''), CAST(:expires_at AS timestamptz)
+                FROM\s""" + MemoryHistoryStore.TAG + """
+               WHERE true
               ON CONFLICT (tenant_id, customer_id, memory_key) DO UPDATE SET
                 conversation_id = EXCLUDED.conversation_id, kind = EXCLUDED.kind, content = EXCLUDED.content,
                 metadata = EXCLUDED.metadata, embedding = EXCLUDED.embedding, source = EXCLUDED.source,
                 expires_at = EXCLUDED.expires_at,
-                importance = CASE WHEN :importance IS NULL THEN m.importance ELSE EXCLUDED.importance END
-              RETURNING\s""" + RETURNING + ", (xmax = 0) AS created"), d)
+                importance = CASE WHEN :importance IS NULL THEN m.importance ELSE EXCLUDED.importance END,
+                valid_from =\s""" + MemoryHistoryStore.NEW_VERSION_FROM_EXCLUDED
+              + " RETURNING " + RETURNING + ", (xmax = 0) AS created"), d), actor, "upsert")
           .bind("tenant", tenant).bind("id", Ids.newId()).bind("customer", customerId)
           .map((rs, ctx) -> new Memory.Upserted(MEMORY.map(rs, ctx), rs.getBoolean("created")))
           .one());
     });
   }
 
-  public Memory update(String tenant, UUID id, Memory.Draft d) {
+  public Memory update(String tenant, String actor, UUID id, Memory.Draft d) {
     if (d.fields().isEmpty()) {
       return get(tenant, id, false);
     }
@@ -136,7 +141,7 @@ public final class MemoryStore extends Store {
       sets.add(switch (f) {
         case KIND -> "kind = :kind";
         case KEY -> "memory_key = :key";
-        case CONTENT -> "content = :content";
+        case CONTENT -> "content = :content, valid_from = " + MemoryHistoryStore.NEW_VERSION_FROM_PARAMETER;
         case EMBEDDING -> "embedding = CAST(:embedding AS vector)";
         case IMPORTANCE -> "importance = :importance";
         case METADATA -> "metadata = coalesce(CAST(:metadata AS jsonb), '{}')";
@@ -156,8 +161,9 @@ public final class MemoryStore extends Store {
       if (d.fields().contains(MemoryField.KEY)) {
         dropExpiredKey(h, tenant, customerId, d.key());
       }
-      return bindDraft(h.createQuery("UPDATE memories AS m SET " + String.join(", ", sets)
-              + " WHERE m.tenant_id = :tenant AND m.id = :id RETURNING " + RETURNING), d)
+      return MemoryHistoryStore.tag(bindDraft(h.createQuery("UPDATE memories AS m SET " + String.join(", ", sets)
+              + " FROM " + MemoryHistoryStore.TAG + " WHERE m.tenant_id = :tenant AND m.id = :id RETURNING " + RETURNING), d),
+              actor, "update")
           .bind("tenant", tenant).bind("id", id)
           .map(MEMORY).one();
     });
@@ -165,8 +171,9 @@ public final class MemoryStore extends Store {
 
   /** Deletes a memory for good; the audit row (by {@code actor}) is written by the same statement. */
   public void delete(String tenant, String actor, UUID id) {
-    int n = write(h -> AuditLog.deleteAudited(h, tenant, actor, "memory.delete", "memory",
-            "DELETE FROM memories m WHERE m.tenant_id = :tenant AND m.id = :id AND " + LIVE + " RETURNING m.id AS id")
+    int n = write(h -> MemoryHistoryStore.tag(AuditLog.deleteAudited(h, tenant, actor, "memory.delete", "memory",
+            "DELETE FROM memories m USING " + MemoryHistoryStore.TAG + " WHERE m.tenant_id = :tenant AND m.id = :id AND "
+                + LIVE + " RETURNING m.id AS id"), actor, "delete")
         .bind("id", id).execute());
     if (n == 0) {
       throw new NotFoundException("memory", id.toString());
@@ -174,57 +181,15 @@ public final class MemoryStore extends Store {
   }
 
   /**
-   * Applies the verdicts in one transaction, in request order. A rejection halves importance (so
-   * repeated rejections sink a memory fast but never below 0) or deletes the memory.
-   */
-  public List<Memory.ConfirmationResult> confirm(String tenant, String actor, List<Memory.Confirmation> items) {
-    return write(h -> {
-      List<Memory.ConfirmationResult> out = new ArrayList<>(items.size());
-      for (Memory.Confirmation c : items) {
-        if (!c.confirmed() && c.deleteOnReject()) {
-          int n = AuditLog.deleteAudited(h, tenant, actor, "memory.delete", "memory",
-                  "DELETE FROM memories m WHERE m.tenant_id = :tenant AND m.id = :id AND " + LIVE + " RETURNING m.id AS id")
-              .bind("id", c.memoryId()).execute();
-          out.add(new Memory.ConfirmationResult(c.memoryId(), n == 1 ? Memory.Effect.DELETED : Memory.Effect.NOT_FOUND,
-              null));
-          continue;
-        }
-        String set = c.confirmed()
-            ? "confirm_count = m.confirm_count + 1, last_confirmed_at = now(), expires_at = CASE"
-                + " WHEN m.expires_at IS NOT NULL AND CAST(:extend_seconds AS bigint) IS NOT NULL"
-                + " THEN greatest(m.expires_at, now() + make_interval(secs => CAST(:extend_seconds AS bigint)))"
-                + " ELSE m.expires_at END"
-            : "importance = m.importance / 2";
-        Optional<Memory> m = h.createQuery("UPDATE memories AS m SET " + set
-                + " WHERE m.tenant_id = :tenant AND m.id = :id AND " + LIVE + " RETURNING " + RETURNING)
-            .bind("tenant", tenant).bind("id", c.memoryId())
-            .bind("extend_seconds", c.extendExpiry() == null ? null : c.extendExpiry().toSeconds())
-            .map(MEMORY).findOne();
-        out.add(new Memory.ConfirmationResult(c.memoryId(), m.isEmpty() ? Memory.Effect.NOT_FOUND
-            : c.confirmed() ? Memory.Effect.CONFIRMED : Memory.Effect.DEMOTED, m.orElse(null)));
-      }
-      return out;
-    });
-  }
-
-  /**
-   * Deletes up to {@code batch} expired memories of every tenant in one short transaction, if this
-   * server holds the sweep lock for that transaction (another server sweeping means we skip).
-   * Returns the number deleted, or -1 when another server holds the lock. SKIP LOCKED: rows a
-   * request is updating right now are left for the next round instead of waited for.
+   * Deletes up to {@code batch} expired memories of every tenant in one short statement, and
+   * returns how many. Only the {@link ExpirySweeper} calls it, under its {@link SweepLock}. SKIP
+   * LOCKED: rows a request is updating right now are left for the next round instead of waited for.
    */
   public int sweepExpired(int batch) {
-    return write(h -> {
-      boolean mine = h.createQuery("SELECT pg_try_advisory_xact_lock(:key)").bind("key", SWEEP_LOCK)
-          .mapTo(Boolean.class).one();
-      if (!mine) {
-        return -1;
-      }
-      return h.createUpdate("""
-              DELETE FROM memories WHERE ctid IN (
-                SELECT ctid FROM memories WHERE expires_at <= now() ORDER BY expires_at LIMIT :batch FOR UPDATE SKIP LOCKED)""")
-          .bind("batch", batch).execute();
-    });
+    return write(h -> h.createUpdate("""
+            DELETE FROM memories WHERE ctid IN (
+              SELECT ctid FROM memories WHERE expires_at <= now() ORDER BY expires_at LIMIT :batch FOR UPDATE SKIP LOCKED)""")
+        .bind("batch", batch).execute());
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -238,10 +203,13 @@ public final class MemoryStore extends Store {
         .orElseThrow(() -> new NotFoundException("memory", id.toString()));
   }
 
-  /** A customer's live memories, newest first, keyset-paged on (created_at, id). */
+  /**
+   * A customer's live memories (or, with {@code f.asOf()}, those valid then), newest first,
+   * keyset-paged on (created_at, id).
+   */
   public Memory.Page list(String tenant, UUID customerId, Memory.Filter f, Memory.Cursor after, int limit) {
-    StringBuilder sql = new StringBuilder("SELECT " + COLUMNS
-        + " FROM memories m WHERE m.tenant_id = :tenant AND m.customer_id = :customer AND " + LIVE);
+    StringBuilder sql = new StringBuilder("SELECT " + COLUMNS + " FROM " + MemoryHistoryStore.source(f.asOf())
+        + " WHERE m.tenant_id = :tenant AND m.customer_id = :customer AND " + MemoryHistoryStore.live(f.asOf()));
     filters(sql, f.kinds(), f.metadataJson());
     if (f.conversationId() != null) {
       sql.append(" AND m.conversation_id = :conversation");
@@ -256,6 +224,7 @@ public final class MemoryStore extends Store {
     List<Memory> rows = read(h -> {
       Query q = h.createQuery(sql.toString()).bind("tenant", tenant).bind("customer", customerId);
       bindFilters(q, f.kinds(), f.metadataJson());
+      MemoryHistoryStore.bindAsOf(q, f.asOf());
       if (f.conversationId() != null) {
         q.bind("conversation", f.conversationId());
       }

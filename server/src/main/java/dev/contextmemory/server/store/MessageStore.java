@@ -119,7 +119,7 @@ public final class MessageStore extends Store {
   public Message.Appended append(String tenant, UUID conversationId, Message.Draft d) {
     for (int attempt = 0; ; attempt++) {
       try {
-        var row = read(h -> h.createQuery(APPEND_ONE)
+        var row = writeOne((h, tail) -> h.createQuery(APPEND_ONE + tail)
             .bind("tenant", tenant)
             .bind("conversation", conversationId)
             .bind("id", Ids.newId())
@@ -130,9 +130,8 @@ public final class MessageStore extends Store {
             .bind("attachments", MessageJson.write(d.attachments()))
             .bind("metadata", d.metadataJson())
             .bind("key", d.idempotencyKey())
-            .bind("created_at", Rows.timestamptz(d.createdAt()))
-            .map((rs, ctx) -> new Message.Appended(MESSAGE.map(rs, ctx), rs.getBoolean("replayed")))
-            .findOne());
+            .bind("created_at", Rows.timestamptz(d.createdAt())),
+            (rs, ctx) -> new Message.Appended(MESSAGE.map(rs, ctx), rs.getBoolean("replayed")));
         if (row.isPresent()) {
           if (!row.get().replayed()) {
             events.committed();

@@ -1,8 +1,18 @@
 package dev.contextmemory.server.store;
 
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.Optional;
+import java.util.function.LongConsumer;
+import org.jdbi.v3.core.Handle;
 import org.jdbi.v3.core.HandleCallback;
 import org.jdbi.v3.core.Jdbi;
 import org.jdbi.v3.core.JdbiException;
+import org.jdbi.v3.core.mapper.RowMapper;
+import org.jdbi.v3.core.statement.Query;
+import org.jdbi.v3.core.statement.UnableToExecuteStatementException;
 
 /**
  * Base of the per-aggregate stores: every database round trip goes through {@link #read} or
@@ -25,10 +35,88 @@ abstract class Store {
     }
   }
 
-  /** One transaction: committed when the callback returns, rolled back when it throws. */
+  /**
+   * One transaction: committed when the callback returns, rolled back when it throws. With a
+   * {@link CommitLsn} sink (standbys configured), the COMMIT and a read of the WAL insert position
+   * go to PostgreSQL as one pipelined round trip, the one the commit takes anyway; pgjdbc then sees
+   * the session idle, and Jdbi's own commit sends nothing.
+   */
   protected <T> T write(HandleCallback<T, RuntimeException> callback) {
     try {
-      return jdbi.inTransaction(callback);
+      return jdbi.inTransaction(h -> {
+        T result = callback.withHandle(h);
+        LongConsumer sink = h.getConfig(CommitLsn.class).sink();
+        if (sink != null) {
+          commitReporting(h, sink);
+        }
+        return result;
+      });
+    } catch (JdbiException e) {
+      throw UniqueViolations.translate(e);
+    }
+  }
+
+  /** After COMMIT: the insert position is at or past the commit record, which a standby must replay. */
+  private static final String COMMIT_AND_LSN = "COMMIT; SELECT pg_current_wal_insert_lsn()::text";
+
+  private static void commitReporting(Handle h, LongConsumer sink) {
+    try {
+      // PostgreSQL answers COMMIT in a failed transaction with a rollback, not an error (and so
+      // does pgjdbc's commit()): no token may name a write that never happened. No store
+      // continues after a failed statement today; this keeps it that way.
+      if (h.getConnection().unwrap(org.postgresql.core.BaseConnection.class).getTransactionState()
+          == org.postgresql.core.TransactionState.FAILED) {
+        throw new SQLException("the transaction failed earlier and was rolled back", "25P02");
+      }
+    } catch (SQLException e) {
+      throw new UnableToExecuteStatementException(e, null);
+    }
+    try (Statement st = h.getConnection().createStatement()) {
+      st.execute(COMMIT_AND_LSN);
+      sink.accept(lsnAfterCommit(st));
+    } catch (SQLException e) {
+      throw new UnableToExecuteStatementException(e, null);
+    }
+  }
+
+  /** Skips the COMMIT's result and reads the LSN that follows it. */
+  private static long lsnAfterCommit(Statement st) throws SQLException {
+    while (!st.getMoreResults()) {
+      if (st.getUpdateCount() == -1) {
+        throw new SQLException("no WAL position after COMMIT");
+      }
+    }
+    try (ResultSet rs = st.getResultSet()) {
+      rs.next();
+      return CommitLsn.parse(rs.getString(1));
+    }
+  }
+
+  /**
+   * One statement that writes and returns at most one row: autocommit, one round trip. With a
+   * {@link CommitLsn} sink it runs in a transaction with COMMIT and the WAL position appended to the
+   * same statement text, which pgjdbc sends as one pipeline: still one round trip.
+   */
+  protected <T> Optional<T> writeOne(java.util.function.BiFunction<Handle, String, Query> statement,
+      RowMapper<T> mapper) {
+    LongConsumer sink = jdbi.getConfig(CommitLsn.class).sink();
+    if (sink == null) {
+      return read(h -> statement.apply(h, "").map(mapper).findOne());
+    }
+    try {
+      return jdbi.inTransaction(h -> statement.apply(h, ";\n" + COMMIT_AND_LSN).execute((supplier, ctx) -> {
+        PreparedStatement st = supplier.get();
+        Optional<T> row;
+        try (ResultSet rs = st.getResultSet()) {
+          row = rs.next() ? Optional.of(mapper.map(rs, ctx)) : Optional.empty();
+          if (rs.next()) {
+            throw new IllegalStateException("expected at most one row");
+          }
+        }
+        st.getMoreResults(); // the COMMIT
+        sink.accept(lsnAfterCommit(st));
+        return row;
+      }));
     } catch (JdbiException e) {
       throw UniqueViolations.translate(e);
     }

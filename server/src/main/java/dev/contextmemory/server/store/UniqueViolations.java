@@ -26,7 +26,10 @@ final class UniqueViolations {
           "another customer already has this external reference"),
       "memories_customer_key",
       new Conflict("MEMORY_KEY_ALREADY_EXISTS", "memory.key",
-          "the customer already has a memory with this key; use UpsertMemory to replace it"));
+          "the customer already has a memory with this key; use UpsertMemory to replace it"),
+      "handoffs_request_key",
+      new Conflict("REQUEST_ID_ALREADY_USED", "request_id",
+          "this request_id already created a handoff of another conversation; use a fresh key per request"));
 
   private UniqueViolations() {}
 
@@ -34,6 +37,12 @@ final class UniqueViolations {
     String constraint = violatedUniqueConstraint(e);
     Conflict c = constraint == null ? null : BY_CONSTRAINT.get(constraint);
     return c == null ? e : new AlreadyExistsException(c.reason(), c.field(), c.message());
+  }
+
+  /** The answer for a value the store found taken before the unique index {@code constraint} could say so. */
+  static AlreadyExistsException conflict(String constraint) {
+    Conflict c = BY_CONSTRAINT.get(constraint);
+    return new AlreadyExistsException(c.reason(), c.field(), c.message());
   }
 
   /** The name of the unique constraint {@code e} violated, or null if it is no unique violation. */

@@ -52,6 +52,23 @@ public final class ThrowawayCluster implements AutoCloseable {
     return c;
   }
 
+  /**
+   * A streaming-replication standby of this cluster, on a free port: pg_basebackup -R (which
+   * writes standby.signal and primary_conninfo) and start. The stock initdb configuration already
+   * has what it needs (wal_level replica, wal senders, a trusted replication entry for 127.0.0.1).
+   */
+  public ThrowawayCluster standby() throws IOException, InterruptedException {
+    Path dir = Files.createTempDirectory("cm-throwaway-standby");
+    if (ROOT) {
+      run(List.of("chown", "postgres:", dir.toString()));
+    }
+    runAsPg(List.of(BIN.resolve("pg_basebackup").toString(), "-h", "127.0.0.1", "-p", Integer.toString(port),
+        "-U", "postgres", "-D", dir.resolve("data").toString(), "-R", "-X", "stream", "-c", "fast", "--no-sync"));
+    ThrowawayCluster c = new ThrowawayCluster(dir, freePort());
+    c.pgStart();
+    return c;
+  }
+
   /** JDBC URL of database {@code cm} on this cluster. */
   public String url() {
     return url("cm");

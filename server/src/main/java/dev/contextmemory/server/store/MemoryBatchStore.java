@@ -1,0 +1,247 @@
+package dev.contextmemory.server.store;
+
+import static dev.contextmemory.server.store.MemoryStore.COLUMNS;
+import static dev.contextmemory.server.store.MemoryStore.MEMORY;
+
+import dev.contextmemory.server.domain.Ids;
+import dev.contextmemory.server.domain.Memory;
+import dev.contextmemory.server.domain.MemoryBatch.Failure;
+import dev.contextmemory.server.domain.MemoryBatch.Item;
+import dev.contextmemory.server.domain.MemoryBatch.Result;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.UUID;
+import java.util.function.Predicate;
+import org.jdbi.v3.core.Handle;
+import org.jdbi.v3.core.Jdbi;
+import org.jdbi.v3.core.statement.Query;
+
+/**
+ * CreateMemories, UpsertMemories and ImportMemories' chunks: up to 1,000 memories in one
+ * transaction of at most five statements whatever the size. The customers and conversations are
+ * checked (and KEY SHARE locked, so an erase cannot remove them before the insert) with
+ * {@code = ANY}, expired memories holding the items' keys or request ids are removed, and the rows
+ * are written by one {@code INSERT ... SELECT FROM unnest(arrays)}. An item that cannot be written
+ * (unknown customer or conversation, taken key) gets its failure and the others go on (AIP-233
+ * partial success); the history triggers record every row the statements change.
+ */
+public final class MemoryBatchStore extends Store {
+  private static final String RETURNING = COLUMNS.replace("m.", "");
+
+  /** The unnest of the items' columns, as {@code u}; the parameters are bound by {@link #bindItems}. */
+  private static final String ITEMS = """
+      unnest(CAST(:ids AS uuid[]), CAST(:customers AS uuid[]), CAST(:conversations AS uuid[]), CAST(:kinds AS text[]),
+             CAST(:keys AS text[]), CAST(:contents AS text[]), CAST(:metadata AS text[]), CAST(:embeddings AS text[]),
+             CAST(:importances AS real[]), CAST(:sources AS text[]), CAST(:expires AS text[]), CAST(:request_ids AS text[]))
+        AS u(id, customer_id, conversation_id, kind, memory_key, content, metadata, embedding, importance, source,
+             expires_at, request_id)""";
+
+  private static final String INSERT = """
+      INSERT INTO memories AS m (tenant_id, id, customer_id, conversation_id, kind, memory_key, content, metadata,
+                                 embedding, importance, source, expires_at, create_request_id)
+      SELECT :tenant, u.id, u.customer_id, u.conversation_id, u.kind, u.memory_key, u.content,
+             coalesce(CAST(u.metadata AS jsonb), '{}'), CAST(u.embedding AS vector), coalesce(u.importance, 0.5),
+             coalesce(u.source, ''), CAST(u.expires_at AS timestamptz), u.request_id
+        FROM %s, %s
+      """;
+
+  public MemoryBatchStore(Jdbi jdbi) {
+    super(jdbi);
+  }
+
+  /**
+   * Creates the items; results in item order. An item whose request id is stored for its customer
+   * answers that memory ({@code created = false}); one whose key a live memory holds fails with
+   * MEMORY_KEY_ALREADY_EXISTS. {@code ON CONFLICT DO NOTHING} (no arbiter: any unique index) also
+   * turns a concurrent writer's key or request id into such an item result instead of an abort.
+   */
+  public List<Result> create(String tenant, String actor, List<Item> items) {
+    return write(h -> {
+      Result[] results = new Result[items.size()];
+      List<Integer> todo = resolve(h, tenant, items, results);
+      if (todo.isEmpty()) {
+        return List.of(results);
+      }
+      dropExpired(h, tenant, items, todo);
+      Map<UUID, Integer> byId = new HashMap<>();
+      List<UUID> ids = new ArrayList<>(todo.size());
+      for (int i : todo) {
+        UUID id = Ids.newId();
+        ids.add(id);
+        byId.put(id, i);
+      }
+      Query insert = h.createQuery(INSERT.formatted(MemoryHistoryStore.TAG, ITEMS)
+          + " ON CONFLICT DO NOTHING RETURNING " + RETURNING);
+      bindItems(MemoryHistoryStore.tag(insert, actor, "create"), tenant, items, todo, ids, true)
+          .map(MEMORY).forEach(m -> results[byId.get(m.id())] = new Result(m, true, null));
+      List<Integer> notInserted = todo.stream().filter(i -> results[i] == null).toList();
+      replays(h, tenant, items, notInserted, results);
+      for (int i : notInserted) {
+        if (results[i] == null) {
+          results[i] = Result.failed(new Failure("MEMORY_KEY_ALREADY_EXISTS", "memory.key",
+              "the customer already has an unexpired memory with this key; use UpsertMemories to replace it"));
+        }
+      }
+      return List.of(results);
+    });
+  }
+
+  /**
+   * Creates or replaces the items by key; results in item order. Importance is replaced only where
+   * an item gives one, which is a different SET: items with and without importance are written by
+   * one statement each. Keys must be distinct per customer (the caller validates that: one
+   * statement cannot update a row twice).
+   */
+  public List<Result> upsert(String tenant, String actor, List<Item> items) {
+    return write(h -> {
+      Result[] results = new Result[items.size()];
+      List<Integer> todo = resolve(h, tenant, items, results);
+      if (todo.isEmpty()) {
+        return List.of(results);
+      }
+      dropExpired(h, tenant, items, todo);
+      for (boolean withImportance : new boolean[] {true, false}) {
+        // In key order: two batches upserting overlapping keys then lock them in the same order
+        // instead of deadlocking (40P01, ABORTED) when their orders cross.
+        List<Integer> group = todo.stream()
+            .filter(i -> (items.get(i).draft().importance() != null) == withImportance)
+            .sorted(java.util.Comparator.comparing((Integer i) -> items.get(i).customerId())
+                .thenComparing(i -> items.get(i).draft().key()))
+            .toList();
+        if (group.isEmpty()) {
+          continue;
+        }
+        List<UUID> ids = group.stream().map(i -> Ids.newId()).toList();
+        Map<String, Integer> byKey = new HashMap<>();
+        for (int i : group) {
+          byKey.put(items.get(i).customerId() + "|" + items.get(i).draft().key(), i);
+        }
+        Query upsert = h.createQuery(INSERT.formatted(MemoryHistoryStore.TAG, ITEMS) + """
+             ON CONFLICT (tenant_id, customer_id, memory_key) DO UPDATE SET
+               conversation_id = EXCLUDED.conversation_id, kind = EXCLUDED.kind, content = EXCLUDED.content,
+               metadata = EXCLUDED.metadata, embedding = EXCLUDED.embedding, source = EXCLUDED.source,
+               expires_at = EXCLUDED.expires_at, importance = %s,
+               valid_from = %s
+            RETURNING %s, (xmax = 0) AS created""".formatted(withImportance ? "EXCLUDED.importance" : "m.importance",
+            MemoryHistoryStore.NEW_VERSION_FROM_EXCLUDED, RETURNING));
+        bindItems(MemoryHistoryStore.tag(upsert, actor, "upsert"), tenant, items, group, ids, false)
+            .map((rs, ctx) -> new Result(MEMORY.map(rs, ctx), rs.getBoolean("created"), null))
+            .forEach(r -> results[byKey.get(r.memory().customerId() + "|" + r.memory().key())] = r);
+      }
+      return List.of(results);
+    });
+  }
+
+  /**
+   * Checks every item's customer and conversation in two statements and returns the indexes of the
+   * items that can be written; the others get their failure in {@code results}.
+   */
+  private static List<Integer> resolve(Handle h, String tenant, List<Item> items, Result[] results) {
+    Set<UUID> customers = new HashSet<>(h.createQuery("""
+            SELECT id FROM customers WHERE tenant_id = :tenant AND id = ANY(CAST(:ids AS uuid[])) FOR KEY SHARE""")
+        .bind("tenant", tenant)
+        .bindArray("ids", UUID.class, items.stream().map(Item::customerId).distinct().toList())
+        .mapTo(UUID.class).list());
+    List<UUID> wanted = items.stream().map(i -> i.draft().conversationId()).filter(Objects::nonNull).distinct().toList();
+    Map<UUID, UUID> ownerOf = new HashMap<>();
+    if (!wanted.isEmpty()) {
+      h.createQuery("""
+              SELECT id, customer_id FROM conversations
+               WHERE tenant_id = :tenant AND id = ANY(CAST(:ids AS uuid[])) AND deleted_at IS NULL FOR KEY SHARE""")
+          .bind("tenant", tenant).bindArray("ids", UUID.class, wanted)
+          .map((rs, ctx) -> Map.entry(rs.getObject(1, UUID.class), rs.getObject(2, UUID.class)))
+          .forEach(e -> ownerOf.put(e.getKey(), e.getValue()));
+    }
+    List<Integer> todo = new ArrayList<>(items.size());
+    for (int i = 0; i < items.size(); i++) {
+      Item item = items.get(i);
+      UUID conversation = item.draft().conversationId();
+      if (!customers.contains(item.customerId())) {
+        results[i] = Result.failed(new Failure("CUSTOMER_NOT_FOUND", "customer_id", "no such customer"));
+      } else if (conversation != null && !ownerOf.containsKey(conversation)) {
+        results[i] = Result.failed(new Failure("CONVERSATION_NOT_FOUND", "memory.conversation_id",
+            "no such conversation (or it was deleted)"));
+      } else if (conversation != null && !ownerOf.get(conversation).equals(item.customerId())) {
+        results[i] = Result.failed(new Failure("INVALID_FIELD", "memory.conversation_id", "belongs to another customer"));
+      } else {
+        todo.add(i);
+      }
+    }
+    return todo;
+  }
+
+  /** Expired means absent: expired memories holding the items' keys or request ids go first. */
+  private static void dropExpired(Handle h, String tenant, List<Item> items, List<Integer> todo) {
+    Predicate<Item> names = i -> i.draft().key() != null || i.requestId() != null;
+    List<Integer> named = todo.stream().filter(i -> names.test(items.get(i))).toList();
+    if (named.isEmpty()) {
+      return;
+    }
+    h.createUpdate("""
+            DELETE FROM memories m
+             USING unnest(CAST(:customers AS uuid[]), CAST(:keys AS text[]), CAST(:request_ids AS text[]))
+                     AS u(customer_id, memory_key, request_id)
+             WHERE m.tenant_id = :tenant AND m.customer_id = u.customer_id AND m.expires_at <= now()
+               AND (m.memory_key = u.memory_key OR m.create_request_id = u.request_id)""")
+        .bind("tenant", tenant)
+        .bindArray("customers", UUID.class, named.stream().map(i -> items.get(i).customerId()).toList())
+        .bindArray("keys", String.class, named.stream().map(i -> items.get(i).draft().key()).toList())
+        .bindArray("request_ids", String.class, named.stream().map(i -> items.get(i).requestId()).toList())
+        .execute();
+  }
+
+  /** Fills the results of the items whose request id is already stored: the memory it created. */
+  private static void replays(Handle h, String tenant, List<Item> items, List<Integer> notInserted, Result[] results) {
+    List<Integer> withId = notInserted.stream().filter(i -> items.get(i).requestId() != null).toList();
+    if (withId.isEmpty()) {
+      return;
+    }
+    Map<String, Integer> byRequest = new HashMap<>();
+    for (int i : withId) {
+      byRequest.put(items.get(i).customerId() + "|" + items.get(i).requestId(), i);
+    }
+    h.createQuery("SELECT " + COLUMNS + ", m.create_request_id FROM memories m"
+            + " JOIN unnest(CAST(:customers AS uuid[]), CAST(:request_ids AS text[])) AS u(customer_id, request_id)"
+            + " ON m.customer_id = u.customer_id AND m.create_request_id = u.request_id WHERE m.tenant_id = :tenant")
+        .bind("tenant", tenant)
+        .bindArray("customers", UUID.class, withId.stream().map(i -> items.get(i).customerId()).toList())
+        .bindArray("request_ids", String.class, withId.stream().map(i -> items.get(i).requestId()).toList())
+        .map((rs, ctx) -> Map.entry(rs.getString("create_request_id"), MEMORY.map(rs, ctx)))
+        .forEach(e -> results[byRequest.get(e.getValue().customerId() + "|" + e.getKey())] =
+            new Result(e.getValue(), false, null));
+  }
+
+  private static Query bindItems(Query q, String tenant, List<Item> items, List<Integer> which, List<UUID> ids,
+      boolean withRequestIds) {
+    int n = which.size();
+    String[] embeddings = new String[n];
+    String[] expires = new String[n];
+    Float[] importances = new Float[n];
+    for (int j = 0; j < n; j++) {
+      Memory.Draft d = items.get(which.get(j)).draft();
+      embeddings[j] = d.embedding() == null ? null : Rows.vectorText(d.embedding());
+      expires[j] = d.expiresAt() == null ? null : d.expiresAt().toString();
+      importances[j] = d.importance();
+    }
+    return q.bind("tenant", tenant)
+        .bindArray("ids", UUID.class, ids)
+        .bindArray("customers", UUID.class, which.stream().map(i -> items.get(i).customerId()).toList())
+        .bindArray("conversations", UUID.class, which.stream().map(i -> items.get(i).draft().conversationId()).toList())
+        .bindArray("kinds", String.class, which.stream().map(i -> items.get(i).draft().kind()).toList())
+        .bindArray("keys", String.class, which.stream().map(i -> items.get(i).draft().key()).toList())
+        .bindArray("contents", String.class, which.stream().map(i -> items.get(i).draft().content()).toList())
+        .bindArray("metadata", String.class, which.stream().map(i -> items.get(i).draft().metadataJson()).toList())
+        .bindArray("embeddings", String.class, Arrays.asList(embeddings))
+        .bindArray("importances", Float.class, Arrays.asList(importances))
+        .bindArray("sources", String.class, which.stream().map(i -> items.get(i).draft().source()).toList())
+        .bindArray("expires", String.class, Arrays.asList(expires))
+        .bindArray("request_ids", String.class,
+            which.stream().map(i -> withRequestIds ? items.get(i).requestId() : null).toList());
+  }
+}

@@ -1,0 +1,192 @@
+package dev.contextmemory.server;
+
+import dev.contextmemory.server.testing.TestServer;
+import dev.contextmemory.v1.*;
+import io.grpc.stub.StreamObserver;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Random;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
+
+/**
+ * Not a test: the bulk-write and history-overhead measurement of docs/search.md, run on demand
+ * with {@code scripts/test -pl server -am -Dtest=MemoryBulkMeasurement -Dmeasure.bulk=true
+ * -Dsurefire.failIfNoSpecifiedTests=false}. One in-process server on its own database: memories/s
+ * of CreateMemories (1,000 per call) and ImportMemories, with 768-dim client vectors (clustered, as
+ * real embeddings are) and without; then CreateMemory and UpsertMemory one call at a time with the
+ * history triggers on and off, in alternating blocks so both see the same machine load. It asserts
+ * nothing about time; it writes target/memory-bulk.txt.
+ */
+@EnabledIfSystemProperty(named = "measure.bulk", matches = "true")
+class MemoryBulkMeasurement {
+  private static final int DIM = 768;
+  private static final int CUSTOMERS = 100;
+  private static final int IMPORTED = 3_000;
+  private final Random random = new Random(42);
+  private final float[][] centroids = new float[32][];
+  private final StringBuilder out = new StringBuilder();
+
+  @Test
+  void bulkThroughputAndHistoryOverhead() throws Exception {
+    for (int i = 0; i < centroids.length; i++) {
+      centroids[i] = gaussian(1);
+    }
+    // A 1,000-vector batch is 1,000 HNSW inserts: seconds on a busy machine, so roomier timeouts.
+    try (TestServer server = TestServer.start(Map.of("DB_STATEMENT_TIMEOUT_MS", "300000",
+        "MAX_CALL_DEADLINE_MS", "600000"))) {
+      var customers = CustomerServiceGrpc.newBlockingStub(server.channel());
+      var memories = MemoryServiceGrpc.newBlockingStub(server.channel());
+      var async = MemoryServiceGrpc.newStub(server.channel());
+      List<String> ids = new ArrayList<>();
+      for (int i = 0; i < CUSTOMERS; i++) {
+        ids.add(customers.createCustomer(CreateCustomerRequest.newBuilder().setCustomer(Customer.newBuilder()
+            .setDisplayName("bulk " + i)).build()).getCustomer().getId());
+      }
+      for (boolean vectors : new boolean[] {true, false}) {
+        double[] rates = new double[5];
+        for (int round = 0; round < rates.length + 1; round++) { // the first is warm-up
+          CreateMemoriesRequest.Builder b = CreateMemoriesRequest.newBuilder();
+          for (int i = 0; i < 1_000; i++) {
+            b.addRequests(CreateMemoryRequest.newBuilder().setCustomerId(ids.get(random.nextInt(CUSTOMERS)))
+                .setMemory(memory(vectors)).setRequestId(UUID.randomUUID().toString()));
+          }
+          CreateMemoriesRequest req = b.build();
+          long t0 = System.nanoTime();
+          memories.createMemories(req);
+          if (round > 0) {
+            rates[round - 1] = 1_000 / ((System.nanoTime() - t0) / 1e9);
+          }
+        }
+        Arrays.sort(rates);
+        line("CreateMemories of 1,000 %s vectors: median %.0f memories/s (min %.0f, max %.0f over %d calls)",
+            vectors ? "with" : "without", rates[rates.length / 2], rates[0], rates[rates.length - 1], rates.length);
+
+        List<ImportMemoriesRequest> items = new ArrayList<>();
+        for (int i = 0; i < IMPORTED; i++) {
+          items.add(ImportMemoriesRequest.newBuilder().setCustomerId(ids.get(random.nextInt(CUSTOMERS)))
+              .setRequestId(UUID.randomUUID().toString()).setMemory(memory(vectors)).build());
+        }
+        long t0 = System.nanoTime();
+        ImportMemoriesResponse r = importAll(async, items);
+        double s = (System.nanoTime() - t0) / 1e9;
+        line("ImportMemories of %,d %s vectors: %.0f memories/s (%d created)", IMPORTED, vectors ? "with" : "without",
+            IMPORTED / s, r.getMemoriesCreated());
+        long t1 = System.nanoTime();
+        ImportMemoriesResponse again = importAll(async, items);
+        line("  the same import again: %.0f items/s, %d created, %d skipped", IMPORTED / ((System.nanoTime() - t1) / 1e9),
+            again.getMemoriesCreated(), again.getMemoriesSkipped());
+      }
+
+      // Single writes, history triggers on and off in alternating blocks; with a vector (an HNSW
+      // insert, most of the time) and without (what recording costs, relatively).
+      for (boolean vectors : new boolean[] {true, false}) {
+        List<Long> createOn = new ArrayList<>();
+        List<Long> createOff = new ArrayList<>();
+        List<Long> upsertOn = new ArrayList<>();
+        List<Long> upsertOff = new ArrayList<>();
+        for (int block = 0; block < 12; block++) {
+          boolean on = block % 2 == 0;
+          triggers(server.dbUrl(), on);
+          for (int i = 0; i < 200; i++) {
+            String customer = ids.get(random.nextInt(CUSTOMERS));
+            long t0 = System.nanoTime();
+            memories.createMemory(CreateMemoryRequest.newBuilder().setCustomerId(customer).setMemory(memory(vectors))
+                .setRequestId(UUID.randomUUID().toString()).build());
+            long t1 = System.nanoTime();
+            memories.upsertMemory(UpsertMemoryRequest.newBuilder().setCustomerId(customer)
+                .setMemory(memory(vectors).setKey("k" + random.nextInt(20))).build());
+            long t2 = System.nanoTime();
+            if (block >= 2) { // the first two blocks are warm-up
+              (on ? createOn : createOff).add(t1 - t0);
+              (on ? upsertOn : upsertOff).add(t2 - t1);
+            }
+          }
+        }
+        triggers(server.dbUrl(), true);
+        String with = vectors ? "with a vector" : "without a vector";
+        line("CreateMemory %s p50: history on %.3f ms, off %.3f ms (%d calls each)", with, p50(createOn),
+            p50(createOff), createOn.size());
+        line("UpsertMemory %s p50: history on %.3f ms, off %.3f ms (%d calls each)", with, p50(upsertOn),
+            p50(upsertOff), upsertOn.size());
+      }
+    }
+    Path file = Path.of("target", "memory-bulk.txt");
+    Files.writeString(file, out);
+    System.out.print(out);
+  }
+
+  private Memory.Builder memory(boolean vector) {
+    Memory.Builder m = Memory.newBuilder().setKind(MemoryKind.MEMORY_KIND_FACT)
+        .setContent("customer fact number " + random.nextInt(1_000_000) + " about the kitchen and the garden");
+    if (vector) {
+      float[] c = centroids[random.nextInt(centroids.length)];
+      float[] noise = gaussian(0.3);
+      for (int i = 0; i < DIM; i++) {
+        m.addEmbedding(c[i] + noise[i]);
+      }
+    }
+    return m;
+  }
+
+  private float[] gaussian(double scale) {
+    float[] v = new float[DIM];
+    for (int i = 0; i < DIM; i++) {
+      v[i] = (float) (random.nextGaussian() * scale / Math.sqrt(DIM));
+    }
+    return v;
+  }
+
+  private static ImportMemoriesResponse importAll(MemoryServiceGrpc.MemoryServiceStub async,
+      List<ImportMemoriesRequest> items) throws Exception {
+    CompletableFuture<ImportMemoriesResponse> done = new CompletableFuture<>();
+    StreamObserver<ImportMemoriesRequest> in = async.importMemories(new StreamObserver<>() {
+      @Override
+      public void onNext(ImportMemoriesResponse value) {
+        done.complete(value);
+      }
+
+      @Override
+      public void onError(Throwable t) {
+        done.completeExceptionally(t);
+      }
+
+      @Override
+      public void onCompleted() {}
+    });
+    items.forEach(in::onNext);
+    in.onCompleted();
+    return done.get(30, TimeUnit.MINUTES);
+  }
+
+  private static void triggers(String dbUrl, boolean on) throws SQLException {
+    try (Connection c = DriverManager.getConnection(dbUrl); Statement s = c.createStatement()) {
+      for (String t : List.of("memories_history_insert", "memories_history_update", "memories_history_delete")) {
+        s.execute("ALTER TABLE memories " + (on ? "ENABLE" : "DISABLE") + " TRIGGER " + t);
+      }
+    }
+  }
+
+  private static double p50(List<Long> nanos) {
+    long[] a = nanos.stream().mapToLong(Long::longValue).sorted().toArray();
+    return a[a.length / 2] / 1e6;
+  }
+
+  private void line(String format, Object... args) throws IOException {
+    out.append(String.format(Locale.ROOT, format, args)).append('\n');
+    System.out.printf(Locale.ROOT, format + "%n", args);
+  }
+}
