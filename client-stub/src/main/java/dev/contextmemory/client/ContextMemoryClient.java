@@ -64,8 +64,8 @@ import java.util.stream.Stream;
  *
  * <ul>
  *   <li><b>Deadline:</b> a call without a deadline gets {@link Builder#defaultDeadline} (10 s);
- *       set another with {@code stub.withDeadlineAfter(...)}. Client-streaming calls
- *       (ImportMessages) get none: they take as long as the stream.
+ *       set another with {@code stub.withDeadlineAfter(...)}. Streaming calls (ImportMessages,
+ *       WatchConversations) get none: they take as long as the stream.
  *   <li><b>Retries:</b> up to 5 attempts with exponential backoff, throttled while most calls
  *       fail, when the status says a second attempt is safe. ABORTED (a conflict or lock timeout
  *       rolled the transaction back) and RESOURCE_EXHAUSTED (the server shed the call or had no
@@ -417,7 +417,7 @@ public final class ContextMemoryClient implements AutoCloseable {
     @Override
     public <ReqT, RespT> ClientCall<ReqT, RespT> interceptCall(
         MethodDescriptor<ReqT, RespT> method, CallOptions options, Channel next) {
-      if (deadline != null && options.getDeadline() == null && method.getType().clientSendsOneMessage()) {
+      if (deadline != null && options.getDeadline() == null && method.getType() == MethodDescriptor.MethodType.UNARY) {
         options = options.withDeadlineAfter(deadline.toNanos(), TimeUnit.NANOSECONDS);
       }
       if (credentials != null && options.getCredentials() == null) {

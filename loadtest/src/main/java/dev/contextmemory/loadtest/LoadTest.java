@@ -18,6 +18,7 @@ import dev.contextmemory.loadtest.report.ServerLatency;
 import dev.contextmemory.loadtest.scenarios.Baselines;
 import dev.contextmemory.loadtest.scenarios.SameStatementFloors;
 import dev.contextmemory.loadtest.scenarios.Scenarios;
+import dev.contextmemory.loadtest.scenarios.WatchLatency;
 import dev.contextmemory.v1.ConversationServiceGrpc;
 import dev.contextmemory.v1.CustomerServiceGrpc;
 import dev.contextmemory.v1.MemoryServiceGrpc;
@@ -193,9 +194,32 @@ public final class LoadTest {
         outcomes = searched;
       }
     }
+    if (only.isEmpty() || only.contains("watch_latency")) {
+      outcomes.add(watchLatency(env));
+    }
     return new RunReport(profile.name(), started, env.server(), dataSet, targets.toString(), targets.adjusted(),
         setup.phases(), vacuum, floor == null ? null : floorLine(floor), outcomes, (System.nanoTime() - t0) / 1e9,
         floor == null ? null : floor.summary(), sameStatement, serverSide);
+  }
+
+  /**
+   * watch_latency runs outside the engine (its measure is stream events, not calls): 200 appends/s
+   * with 50 streams (smoke: 50/s, 10 streams), over the profile's warm-up and measured durations.
+   */
+  private Outcome watchLatency(Environment env) {
+    boolean smoke = profile.name().equals("smoke");
+    try {
+      return WatchLatency.run(env.channel(), smoke ? 50 : 200, smoke ? 10 : 50, profile.warmUp(), profile.measure(),
+          targets.p99Ms("watch_latency"), log);
+    } catch (io.grpc.StatusRuntimeException e) {
+      if (e.getStatus().getCode() == io.grpc.Status.Code.UNIMPLEMENTED) {
+        return Outcome.skipped("watch_latency", targets.p99Ms("watch_latency"), "UNIMPLEMENTED: WatchConversations");
+      }
+      throw e;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return Outcome.skipped("watch_latency", targets.p99Ms("watch_latency"), "interrupted");
+    }
   }
 
   /** One measured run of a scenario (attempt 1, or 2 after a miss), judged; recall from this run's answers only. */

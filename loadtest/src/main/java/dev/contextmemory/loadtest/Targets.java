@@ -24,6 +24,9 @@ import java.util.Map;
  * (GetOrCreateOpenConversation counted like an append: 10 + FetchContext 20 + 2 × AppendMessage
  * 10 + UpsertMemory counted like an append 10 = 60 ms), since a turn is those calls in a row.
  *
+ * <p>watch_latency (issue 14): commit to event at the subscriber under 50 ms at p99 with 200
+ * appends/s and 50 WatchConversations streams, in every profile but smoke's smaller load.
+ *
  * <p>The on-demand scenarios (Scenarios.ON_DEMAND): create_memory is held to an append's 10 ms;
  * create_memories_batch to the issue's 10,000 memories/s, 100 ms for 1,000.
  */
@@ -32,7 +35,7 @@ public final class Targets {
   public static final List<String> SCENARIOS = List.of("append_message", "append_messages_100", "list_messages_20",
       "search_messages", "search_memories_customer", "search_memories_tenant", "fetch_context",
       "list_conversations_customer", "list_conversations_open", "list_conversations_metadata", "usage_metrics",
-      "agent_turn", "create_memory", "create_memories_batch");
+      "agent_turn", "create_memory", "create_memories_batch", "watch_latency");
 
   private static final Map<String, Double> PROMISED = Map.ofEntries(
       Map.entry("append_message", 10.0),
@@ -48,7 +51,8 @@ public final class Targets {
       Map.entry("usage_metrics", 20.0),
       Map.entry("agent_turn", 60.0),
       Map.entry("create_memory", 10.0),
-      Map.entry("create_memories_batch", 100.0));
+      Map.entry("create_memories_batch", 100.0),
+      Map.entry("watch_latency", 50.0));
 
   /** The ci gate (issue 13): list_messages_20 and the conversation lookups at twice the promise. */
   private static final Map<String, Double> CI = Map.ofEntries(
@@ -65,7 +69,8 @@ public final class Targets {
       Map.entry("usage_metrics", 20.0),
       Map.entry("agent_turn", 60.0),
       Map.entry("create_memory", 10.0),
-      Map.entry("create_memories_batch", 100.0));
+      Map.entry("create_memories_batch", 100.0),
+      Map.entry("watch_latency", 50.0));
 
   private final Map<String, Double> p99Ms;
   private final Map<String, Double> base;

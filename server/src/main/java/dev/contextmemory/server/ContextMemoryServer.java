@@ -26,7 +26,10 @@ import dev.contextmemory.server.observability.Observability;
 import dev.contextmemory.server.store.AddressStore;
 import dev.contextmemory.server.store.ApiKeyStore;
 import dev.contextmemory.server.grpc.PageTokens;
+import dev.contextmemory.server.store.ConversationEvents;
 import dev.contextmemory.server.store.ConversationStore;
+import dev.contextmemory.server.watch.EventPurger;
+import dev.contextmemory.server.watch.WatchHub;
 import dev.contextmemory.server.store.HandoffStore;
 import dev.contextmemory.server.store.UsageRollup;
 import dev.contextmemory.server.store.UsageStore;
@@ -85,6 +88,8 @@ public final class ContextMemoryServer implements AutoCloseable {
   private final UsageRollup rollup;
   private final KeyVerifier keyVerifier;
   private final Observability observability;
+  private final WatchHub watch;
+  private final EventPurger purger;
   private final StandbyRouter standbys;
   private final AtomicInteger closed = new AtomicInteger();
   private final List<AutoCloseable> closeLast = new java.util.concurrent.CopyOnWriteArrayList<>();
@@ -94,7 +99,9 @@ public final class ContextMemoryServer implements AutoCloseable {
   private ContextMemoryServer(Settings settings, PoolGate pool, CancelStatementOnCallEnd canceller,
       RequestAdmission admission, CallDeadlines deadlines, Server server, DatabaseHealth health,
       ExpirySweeper sweeper, UsageRollup rollup, EmbeddingRuntime embedding, KeyVerifier keyVerifier,
-      Observability observability, StandbyRouter standbys) {
+      Observability observability, StandbyRouter standbys, WatchHub watch, EventPurger purger) {
+    this.watch = watch;
+    this.purger = purger;
     this.settings = settings;
     this.pool = pool;
     this.statementCanceller = canceller;
@@ -115,6 +122,8 @@ public final class ContextMemoryServer implements AutoCloseable {
     DatabaseHealth health = new DatabaseHealth(s, List.of(CustomerServiceGrpc.SERVICE_NAME,
         ConversationServiceGrpc.SERVICE_NAME, MemoryServiceGrpc.SERVICE_NAME, AdminServiceGrpc.SERVICE_NAME));
     PoolGate pool;
+    WatchHub watch = null;
+    HikariDataSource watchPool = null;
     try {
       pool = new PoolGate(() -> Database.pool(s, obs.poolMetrics()), s.dbConnectionTimeout(), health::databaseDown,
           Duration.ofSeconds(Database.socketTimeoutSeconds(s)));
@@ -151,8 +160,15 @@ public final class ContextMemoryServer implements AutoCloseable {
       obs.instrument(jdbi);
 
       ContactNormalizer contacts = new ContactNormalizer(s.defaultPhoneRegion());
+      // The watch machinery's reads and sequencer passes run on a small pool of their own: they
+      // never wait for (or take) a request's connection, nor a request for theirs.
+      watchPool = Database.pool(s, null, "context-memory-watch", WatchHub.POOL_SIZE, s.applicationName() + "-watch");
+      Jdbi watchJdbi = Database.jdbi(watchPool);
+      watchJdbi.addCustomizer(canceller);
+      obs.instrument(watchJdbi);
+      ConversationEvents events = new ConversationEvents(watchJdbi);
       EmbeddingRuntime embedding = new EmbeddingRuntime(s.embedding(), jdbi);
-      ConversationStore conversations = new ConversationStore(jdbi, embedding.space());
+      ConversationStore conversations = new ConversationStore(jdbi, embedding.space(), events);
       UsageStore usage = new UsageStore(jdbi);
       MemoryStore memories = new MemoryStore(jdbi, s.embedding().model(), s.embedding().serverEmbeds(), embedding::queued);
       ApiKeyStore apiKeys = new ApiKeyStore(jdbi);
@@ -165,10 +181,13 @@ public final class ContextMemoryServer implements AutoCloseable {
           : Authentication.none(s.defaultTenant(), sec.keyRequestsPerSecond(), sec.keyBurst(),
               sec.tenantMaxConcurrentCalls());
       PageTokens tokens = PageTokens.withSecret(s.pageTokenSecret());
+      watch = new WatchHub(events, s.sessionDbUrl(), s.dbUser(), s.dbPassword(), s.applicationName(),
+          s.watch().maxStreamsPerTenant(), s.watch().checkpointInterval());
       List<BindableService> services = List.of(
-          new CustomerGrpcService(new CustomerStore(jdbi), new AddressStore(jdbi), contacts, tokens),
-          new ConversationGrpcService(conversations, new MessageStore(jdbi), new MessageImportStore(jdbi),
-              new MessageSearchStore(jdbi), new HandoffStore(jdbi), usage, contacts, tokens, s.embeddingDimension()),
+          new CustomerGrpcService(new CustomerStore(jdbi, events), new AddressStore(jdbi), contacts, tokens),
+          new ConversationGrpcService(conversations, new MessageStore(jdbi, events), new MessageImportStore(jdbi, events),
+              new MessageSearchStore(jdbi), new HandoffStore(jdbi, events), usage, contacts, tokens, s.embeddingDimension(),
+              watch, s.watch().bufferEvents()),
           new MemoryGrpcService(memories, new MemorySearchStore(jdbi, embedding.space()), conversations,
               new MemoryBatchStore(jdbi, s.embedding().model(), s.embedding().serverEmbeds(), embedding::queued),
               new MemoryHistoryStore(jdbi), new MemoryConfirmationStore(jdbi), tokens, s.embedding(), embedding.queries()),
@@ -238,18 +257,27 @@ public final class ContextMemoryServer implements AutoCloseable {
       ExpirySweeper sweeper = new ExpirySweeper(memories, conversations,
           new SweepLock(() -> Database.connect(s, "sweeper")), s.memorySweepInterval(), s.memorySweepBatch(),
           s.deletedConversationRetention());
+      EventPurger purger = new EventPurger(events, s.watch().retention(), s.watch().purgeInterval());
       UsageRollup rollup = new UsageRollup(usage, s.usageRefreshInterval());
       obs.monitor(health, canceller, sweeper);
       obs.monitor(rollup);
+      obs.monitor(watch, purger);
       embedding.monitor(obs.registry());
       embedding.start();
       health.start();
       log.info("context-memory serving on port {} ({})", server.getPort(), s);
       ContextMemoryServer started = new ContextMemoryServer(s, pool, canceller, admission, deadlines, server, health,
-          sweeper, rollup, embedding, verifier, obs, standbys);
+          sweeper, rollup, embedding, verifier, obs, standbys, watch, purger);
+      started.closeOnStop(watchPool);
       started.mcp = mcp;
       return started;
     } catch (RuntimeException | IOException e) {
+      if (watch != null) {
+        watch.close();
+      }
+      if (watchPool != null) {
+        watchPool.close();
+      }
       health.close();
       if (standbys != null) {
         standbys.close();
@@ -295,6 +323,16 @@ public final class ContextMemoryServer implements AutoCloseable {
   /** The background sweeper of expired memories (tests and operators' tooling trigger rounds). */
   public ExpirySweeper sweeper() {
     return sweeper;
+  }
+
+  /** The WatchConversations hub (tests drive its sequencer and read its head). */
+  public WatchHub watch() {
+    return watch;
+  }
+
+  /** The retention purge of watch events (tests trigger rounds). */
+  public EventPurger eventPurger() {
+    return purger;
   }
 
   /** The usage rollup's refresher (tests make GetUsageMetrics' figures current through it). */
@@ -345,6 +383,10 @@ public final class ContextMemoryServer implements AutoCloseable {
     if (mcp != null) {
       mcp.stopAccepting(); // MCP requests in flight finish on the in-process server below
     }
+    // Watch streams never end by themselves: end them now (UNAVAILABLE with their resume cursors)
+    // so the drain below waits only for unary calls.
+    watch.close();
+    purger.close();
     server.shutdown();
     try {
       if (!server.awaitTermination(settings.shutdownGrace().toMillis(), TimeUnit.MILLISECONDS)) {

@@ -47,7 +47,11 @@ final class NettyTransport implements Closeable {
         // Clients of this API keep long-lived channels with keepalive pings (the Java client pings
         // every 30 s); allow that instead of answering with GOAWAY.
         .permitKeepAliveTime(20, TimeUnit.SECONDS)
-        .permitKeepAliveWithoutCalls(true);
+        .permitKeepAliveWithoutCalls(true)
+        // The server pings too: a WatchConversations stream whose client vanished without a FIN
+        // (a dead host, a dropped NAT entry) ends within 80 s and frees its stream slot.
+        .keepAliveTime(60, TimeUnit.SECONDS)
+        .keepAliveTimeout(20, TimeUnit.SECONDS);
     return new NettyTransport(netty, certificates);
   }
 

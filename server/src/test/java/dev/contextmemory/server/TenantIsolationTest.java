@@ -9,8 +9,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.google.protobuf.FieldMask;
 import com.google.protobuf.util.Timestamps;
 import dev.contextmemory.server.auth.Scope;
+import dev.contextmemory.server.testing.GrpcErrors;
 import dev.contextmemory.server.testing.TestKeys;
 import dev.contextmemory.server.testing.TestServer;
+import dev.contextmemory.server.testing.Watcher;
 import dev.contextmemory.v1.*;
 import io.grpc.MethodDescriptor;
 import io.grpc.ServiceDescriptor;
@@ -213,6 +215,7 @@ class TenantIsolationTest {
       notFound("CUSTOMER_NOT_FOUND", () -> a.conversations().getConversationStats(
           GetConversationStatsRequest.newBuilder().setCustomerId(customerId).build()));
     });
+    put(c, ConversationServiceGrpc.getWatchConversationsMethod(), TenantIsolationTest::watchSeesOwnTenantOnly);
     put(c, ConversationServiceGrpc.getRequestHandoffMethod(), () -> notFound("CONVERSATION_NOT_FOUND",
         () -> a.conversations().requestHandoff(RequestHandoffRequest.newBuilder().setConversationId(conversationId)
             .build())));
@@ -394,6 +397,41 @@ class TenantIsolationTest {
 
   private static void notFound(String reason, org.junit.jupiter.api.function.Executable call) {
     assertError(Code.NOT_FOUND, reason, call);
+  }
+
+  /**
+   * A's unfiltered stream and A's stream filtered to B's conversation see none of B's events (A's
+   * own append is the first thing either delivers); B's cursor is no cursor for A.
+   */
+  private static void watchSeesOwnTenantOnly() {
+    // B's own conversation for this case, so B's other rows stay as the final check expects.
+    String bWatched = b.conversations().getOrCreateOpenConversation(GetOrCreateOpenConversationRequest.newBuilder()
+        .setCustomerId(bCustomer.getId()).setChannel(Channel.CHANNEL_SMS).setThreadKey("b-watch").build())
+        .getConversation().getId();
+    try (Watcher all = new Watcher(a.conversationsAsync(), WatchConversationsRequest.getDefaultInstance(), true, 0);
+        Watcher bs = new Watcher(a.conversationsAsync(),
+            WatchConversationsRequest.newBuilder().setConversationId(bWatched).build(), true, 0);
+        Watcher own = new Watcher(b.conversationsAsync(), WatchConversationsRequest.getDefaultInstance(), true, 0)) {
+      Thread.sleep(300);
+      b.conversations().appendMessage(AppendMessageRequest.newBuilder().setConversationId(bWatched)
+          .setMessage(Message.newBuilder().setRole(MessageRole.MESSAGE_ROLE_USER).setContent("b again")).build());
+      String bCursor = own.next(10).getCursor();
+      String aCustomer = a.customers().createCustomer(CreateCustomerRequest.newBuilder().setCustomer(
+          Customer.newBuilder().setDisplayName("Al").setExternalRef("watch-" + UUID.randomUUID())).build())
+          .getCustomer().getId();
+      a.conversations().getOrCreateOpenConversation(GetOrCreateOpenConversationRequest.newBuilder()
+          .setCustomerId(aCustomer).setChannel(Channel.CHANNEL_WEB).setThreadKey("a-watch").build());
+      WatchConversationsResponse first = all.next(10);
+      assertEquals(ConversationEventKind.CONVERSATION_EVENT_KIND_CONVERSATION_OPENED, first.getKind(), first::toString);
+      assertEquals(aCustomer, first.getCustomerId());
+      assertTrue(bs.received.stream().noneMatch(r -> r.getKind()
+          != ConversationEventKind.CONVERSATION_EVENT_KIND_CHECKPOINT), () -> "A saw " + bs.received);
+      GrpcErrors.assertInvalid("resume_cursor", () -> TestKeys.withKey(
+          ConversationServiceGrpc.newBlockingStub(server.channel()), aKey).watchConversations(
+          WatchConversationsRequest.newBuilder().setResumeCursor(bCursor).build()).hasNext());
+    } catch (InterruptedException e) {
+      throw new AssertionError(e);
+    }
   }
 
   private static ImportMemoriesResponse importMemory(String customerId) {

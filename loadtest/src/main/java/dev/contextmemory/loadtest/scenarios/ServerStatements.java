@@ -36,7 +36,10 @@ final class ServerStatements {
                last_message_at = greatest(last_message_at, coalesce(CAST(:created_at AS timestamptz), now()))
          WHERE tenant_id = :tenant AND id = :conversation AND closed_at IS NULL AND deleted_at IS NULL
            AND NOT EXISTS (SELECT 1 FROM existing)
-        RETURNING last_sequence
+        RETURNING last_sequence, customer_id, channel
+      ), ev AS (
+        INSERT INTO conversation_events (tenant_id, conversation_id, customer_id, channel, kind, message_sequence)
+        SELECT :tenant, :conversation, conv.customer_id, conv.channel, 'message_appended', conv.last_sequence FROM conv
       ), ins AS (
         INSERT INTO messages (tenant_id, id, conversation_id, sequence, role, content, tool_calls, tool_call_id,
                               attachments, metadata, idempotency_key, created_at)

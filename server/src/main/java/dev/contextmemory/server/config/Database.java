@@ -40,12 +40,28 @@ public final class Database {
     return pool(s, url, name, metrics, -1);
   }
 
+  /**
+   * A pool of its own on the primary for background work that must not take the requests'
+   * connections (the WatchConversations sequencer, poller and catch-up reads), with the same
+   * per-connection settings and its own application_name. Never a standby: the sequencer writes,
+   * and the poller must see positions as soon as they commit.
+   */
+  public static HikariDataSource pool(Settings s, MetricsTrackerFactory metrics, String name, int size,
+      String applicationName) {
+    return pool(s, s.dbUrl(), name, metrics, Duration.ofSeconds(10).toMillis(), size, applicationName);
+  }
+
   private static HikariDataSource pool(Settings s, String url, String name, MetricsTrackerFactory metrics) {
     return pool(s, url, name, metrics, Duration.ofSeconds(10).toMillis());
   }
 
   private static HikariDataSource pool(Settings s, String url, String name, MetricsTrackerFactory metrics,
       long initializationFailMillis) {
+    return pool(s, url, name, metrics, initializationFailMillis, s.dbPoolSize(), s.applicationName());
+  }
+
+  private static HikariDataSource pool(Settings s, String url, String name, MetricsTrackerFactory metrics,
+      long initializationFailMillis, int size, String applicationName) {
     HikariConfig c = new HikariConfig();
     c.setPoolName(name);
     c.setJdbcUrl(url);
@@ -55,10 +71,10 @@ public final class Database {
     if (!s.dbPassword().isEmpty()) {
       c.setPassword(s.dbPassword());
     }
-    c.setMaximumPoolSize(s.dbPoolSize());
+    c.setMaximumPoolSize(size);
     // Fixed size (minimumIdle = maximum), as HikariCP recommends: no connection storms when load
     // arrives, and connection set-up never lands on a request's latency.
-    c.setMinimumIdle(s.dbPoolSize());
+    c.setMinimumIdle(size);
     // A request that can't get a connection this fast answers RESOURCE_EXHAUSTED instead of
     // queueing invisibly; callers retry with backoff.
     c.setConnectionTimeout(s.dbConnectionTimeout().toMillis());
@@ -81,6 +97,7 @@ public final class Database {
       c.setConnectionInitSql(timeouts);
     }
     connectionProperties(s).forEach(c::addDataSourceProperty);
+    c.addDataSourceProperty("ApplicationName", applicationName);
     return new HikariDataSource(c);
   }
 

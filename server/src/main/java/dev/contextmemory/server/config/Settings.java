@@ -44,6 +44,7 @@ public record Settings(
     SecuritySettings security,
     Observability observability,
     EmbeddingSettings embedding,
+    WatchSettings watch,
     StandbyReads standbyReads,
     int mcpPort) {
 
@@ -190,6 +191,7 @@ public record Settings(
             r.integer("ACCESS_LOG_SAMPLE_PERCENT", 100, 0, 100),
             otelVariables(env)),
         embedding,
+        WatchSettings.read(r),
         new StandbyReads(
             readUrls(r.string("DB_READ_URL", "")),
             // A standby further behind than this is skipped for reads that carry no token.
@@ -197,7 +199,7 @@ public record Settings(
             // A read with a token waits this long for a standby to replay the caller's write, then
             // goes to the primary: it holds a request thread meanwhile.
             Duration.ofMillis(r.integer("DB_READ_TOKEN_WAIT_MS", 50, 0, 10_000))),
-// The MCP Streamable HTTP endpoint (docs/mcp.md); -1 (unset) serves none, 0 any free port.
+        // The MCP Streamable HTTP endpoint (docs/mcp.md); -1 (unset) serves none, 0 any free port.
         r.integer("MCP_PORT", -1, 0, 65535));
   }
 

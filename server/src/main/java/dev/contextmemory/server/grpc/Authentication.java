@@ -118,8 +118,17 @@ public final class Authentication implements ServerInterceptor {
 
       @Override
       public void onHalfClose() {
-        if (!refused) {
-          super.onHalfClose();
+        try {
+          if (!refused) {
+            super.onHalfClose();
+          }
+        } finally {
+          // A server stream's handler only registers it (WatchConversations) and returns: from
+          // here on the stream holds no request thread, and its lifetime counts against the
+          // tenant's stream cap (WatchHub) instead of its calls in flight.
+          if (call.getMethodDescriptor().getType() == io.grpc.MethodDescriptor.MethodType.SERVER_STREAMING) {
+            permit.release();
+          }
         }
       }
 

@@ -2,6 +2,7 @@ package dev.contextmemory.server.grpc;
 
 import dev.contextmemory.server.domain.ContactNormalizer;
 import dev.contextmemory.server.domain.Conversation;
+import dev.contextmemory.server.domain.ConversationEvent;
 import dev.contextmemory.server.domain.ConversationField;
 import dev.contextmemory.server.domain.Message;
 import dev.contextmemory.server.store.ConversationStore;
@@ -11,6 +12,7 @@ import dev.contextmemory.server.store.MessageImportStore;
 import dev.contextmemory.server.store.MessageSearchStore;
 import dev.contextmemory.server.store.MessageStore;
 import dev.contextmemory.v1.*;
+import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -52,11 +54,16 @@ public final class ConversationGrpcService extends ConversationServiceGrpc.Conve
   private final HandoffRpcs handoffs;
   private final UsageRpcs usage;
 
+  private final dev.contextmemory.server.watch.WatchHub watch;
+  private final int watchBuffer;
+
   public ConversationGrpcService(ConversationStore conversations, MessageStore messages, MessageImportStore imports,
       MessageSearchStore search, HandoffStore handoffs, UsageStore usage, ContactNormalizer contacts,
-      PageTokens tokens, int embeddingDimension) {
+      PageTokens tokens, int embeddingDimension, dev.contextmemory.server.watch.WatchHub watch, int watchBuffer) {
     this.handoffs = new HandoffRpcs(handoffs, tokens);
     this.usage = new UsageRpcs(usage);
+    this.watch = watch;
+    this.watchBuffer = watchBuffer;
     this.search = search;
     this.tokens = tokens;
     this.conversations = conversations;
@@ -64,6 +71,27 @@ public final class ConversationGrpcService extends ConversationServiceGrpc.Conve
     this.imports = imports;
     this.contacts = contacts;
     this.embeddingDimension = embeddingDimension;
+  }
+
+  /**
+   * Registers the stream with the hub and returns: the request thread and the tenant's in-flight
+   * slot are free again once this returns (Authentication), the stream lives on the hub's threads.
+   */
+  @Override
+  public void watchConversations(WatchConversationsRequest req, StreamObserver<WatchConversationsResponse> out) {
+    Validator v = new Validator();
+    UUID conversationId = req.getConversationId().isEmpty() ? null : v.id("conversation_id", req.getConversationId());
+    UUID customerId = req.getCustomerId().isEmpty() ? null : v.id("customer_id", req.getCustomerId());
+    String channel = null;
+    if (req.getChannel() == Channel.UNRECOGNIZED) {
+      v.add("channel", "unknown channel " + req.getChannelValue());
+    } else if (req.getChannel() != Channel.CHANNEL_UNSPECIFIED) {
+      channel = ConversationMapping.channel(req.getChannel());
+    }
+    Long after = v.check(() -> WatchStream.decodeCursor(tokens, Tenants.current(), req.getResumeCursor()));
+    v.throwIfInvalid();
+    WatchStream.open(watch, (ServerCallStreamObserver<WatchConversationsResponse>) out, tokens, Tenants.current(),
+        new ConversationEvent.Filter(conversationId, customerId, channel, req.getHandoffQueue()), after, watchBuffer);
   }
 
   @Override

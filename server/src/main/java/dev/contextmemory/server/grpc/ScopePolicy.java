@@ -32,7 +32,8 @@ final class ScopePolicy {
         "UpdateAddress");
     fixed(Scope.ERASE, "CustomerService", "DeleteCustomer", "RemoveAddress");
     fixed(Scope.READ, "ConversationService", "GetConversation", "ListConversations", "ListMessages",
-        "SearchMessages", "GetConversationStats", "ListHandoffQueue", "ListHandoffs", "GetUsageMetrics");
+        "SearchMessages", "GetConversationStats", "ListHandoffQueue", "ListHandoffs", "GetUsageMetrics",
+        "WatchConversations");
     fixed(Scope.WRITE, "ConversationService", "GetOrCreateOpenConversation", "CloseConversation",
         "UpdateConversation", "DeleteConversation", "AppendMessage", "AppendMessages", "ImportMessages", "RequestHandoff",
         "AcceptHandoff", "CompleteHandoff", "CancelHandoff");

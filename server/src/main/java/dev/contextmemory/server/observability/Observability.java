@@ -128,6 +128,21 @@ public final class Observability implements AutoCloseable {
         .register(registry);
   }
 
+  /** WatchConversations: open streams, events delivered, background failures, event purge. */
+  public void monitor(dev.contextmemory.server.watch.WatchHub watch, dev.contextmemory.server.watch.EventPurger purger) {
+    Gauge.builder("contextmemory.watch.streams", watch, dev.contextmemory.server.watch.WatchHub::streams)
+        .description("Open WatchConversations streams").register(registry);
+    FunctionCounter.builder("contextmemory.watch.delivered", watch, dev.contextmemory.server.watch.WatchHub::deliveredTotal)
+        .description("Events handed to WatchConversations streams").register(registry);
+    FunctionCounter.builder("contextmemory.watch.failures", watch, dev.contextmemory.server.watch.WatchHub::failuresTotal)
+        .description("Failed sequencer passes, polls and catch-up reads (retried)").register(registry);
+    FunctionCounter.builder("contextmemory.watch.listener.reconnects", watch,
+            dev.contextmemory.server.watch.WatchHub::listenerReconnects)
+        .description("Times the LISTEN connection was lost and reopened").register(registry);
+    FunctionCounter.builder("contextmemory.watch.purged", purger, dev.contextmemory.server.watch.EventPurger::purgedTotal)
+        .description("Watch events deleted by the retention purge").register(registry);
+  }
+
   /** The usage rollup's refreshes (GetUsageMetrics' figures are as fresh as the last one). */
   public void monitor(UsageRollup rollup) {
     FunctionCounter.builder("contextmemory.usage.rollup.refreshes", rollup, UsageRollup::refreshesTotal)

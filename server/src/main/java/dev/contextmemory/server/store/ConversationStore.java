@@ -1,6 +1,7 @@
 package dev.contextmemory.server.store;
 
 import dev.contextmemory.server.domain.Conversation;
+import dev.contextmemory.server.domain.ConversationEvent;
 import dev.contextmemory.server.domain.ConversationField;
 import dev.contextmemory.server.domain.NotFoundException;
 import dev.contextmemory.server.domain.Ids;
@@ -62,17 +63,26 @@ public final class ConversationStore extends Store {
         ON CONFLICT (tenant_id, customer_id, channel, thread_key) WHERE closed_at IS NULL AND deleted_at IS NULL
         DO NOTHING
         RETURNING %1$s
+      ), ev AS (
+        INSERT INTO conversation_events (tenant_id, conversation_id, customer_id, channel, kind)
+        SELECT :tenant, ins.id, ins.customer_id, ins.channel, 'conversation_opened' FROM ins
       )
       SELECT found.*, false AS created FROM found
       UNION ALL
       SELECT ins.*, true AS created FROM ins""".formatted(COLUMNS);
 
   private final VectorSpace space;
+  private final ConversationEvents events;
 
-  /** Summary searches read only summaries embedded by {@code space}'s model; clients' summary vectors are recorded as its. */
-  public ConversationStore(Jdbi jdbi, VectorSpace space) {
+  /**
+   * Summary searches read only summaries embedded by {@code space}'s model; clients' summary
+   * vectors are recorded as its. Every write records its event in {@code events} in its own
+   * transaction (WatchConversations).
+   */
+  public ConversationStore(Jdbi jdbi, VectorSpace space, ConversationEvents events) {
     super(jdbi);
     this.space = space;
+    this.events = events;
   }
 
   public Conversation.Opened getOrCreateOpen(String tenant, UUID customerId, String channel, String threadKey,
@@ -95,6 +105,9 @@ public final class ConversationStore extends Store {
         throw e;
       }
       if (opened.isPresent()) {
+        if (opened.get().created()) {
+          events.committed();
+        }
         return opened.get();
       }
     }
@@ -173,15 +186,25 @@ public final class ConversationStore extends Store {
 
   /** Closes an open conversation; a closed one is returned unchanged, so retries are harmless. */
   public Conversation close(String tenant, UUID id) {
-    return write(h -> h.createQuery("UPDATE conversations SET closed_at = now()"
+    boolean[] closedNow = {false};
+    Conversation c = write(h -> h.createQuery("UPDATE conversations SET closed_at = now()"
                 + " WHERE tenant_id = :tenant AND id = :id AND closed_at IS NULL AND deleted_at IS NULL RETURNING " + COLUMNS)
             .bind("tenant", tenant).bind("id", id)
             .map(CONVERSATION).findOne()
+            .map(closed -> {
+              ConversationEvents.record(h, tenant, id, ConversationEvent.Kind.CONVERSATION_CLOSED, null);
+              closedNow[0] = true;
+              return closed;
+            })
             .or(() -> h.createQuery("SELECT " + COLUMNS
                     + " FROM conversations WHERE tenant_id = :tenant AND id = :id AND deleted_at IS NULL")
                 .bind("tenant", tenant).bind("id", id)
                 .map(CONVERSATION).findOne()))
         .orElseThrow(() -> notFound(id));
+    if (closedNow[0]) {
+      events.committed();
+    }
+    return c;
   }
 
   public Conversation update(String tenant, UUID id, Conversation.Change change) {
@@ -198,14 +221,20 @@ public final class ConversationStore extends Store {
         case METADATA -> "metadata = coalesce(CAST(:metadata AS jsonb), '{}')";
       });
     }
-    return write(h -> h.createQuery("UPDATE conversations SET " + String.join(", ", sets)
+    Conversation updated = write(h -> h.createQuery("UPDATE conversations SET " + String.join(", ", sets)
                 + " WHERE tenant_id = :tenant AND id = :id AND deleted_at IS NULL RETURNING " + COLUMNS)
             .bind("tenant", tenant).bind("id", id)
             .bind("summary", change.summary() == null ? "" : change.summary())
             .bind("summary_embedding", Rows.vector(change.summaryEmbedding()))
             .bind("metadata", change.metadataJson())
-            .map(CONVERSATION).findOne())
+            .map(CONVERSATION).findOne()
+            .map(c -> {
+              ConversationEvents.record(h, tenant, id, ConversationEvent.Kind.CONVERSATION_UPDATED, null);
+              return c;
+            }))
         .orElseThrow(() -> notFound(id));
+    events.committed();
+    return updated;
   }
 
   /**
@@ -220,12 +249,14 @@ public final class ConversationStore extends Store {
       if (deleted > 0) {
         h.createUpdate("UPDATE memories SET conversation_id = NULL WHERE tenant_id = :tenant AND conversation_id = :id")
             .bind("tenant", tenant).bind("id", id).execute();
+        ConversationEvents.record(h, tenant, id, ConversationEvent.Kind.CONVERSATION_DELETED, null);
       }
       return deleted;
     });
     if (n == 0) {
       throw notFound(id);
     }
+    events.committed();
   }
 
   /**

@@ -6,6 +6,7 @@ import dev.contextmemory.server.domain.CustomerDraft;
 import dev.contextmemory.server.domain.CustomerField;
 import dev.contextmemory.server.domain.CustomerFilter;
 import dev.contextmemory.server.domain.CustomerPage;
+import dev.contextmemory.server.domain.ConversationEvent;
 import dev.contextmemory.server.domain.ErasedCounts;
 import dev.contextmemory.server.domain.FailedPreconditionException;
 import dev.contextmemory.server.domain.Ids;
@@ -42,8 +43,11 @@ public final class CustomerStore extends Store {
       rs.getTimestamp("created_at").toInstant(),
       rs.getTimestamp("updated_at").toInstant());
 
-  public CustomerStore(Jdbi jdbi) {
+  private final ConversationEvents events;
+
+  public CustomerStore(Jdbi jdbi, ConversationEvents events) {
     super(jdbi);
+    this.events = events;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -240,7 +244,7 @@ public final class CustomerStore extends Store {
    * with the conversation's cascade.
    */
   public ErasedCounts delete(String tenant, String actor, UUID id, boolean erase) {
-    return write(h -> {
+    ErasedCounts erased = write(h -> {
       boolean exists = h.createQuery("SELECT true FROM customers WHERE tenant_id = :tenant AND id = :id FOR UPDATE")
           .bind("tenant", tenant).bind("id", id).mapTo(Boolean.class).findOne().isPresent();
       if (!exists) {
@@ -250,8 +254,17 @@ public final class CustomerStore extends Store {
       long messages;
       long conversations;
       if (erase) {
-        h.createQuery("SELECT id FROM conversations WHERE tenant_id = :tenant AND customer_id = :id ORDER BY id FOR UPDATE")
-            .bind("tenant", tenant).bind("id", id).mapTo(UUID.class).list();
+        List<UUID> live = h.createQuery("""
+                SELECT id, deleted_at IS NULL AS live FROM conversations
+                 WHERE tenant_id = :tenant AND customer_id = :id ORDER BY id FOR UPDATE""")
+            .bind("tenant", tenant).bind("id", id)
+            .map((rs, ctx) -> rs.getBoolean("live") ? rs.getObject("id", UUID.class) : null)
+            .list().stream().filter(java.util.Objects::nonNull).toList();
+        // Watchers learn that the conversations are gone; the events that carried free text
+        // (handoff details) go with the customer, the rest name only ids.
+        count(h, "DELETE FROM conversation_events WHERE tenant_id = :tenant AND customer_id = :id AND payload IS NOT NULL",
+            tenant, id);
+        ConversationEvents.recordAll(h, tenant, live, ConversationEvent.Kind.CONVERSATION_DELETED);
         // Tagged 'erase': the history triggers record nothing, the customer's history goes below.
         memories = h.createUpdate("DELETE FROM memories m USING " + MemoryHistoryStore.TAG
                 + " WHERE m.tenant_id = :tenant AND m.customer_id = :id")
@@ -294,6 +307,8 @@ public final class CustomerStore extends Store {
               "memory_history", history));
       return new ErasedCounts(addresses, conversations, messages, memories, history);
     });
+    events.committed();
+    return erased;
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 package dev.contextmemory.server.store;
 
 import dev.contextmemory.server.domain.Conversation;
+import dev.contextmemory.server.domain.ConversationEvent;
 import dev.contextmemory.server.domain.FailedPreconditionException;
 import dev.contextmemory.server.domain.Handoff;
 import dev.contextmemory.server.domain.Ids;
@@ -57,13 +58,58 @@ public final class HandoffStore extends Store {
   /** A handoff with its row locked, and whether its conversation is closed. */
   private record Locked(Handoff handoff, boolean conversationClosed) {}
 
-  public HandoffStore(Jdbi jdbi) {
+  private final ConversationEvents events;
+
+  public HandoffStore(Jdbi jdbi, ConversationEvents events) {
     super(jdbi);
+    this.events = events;
+  }
+
+  /**
+   * Records the transition for WatchConversations (HANDOFF_CHANGED) inside the transition's
+   * transaction, after the conversation's row is locked (request: FOR UPDATE; the others: the
+   * UPDATE of its handoff_state). The payload names ids and the state only, no free text.
+   */
+  private static void recordChange(Handle h, String tenant, Handoff x) {
+    StringBuilder json = new StringBuilder("{\"state\":\"").append(x.state())
+        .append("\",\"handoff_id\":\"").append(x.id()).append('"')
+        .append(",\"priority\":").append(x.priority());
+    if (x.assigneeId() != null) {
+      json.append(",\"assignee_id\":").append(jsonString(x.assigneeId()));
+    }
+    ConversationEvents.record(h, tenant, x.conversationId(), ConversationEvent.Kind.HANDOFF_CHANGED,
+        json.append('}').toString());
+  }
+
+  private static String jsonString(String v) {
+    StringBuilder b = new StringBuilder("\"");
+    for (char ch : v.toCharArray()) {
+      switch (ch) {
+        case '"' -> b.append("\\\"");
+        case '\\' -> b.append("\\\\");
+        default -> {
+          if (ch < 0x20) {
+            b.append(String.format("\\u%04x", (int) ch));
+          } else {
+            b.append(ch);
+          }
+        }
+      }
+    }
+    return b.append('"').toString();
+  }
+
+  /** Wakes the watch sequencer once a transition that recorded an event has committed. */
+  private <T> T notifying(T result, boolean changed) {
+    if (changed) {
+      events.committed();
+    }
+    return result;
   }
 
   public Handoff.Result request(String tenant, UUID conversationId, String requestId, String reason, int priority,
       String actor) {
-    return write(h -> {
+    Handoff.Result r = write(h -> {
       record Conv(UUID customerId, String channel, boolean closed) {}
       Conv c = h.createQuery("SELECT customer_id, channel, closed_at IS NOT NULL AS closed FROM conversations"
               + " WHERE tenant_id = :tenant AND id = :id AND deleted_at IS NULL FOR UPDATE")
@@ -110,12 +156,14 @@ public final class HandoffStore extends Store {
           .bind("priority", priority).bind("request_id", requestId).bind("actor", actor)
           .map(HANDOFF).one();
       setConversationState(h, tenant, conversationId, "requested");
+      recordChange(h, tenant, created);
       return new Handoff.Result(created, false);
     });
+    return notifying(r, !r.replayed());
   }
 
   public Handoff.Result accept(String tenant, UUID handoffId, String assigneeId, String actor) {
-    return write(h -> {
+    Handoff.Result r = write(h -> {
       Locked l = lock(h, tenant, handoffId);
       Handoff x = l.handoff();
       switch (x.state()) {
@@ -142,14 +190,18 @@ public final class HandoffStore extends Store {
           .bind("tenant", tenant).bind("id", handoffId).bind("assignee", assigneeId).bind("actor", actor)
           .map(HANDOFF).one();
       setConversationState(h, tenant, x.conversationId(), "accepted");
+      recordChange(h, tenant, accepted);
       return new Handoff.Result(accepted, false);
     });
+    return notifying(r, !r.replayed());
   }
 
   public Handoff.Completed complete(String tenant, UUID handoffId, String assigneeId, String resolution,
       boolean closeConversation, String actor) {
-    return write(h -> {
-      Handoff x = lock(h, tenant, handoffId).handoff();
+    Handoff.Completed r = write(h -> {
+      Locked l = lock(h, tenant, handoffId);
+      Handoff x = l.handoff();
+      boolean wasClosed = l.conversationClosed();
       switch (x.state()) {
         case "completed" -> {
           return new Handoff.Completed(x, conversation(h, tenant, x.conversationId()), true);
@@ -175,12 +227,17 @@ public final class HandoffStore extends Store {
               + " WHERE tenant_id = :tenant AND id = :id RETURNING " + ConversationStore.COLUMNS)
           .bind("tenant", tenant).bind("id", x.conversationId()).bind("close", closeConversation)
           .map(ConversationStore.CONVERSATION).one();
+      recordChange(h, tenant, done);
+      if (closeConversation && !wasClosed) {
+        ConversationEvents.record(h, tenant, x.conversationId(), ConversationEvent.Kind.CONVERSATION_CLOSED, null);
+      }
       return new Handoff.Completed(done, c, false);
     });
+    return notifying(r, !r.replayed());
   }
 
   public Handoff.Result cancel(String tenant, UUID handoffId, String note, String actor) {
-    return write(h -> {
+    Handoff.Result r = write(h -> {
       Handoff x = lock(h, tenant, handoffId).handoff();
       switch (x.state()) {
         case "cancelled" -> {
@@ -195,8 +252,10 @@ public final class HandoffStore extends Store {
           .bind("tenant", tenant).bind("id", handoffId).bind("actor", actor).bind("note", note == null ? "" : note)
           .map(HANDOFF).one();
       setConversationState(h, tenant, x.conversationId(), "ai");
+      recordChange(h, tenant, cancelled);
       return new Handoff.Result(cancelled, false);
     });
+    return notifying(r, !r.replayed());
   }
 
   /**

@@ -1,6 +1,7 @@
 package dev.contextmemory.server.store;
 
 import dev.contextmemory.server.domain.ContactKey;
+import dev.contextmemory.server.domain.ConversationEvent;
 import dev.contextmemory.server.domain.Ids;
 import dev.contextmemory.server.domain.ImportItem;
 import java.time.Instant;
@@ -20,8 +21,11 @@ import org.jdbi.v3.core.Jdbi;
  * (it shares {@link MessageStore}'s many-row insert and its ordering and idempotency rules).
  */
 public final class MessageImportStore extends Store {
-  public MessageImportStore(Jdbi jdbi) {
+  private final ConversationEvents events;
+
+  public MessageImportStore(Jdbi jdbi, ConversationEvents events) {
     super(jdbi);
+    this.events = events;
   }
 
 
@@ -32,7 +36,7 @@ public final class MessageImportStore extends Store {
    * Items naming an unknown customer are reported, not imported.
    */
   public ImportItem.Outcome importChunk(String tenant, List<ImportItem> items) {
-    return write(h -> {
+    ImportItem.Outcome outcome = write(h -> {
       List<ImportItem.Failure> failures = new ArrayList<>();
       Map<ImportItem, UUID> customerOf = resolveCustomers(h, tenant, items, failures);
       // The distinct threads of this chunk, with the metadata and earliest time of their first item.
@@ -66,13 +70,15 @@ public final class MessageImportStore extends Store {
             it.message()));
       }
       MessageStore.insertMany(h, tenant, rows);
-      return new ImportItem.Outcome(open.created(), rows.size(), skipped, failures);
+      return new ImportItem.Outcome(open.created().size(), rows.size(), skipped, failures);
     });
+    events.committed();
+    return outcome;
   }
 
   private record Triple(UUID customerId, String channel, String threadKey) {}
 
-  private record OpenThreads(Map<Triple, UUID> byThread, Map<UUID, Long> lastSequence, long created) {}
+  private record OpenThreads(Map<Triple, UUID> byThread, Map<UUID, Long> lastSequence, List<UUID> created) {}
 
   private static Map<ImportItem, UUID> resolveCustomers(Handle h, String tenant, List<ImportItem> items,
       List<ImportItem.Failure> failures) {
@@ -131,13 +137,13 @@ public final class MessageImportStore extends Store {
       Map<Triple, Instant> earliest) {
     Map<Triple, UUID> byThread = new HashMap<>();
     Map<UUID, Long> last = new HashMap<>();
-    long created = 0;
+    List<UUID> created = new ArrayList<>();
     for (int pass = 0; byThread.size() < first.size(); pass++) {
       if (pass == 5) {
         throw new IllegalStateException("could not settle the open conversations of an import chunk");
       }
       List<Triple> missing = first.keySet().stream().filter(t -> !byThread.containsKey(t)).toList();
-      created += h.createQuery("""
+      List<UUID> inserted = h.createQuery("""
               INSERT INTO conversations (tenant_id, id, customer_id, channel, thread_key, metadata, started_at)
               SELECT :tenant, u.id, u.customer_id, u.channel, u.thread_key, coalesce(CAST(u.metadata AS jsonb), '{}'),
                      CAST(u.started_at AS timestamptz)
@@ -154,7 +160,10 @@ public final class MessageImportStore extends Store {
           .bindArray("thread_keys", String.class, missing.stream().map(Triple::threadKey).toList())
           .bindArray("metadata", String.class, missing.stream().map(t -> first.get(t).conversationMetadataJson()).toList())
           .bindArray("started", String.class, missing.stream().map(t -> earliest.get(t).toString()).toList())
-          .mapTo(UUID.class).list().size();
+          .mapTo(UUID.class).list();
+      created.addAll(inserted);
+      // The new rows are this transaction's (locked until it commits): their OPENED events go first.
+      ConversationEvents.recordAll(h, tenant, inserted, ConversationEvent.Kind.CONVERSATION_OPENED);
       h.createQuery("""
               SELECT c.id, c.customer_id, c.channel, c.thread_key, c.last_sequence
                 FROM conversations c

@@ -42,7 +42,8 @@ public final class MessageStore extends Store {
 
   /**
    * AppendMessage in ONE statement, the hottest path of the server: the replay lookup, the
-   * conversation's counters (whose row lock orders concurrent appends) and the insert. When the
+   * conversation's counters (whose row lock orders concurrent appends), the insert and its
+   * MESSAGE_APPENDED event (ConversationEvents: recorded under that row lock). When the
    * conversation is not open (or missing) nothing matches and the caller diagnoses why.
    */
   private static final String APPEND_ONE = """
@@ -57,7 +58,10 @@ public final class MessageStore extends Store {
                last_message_at = greatest(last_message_at, coalesce(CAST(:created_at AS timestamptz), now()))
          WHERE tenant_id = :tenant AND id = :conversation AND closed_at IS NULL AND deleted_at IS NULL
            AND NOT EXISTS (SELECT 1 FROM existing)
-        RETURNING last_sequence
+        RETURNING last_sequence, customer_id, channel
+      ), ev AS (
+        INSERT INTO conversation_events (tenant_id, conversation_id, customer_id, channel, kind, message_sequence)
+        SELECT :tenant, :conversation, conv.customer_id, conv.channel, 'message_appended', conv.last_sequence FROM conv
       ), ins AS (
         INSERT INTO messages (tenant_id, id, conversation_id, sequence, role, content, tool_calls, tool_call_id,
                               attachments, metadata, idempotency_key, created_at)
@@ -74,7 +78,7 @@ public final class MessageStore extends Store {
   /**
    * The many-row insert behind AppendMessages and ImportMessages: one INSERT over parallel arrays
    * (unnest), whatever the number of rows, and in the same statement each touched conversation's
-   * counters. Sequences are computed by the caller, which holds the conversations' row locks.
+   * counters and one MESSAGE_APPENDED event per row. Sequences are computed by the caller, which holds the conversations' row locks.
    */
   private static final String INSERT_MANY = """
       WITH ins AS (
@@ -97,11 +101,16 @@ public final class MessageStore extends Store {
           FROM (SELECT conversation_id, count(*) AS n, max(created_at) AS newest FROM ins GROUP BY conversation_id) a
          WHERE c.tenant_id = :tenant AND c.id = a.conversation_id
         RETURNING c.id
+      ), ev AS (
+      """ + ConversationEvents.messageEventsCte("ins") + """
       )
       SELECT id, sequence, created_at, (SELECT count(*) FROM counted) AS conversations FROM ins""";
 
-  public MessageStore(Jdbi jdbi) {
+  private final ConversationEvents events;
+
+  public MessageStore(Jdbi jdbi, ConversationEvents events) {
     super(jdbi);
+    this.events = events;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -124,6 +133,9 @@ public final class MessageStore extends Store {
             .bind("created_at", Rows.timestamptz(d.createdAt())),
             (rs, ctx) -> new Message.Appended(MESSAGE.map(rs, ctx), rs.getBoolean("replayed")));
         if (row.isPresent()) {
+          if (!row.get().replayed()) {
+            events.committed();
+          }
           return row.get();
         }
         throw whyNotAppendable(tenant, conversationId);
@@ -143,7 +155,7 @@ public final class MessageStore extends Store {
    * conversation, look up the batch's idempotency keys, insert the new items and count them.
    */
   public List<Message.Stored> appendBatch(String tenant, UUID conversationId, List<Message.Draft> drafts) {
-    return write(h -> {
+    List<Message.Stored> stored = write(h -> {
       var state = h.createQuery("""
               SELECT last_sequence, closed_at IS NOT NULL AS closed, deleted_at IS NOT NULL AS deleted
                 FROM conversations WHERE tenant_id = :tenant AND id = :id FOR UPDATE""")
@@ -174,6 +186,8 @@ public final class MessageStore extends Store {
       }
       return out;
     });
+    events.committed();
+    return stored;
   }
 
   /** A message row to insert, its sequence already assigned under the conversation's row lock. */

@@ -149,6 +149,9 @@ public final class EveryRpc {
                 .setStartTime(com.google.protobuf.util.Timestamps.fromMillis(now - 3 * 86_400_000L))
                 .setEndTime(com.google.protobuf.util.Timestamps.fromMillis(now + 86_400_000L)))
             .setBucketWidth(UsageBucketWidth.USAGE_BUCKET_WIDTH_DAY).build()));
+    WatchConversationsResponse watched = call(ConversationServiceGrpc.getWatchConversationsMethod(),
+        () -> watchOne(conv.getId(), tag));
+    assertEquals(conv.getId(), watched.getConversationId(), watched::toString);
     call(ConversationServiceGrpc.getCloseConversationMethod(), () -> conversations().closeConversation(
         CloseConversationRequest.newBuilder().setConversationId(conv.getId()).build()));
     call(ConversationServiceGrpc.getDeleteConversationMethod(), () -> conversations().deleteConversation(
@@ -262,6 +265,67 @@ public final class EveryRpc {
       return done.get(30, TimeUnit.SECONDS);
     } catch (Exception e) {
       throw new AssertionError("ImportMessages failed", e);
+    }
+  }
+
+  /**
+   * WatchConversations: opens a stream on the conversation, appends, receives the append's event
+   * and cancels the stream. A stream without a cursor starts at the next commit after it has
+   * subscribed, which the client cannot observe, so it appends again (up to 20 times) until one of
+   * its appends arrives.
+   */
+  private WatchConversationsResponse watchOne(String conversationId, String tag) {
+    java.util.concurrent.LinkedBlockingQueue<WatchConversationsResponse> events =
+        new java.util.concurrent.LinkedBlockingQueue<>();
+    CompletableFuture<Throwable> end = new CompletableFuture<>();
+    java.util.concurrent.atomic.AtomicReference<io.grpc.stub.ClientCallStreamObserver<?>> stream =
+        new java.util.concurrent.atomic.AtomicReference<>();
+    conversationsAsync().watchConversations(WatchConversationsRequest.newBuilder().setConversationId(conversationId)
+        .build(), new io.grpc.stub.ClientResponseObserver<WatchConversationsRequest, WatchConversationsResponse>() {
+          @Override
+          public void beforeStart(io.grpc.stub.ClientCallStreamObserver<WatchConversationsRequest> call) {
+            stream.set(call);
+          }
+
+          @Override
+          public void onNext(WatchConversationsResponse value) {
+            events.add(value);
+          }
+
+          @Override
+          public void onError(Throwable t) {
+            end.complete(t);
+          }
+
+          @Override
+          public void onCompleted() {
+            end.complete(null);
+          }
+        });
+    try {
+      for (int i = 0; i < 20; i++) {
+        String content = "watched " + i + " " + tag;
+        conversations().appendMessage(AppendMessageRequest.newBuilder().setConversationId(conversationId)
+            .setMessage(Message.newBuilder().setRole(MessageRole.MESSAGE_ROLE_USER).setContent(content)).build());
+        long until = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(1500);
+        WatchConversationsResponse r;
+        while ((r = events.poll(until - System.nanoTime(), TimeUnit.NANOSECONDS)) != null) {
+          if (r.getKind() == ConversationEventKind.CONVERSATION_EVENT_KIND_MESSAGE_APPENDED) {
+            assertTrue(r.getMessage().getContent().startsWith("watched ") && r.getMessage().getContent().endsWith(tag),
+                r::toString);
+            return r;
+          }
+        }
+        if (end.isDone()) {
+          throw new AssertionError("WatchConversations ended before an event", end.getNow(null));
+        }
+      }
+      throw new AssertionError("WatchConversations delivered none of 20 appends");
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new AssertionError(e);
+    } finally {
+      stream.get().cancel("EveryRpc has its event", null);
     }
   }
 
