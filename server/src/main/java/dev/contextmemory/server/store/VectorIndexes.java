@@ -24,13 +24,16 @@ public final class VectorIndexes {
     jdbi.useHandle(h -> {
       // A session lock: CREATE INDEX CONCURRENTLY cannot run inside a transaction.
       h.execute("SELECT pg_advisory_lock(?)", LOCK);
+      // Not bounded by the pool's statement timeout: a big table's build takes minutes. The old
+      // value is put back, not RESET: behind a session-mode pooler the pool set it with set_config
+      // when the connection opened, and RESET would leave this pooled connection with none.
+      String previous = h.createQuery("SELECT current_setting('statement_timeout')").mapTo(String.class).one();
       try {
-        // Not bounded by the pool's statement timeout: a big table's build takes minutes.
         h.execute("SET statement_timeout = 0");
         ensure(h, space, "memories", "embedding");
         ensure(h, space, "conversations", "summary_embedding");
       } finally {
-        h.execute("RESET statement_timeout");
+        h.execute("SELECT set_config('statement_timeout', ?, false)", previous);
         h.execute("SELECT pg_advisory_unlock(?)", LOCK);
       }
     });
