@@ -16,13 +16,17 @@ import java.util.Map;
 /**
  * The bulk-load path of the set-up, over JDBC, for a database the harness created itself (never
  * for a --target's): drops the vector (HNSW/IVFFlat) indexes of the memories table and recreates
- * them from their own definitions (pg_indexes.indexdef), so whatever the migrations declare is
- * what gets rebuilt.
+ * them from their own definitions (pg_indexes.indexdef), so whatever the migrations and the
+ * server declare is what gets rebuilt. The server builds its model's HNSW index in the background
+ * after it starts (server/.../store/VectorIndexes), so drop() first waits for that build: dropping
+ * before it ends would drop nothing, and the server's build would then race the bulk load.
  */
 final class VectorIndexes implements Setup.VectorIndexes {
   private final String dbUrl;
   private final PrintStream log;
   private final Map<String, String> dropped = new LinkedHashMap<>();
+  /** A cold start on a busy 2-core machine builds the empty index in well under a second. */
+  private static final long BUILD_WAIT_MILLIS = 120_000;
 
   VectorIndexes(String dbUrl, PrintStream log) {
     this.dbUrl = dbUrl;
@@ -32,6 +36,7 @@ final class VectorIndexes implements Setup.VectorIndexes {
   @Override
   public void drop() {
     try (Connection c = DriverManager.getConnection(dbUrl); Statement s = c.createStatement()) {
+      awaitServerBuild(s);
       List<String[]> found = new ArrayList<>();
       try (ResultSet rs = s.executeQuery("""
           SELECT indexname, indexdef FROM pg_indexes
@@ -48,6 +53,41 @@ final class VectorIndexes implements Setup.VectorIndexes {
       log.println("set-up: bulk load: dropped the memories' vector index(es) " + dropped.keySet());
     } catch (SQLException e) {
       throw new IllegalStateException("dropping the memories' vector indexes: " + e.getMessage(), e);
+    }
+  }
+
+  /** Waits until the server's background build has left a valid vector index on memories. */
+  void awaitServerBuild() {
+    try (Connection c = DriverManager.getConnection(dbUrl); Statement s = c.createStatement()) {
+      awaitServerBuild(s);
+    } catch (SQLException e) {
+      throw new IllegalStateException("waiting for the server's vector index: " + e.getMessage(), e);
+    }
+  }
+
+  private static void awaitServerBuild(Statement s) throws SQLException {
+    long deadline = System.currentTimeMillis() + BUILD_WAIT_MILLIS;
+    while (true) {
+      try (ResultSet rs = s.executeQuery("""
+          SELECT count(*) FROM pg_index i
+            JOIN pg_class ix ON ix.oid = i.indexrelid
+            JOIN pg_am am ON am.oid = ix.relam
+           WHERE i.indrelid = 'memories'::regclass AND i.indisvalid AND am.amname IN ('hnsw', 'ivfflat')""")) {
+        rs.next();
+        if (rs.getLong(1) > 0) {
+          return;
+        }
+      }
+      if (System.currentTimeMillis() > deadline) {
+        throw new IllegalStateException("the server built no vector index on memories within "
+            + BUILD_WAIT_MILLIS / 1000 + " s of starting; its log says why");
+      }
+      try {
+        Thread.sleep(100);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IllegalStateException("interrupted while waiting for the server's vector index", e);
+      }
     }
   }
 

@@ -33,10 +33,14 @@ class VectorIndexesTest {
   @Test
   void dropsOnlyTheVectorIndexAndRebuildsItAsDeclared() throws Exception {
     try (TestServer server = TestServer.start(Map.of())) {
-      Map<String, String> before = memoryIndexes(server.dbUrl());
-      assertTrue(before.values().stream().anyMatch(d -> d.contains("USING hnsw")), before.toString());
       VectorIndexes ix = new VectorIndexes(server.dbUrl(),
           new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
+
+      // The server builds its index in the background after it starts (CI once looked before
+      // that build had ended); drop() waits for it the same way.
+      ix.awaitServerBuild();
+      Map<String, String> before = memoryIndexes(server.dbUrl());
+      assertTrue(before.values().stream().anyMatch(d -> d.contains("USING hnsw")), before.toString());
 
       ix.drop();
       Map<String, String> during = memoryIndexes(server.dbUrl());
