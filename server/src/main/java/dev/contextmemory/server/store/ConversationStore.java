@@ -152,30 +152,16 @@ public final class ConversationStore extends Store {
           : " AND ((last_message_at, id) < (CAST(:after_time AS timestamptz), :after_id) OR last_message_at IS NULL)");
     }
     sql.append(" ORDER BY last_message_at DESC NULLS LAST, id DESC LIMIT :limit");
-    List<Conversation> rows = read(h -> {
-      Query q = h.createQuery(sql.toString())
-          .bind("tenant", tenant).bind("limit", limit + 1);
-      if (customerId != null) {
-        q.bind("customer", customerId);
-      }
-      if (filter.channel() != null) {
-        q.bind("channel", filter.channel());
-      }
-      if (filter.metadataJson() != null) {
-        q.bind("metadata", filter.metadataJson());
-      }
-      if (after != null) {
-        q.bind("after_id", after.id());
-        if (after.lastMessageAt() != null) {
-          q.bind("after_time", Rows.timestamptz(after.lastMessageAt()));
-        }
-      }
-      List<Conversation> list = q.map(CONVERSATION).list();
-      if (list.isEmpty() && after == null && customerId != null) {
-        requireCustomer(h, tenant, customerId);
-      }
-      return list;
-    });
+    Args args = new Args().set("tenant", tenant).set("limit", limit + 1).set("customer", customerId)
+        .set("channel", filter.channel()).set("metadata", filter.metadataJson());
+    if (after != null) {
+      args.set("after_id", after.id()).set("after_time", Rows.timestamptz(after.lastMessageAt()));
+    }
+    // Plain JDBC (Store.query): the hottest lookup of the handoff system, one round trip.
+    List<Conversation> rows = query(Plain.of(sql.toString()), args, rs -> CONVERSATION.map(rs, null));
+    if (rows.isEmpty() && after == null && customerId != null) {
+      requireCustomer(tenant, customerId);
+    }
     if (rows.size() <= limit) {
       return new Conversation.Page(rows, null);
     }
