@@ -168,7 +168,8 @@ public final class ContextMemoryServer implements AutoCloseable {
       obs.instrument(watchJdbi);
       ConversationEvents events = new ConversationEvents(watchJdbi);
       EmbeddingRuntime embedding = new EmbeddingRuntime(s.embedding(), jdbi);
-      ConversationStore conversations = new ConversationStore(jdbi, embedding.space(), events);
+      ConversationStore conversations = new ConversationStore(jdbi, embedding.space(), events,
+          s.embedding().serverEmbeds(), embedding::queued);
       UsageStore usage = new UsageStore(jdbi);
       MemoryStore memories = new MemoryStore(jdbi, s.embedding().model(), s.embedding().serverEmbeds(), embedding::queued);
       ApiKeyStore apiKeys = new ApiKeyStore(jdbi);

@@ -7,6 +7,7 @@ import dev.contextmemory.server.store.VectorSpace;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
+import java.util.List;
 import org.jdbi.v3.core.Jdbi;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -34,7 +35,9 @@ public final class EmbeddingRuntime implements AutoCloseable {
     this.jdbi = jdbi;
     this.embedder = Embedders.create(settings);
     this.queries = embedder == null ? null : new QueryEmbeddings(embedder, settings.queryCacheSize());
-    this.worker = embedder == null ? null : new EmbeddingWorker(new EmbeddingQueueStore(jdbi, space), embedder,
+    this.worker = embedder == null ? null : new EmbeddingWorker(List.of(
+        new EmbeddingQueueStore(jdbi, space, EmbeddingQueueStore.Target.MEMORIES),
+        new EmbeddingQueueStore(jdbi, space, EmbeddingQueueStore.Target.CONVERSATION_SUMMARIES)), embedder,
         settings.batchSize(), settings.maxAttempts(), settings.pollInterval());
     this.indexes = new Thread(this::buildIndexes, "vector-index-build");
     indexes.setDaemon(true);
@@ -49,7 +52,7 @@ public final class EmbeddingRuntime implements AutoCloseable {
     return queries;
   }
 
-  /** Wakes the worker after a write queued a memory; a no-op without one. */
+  /** Wakes the worker after a write queued a memory or a summary; a no-op without one. */
   public void queued() {
     if (worker != null) {
       worker.wake();
@@ -84,20 +87,21 @@ public final class EmbeddingRuntime implements AutoCloseable {
     }
     String model = settings.model();
     Gauge.builder("contextmemory.embedding.queue.depth", worker, EmbeddingWorker::pending)
-        .description("Memories waiting for an embedding (the database's, all servers), refreshed every second")
+        .description("Memories and conversation summaries waiting for an embedding (the database's, all servers),"
+            + " refreshed every second")
         .tag("model", model).register(registry);
     Gauge.builder("contextmemory.embedding.queue.lag", worker, EmbeddingWorker::lagSeconds).baseUnit("seconds")
-        .description("Age of the oldest memory waiting for an embedding; 0 when none waits")
+        .description("Age of the oldest memory or summary waiting for an embedding; 0 when none waits")
         .tag("model", model).register(registry);
     FunctionCounter.builder("contextmemory.embedding.rows", worker, EmbeddingWorker::embeddedTotal)
-        .tag("model", model).tag("outcome", "embedded").description("Memories this server embedded").register(registry);
+        .tag("model", model).tag("outcome", "embedded").description("Memories and summaries this server embedded").register(registry);
     FunctionCounter.builder("contextmemory.embedding.rows", worker, EmbeddingWorker::retriedTotal)
-        .tag("model", model).tag("outcome", "retry").description("Memories put back after a failed attempt")
+        .tag("model", model).tag("outcome", "retry").description("Memories and summaries put back after a failed attempt")
         .register(registry);
     FunctionCounter.builder("contextmemory.embedding.rows", worker, EmbeddingWorker::failedTotal)
-        .tag("model", model).tag("outcome", "failed").description("Memories marked FAILED").register(registry);
+        .tag("model", model).tag("outcome", "failed").description("Memories and summaries marked FAILED").register(registry);
     FunctionCounter.builder("contextmemory.embedding.rows", worker, EmbeddingWorker::requeuedTotal)
-        .tag("model", model).tag("outcome", "requeued").description("Memories of other models queued for re-embedding")
+        .tag("model", model).tag("outcome", "requeued").description("Rows of other models, or failed under them, queued for re-embedding")
         .register(registry);
   }
 
