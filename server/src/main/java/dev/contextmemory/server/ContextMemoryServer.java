@@ -190,7 +190,8 @@ public final class ContextMemoryServer implements AutoCloseable {
               new MessageSearchStore(jdbi), new HandoffStore(jdbi, events), usage, contacts, tokens, s.embeddingDimension(),
               watch, s.watch().bufferEvents()),
           new MemoryGrpcService(memories, new MemorySearchStore(jdbi, embedding.space()), conversations,
-              new MemoryBatchStore(jdbi, s.embedding().model(), s.embedding().serverEmbeds(), embedding::queued),
+              new MemoryBatchStore(jdbi, s.embedding().model(), s.embedding().serverEmbeds(), embedding::queued,
+                  embedding::staged),
               new MemoryHistoryStore(jdbi), new MemoryConfirmationStore(jdbi), tokens, s.embedding(), embedding.queries()),
           new AdminGrpcService(apiKeys, verifier, tokens));
 

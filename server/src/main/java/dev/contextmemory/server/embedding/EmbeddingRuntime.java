@@ -2,6 +2,7 @@ package dev.contextmemory.server.embedding;
 
 import dev.contextmemory.server.config.EmbeddingSettings;
 import dev.contextmemory.server.store.EmbeddingQueueStore;
+import dev.contextmemory.server.store.StagedVectorStore;
 import dev.contextmemory.server.store.VectorIndexes;
 import dev.contextmemory.server.store.VectorSpace;
 import io.micrometer.core.instrument.FunctionCounter;
@@ -14,8 +15,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The server's embedding machinery, started after the gRPC server and stopped before the pool: the
- * embedder, the query-embedding cache, the worker that drains the queue (with an embedder), and the
- * background build of the active model's vector indexes (always).
+ * embedder, the query-embedding cache, the worker that drains the queue (with an embedder), and,
+ * always, the background build of the active model's vector indexes and the indexer of vectors that
+ * bulk writes staged.
  */
 public final class EmbeddingRuntime implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(EmbeddingRuntime.class);
@@ -26,6 +28,7 @@ public final class EmbeddingRuntime implements AutoCloseable {
   private final Embedder embedder;
   private final QueryEmbeddings queries;
   private final EmbeddingWorker worker;
+  private final StagedVectorIndexer staged;
   private final Thread indexes;
 
   /** Loads the embedder (the local model: about a second) but starts nothing yet. */
@@ -39,6 +42,7 @@ public final class EmbeddingRuntime implements AutoCloseable {
         new EmbeddingQueueStore(jdbi, space, EmbeddingQueueStore.Target.MEMORIES),
         new EmbeddingQueueStore(jdbi, space, EmbeddingQueueStore.Target.CONVERSATION_SUMMARIES)), embedder,
         settings.batchSize(), settings.maxAttempts(), settings.pollInterval());
+    this.staged = new StagedVectorIndexer(new StagedVectorStore(jdbi), settings.pollInterval());
     this.indexes = new Thread(this::buildIndexes, "vector-index-build");
     indexes.setDaemon(true);
   }
@@ -59,8 +63,14 @@ public final class EmbeddingRuntime implements AutoCloseable {
     }
   }
 
+  /** Wakes the staged-vector indexer after a bulk write staged vectors. */
+  public void staged() {
+    staged.wake();
+  }
+
   public void start() {
     indexes.start();
+    staged.start();
     if (worker != null) {
       worker.start();
     }
@@ -80,8 +90,20 @@ public final class EmbeddingRuntime implements AutoCloseable {
     return worker;
   }
 
+  /** The staged-vector indexer, for tests and tools. */
+  public StagedVectorIndexer stagedVectors() {
+    return staged;
+  }
+
   /** The queue's gauges and the worker's counters (docs/observability.md). */
   public void monitor(MeterRegistry registry) {
+    Gauge.builder("contextmemory.vectors.staged", staged, StagedVectorIndexer::staged)
+        .description("Vectors bulk writes staged that wait to enter the HNSW index (all servers), refreshed every second")
+        .register(registry);
+    Gauge.builder("contextmemory.vectors.staged.lag", staged, StagedVectorIndexer::lagSeconds).baseUnit("seconds")
+        .description("Age of the oldest staged vector; 0 when none waits").register(registry);
+    FunctionCounter.builder("contextmemory.vectors.indexed", staged, StagedVectorIndexer::indexedTotal)
+        .description("Staged vectors this server moved into the HNSW index").register(registry);
     if (worker == null) {
       return;
     }
@@ -110,6 +132,7 @@ public final class EmbeddingRuntime implements AutoCloseable {
     if (worker != null) {
       worker.close();
     }
+    staged.close();
     indexes.interrupt();
     // The loaded local model is shared by the JVM (LocalEmbedder); an HTTP client has nothing to close.
   }
