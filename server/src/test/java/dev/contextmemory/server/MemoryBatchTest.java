@@ -129,7 +129,7 @@ class MemoryBatchTest {
   void aBatchsVectorsAreStagedThenIndexedInTheBackgroundWithoutAHistoryEntry() throws Exception {
     String customer = newCustomer();
     CreateMemoriesRequest.Builder req = CreateMemoriesRequest.newBuilder();
-    int n = 250; // more than one indexer batch
+    int n = 150; // more than one indexer batch
     for (int i = 0; i < n; i++) {
       req.addRequests(item(customer, "staged fact " + i).setMemory(Memory.newBuilder()
           .setKind(MemoryKind.MEMORY_KIND_FACT).setContent("staged fact " + i).addAllEmbedding(vec(i))));
