@@ -9,7 +9,8 @@
 //                             # CM_CONSOLE_WAIT_MS: how long to wait for a handoff (default 10000)
 //
 // It opens WatchConversations with the handoff-queue filter (a server stream) and reads the queue
-// once with ListHandoffQueue for what was already waiting; from then on the stream pushes every
+// with ListHandoffQueue for what was already waiting (again once the stream's first response shows
+// it live, which closes the window while the server sets the stream up); then the stream pushes every
 // handoff that is requested, and the console claims the first one it can (another human may be
 // faster: FAILED_PRECONDITION, and it waits for the next). When the stream ends with UNAVAILABLE
 // (a server shutting down: SERVER_SHUTTING_DOWN) or RESOURCE_EXHAUSTED (this console read too
@@ -28,8 +29,8 @@ const PROTO_DIR = process.env.CONTEXT_MEMORY_PROTO_DIR || path.resolve(__dirname
 const ONLY = process.env.CM_HANDOFF_CONVERSATION || '';
 const WAIT_MS = Number(process.env.CM_CONSOLE_WAIT_MS || 10_000);
 const DEADLINE_MS = 10_000;
-// Reopening a stream that ended: at most this many times in a row without a response between.
-const MAX_REOPENS = 5;
+// Reopening a stream that ended: backoff from 100 ms doubling up to this, until WAIT_MS is over.
+const MAX_REOPEN_DELAY_MS = 5_000;
 // The human agent's id in the host system (here a random one per run).
 const ME = `console-${crypto.randomUUID().slice(0, 8)}`;
 const auth = new grpc.Metadata();
@@ -159,9 +160,17 @@ function claim() {
 
     const open = () => {
       stream = conversations.watchConversations({ handoffQueue: true, conversationId: ONLY, resumeCursor: cursor }, auth);
+      // A stream without a cursor starts when the server has subscribed it, which the client does
+      // not see: a request committed while it was being set up and after the queue was read would
+      // be in neither. Its first response proves it live, so the queue is read once more then.
+      let confirmLive = !cursor;
       stream.on('data', (event) => {
         reopens = 0;
         cursor = event.cursor;
+        if (confirmLive) {
+          confirmLive = false;
+          readQueue();
+        }
         if (event.kind === 'CONVERSATION_EVENT_KIND_HANDOFF_CHANGED' && event.handoff.state === 'HANDOFF_STATE_REQUESTED') {
           consider(event.handoff.handoffId, event.conversationId, 'watch stream',
             `requested (priority ${event.handoff.details.fields.priority?.numberValue ?? '?'})`);
@@ -173,7 +182,8 @@ function claim() {
         }
         const info = errorInfo(err);
         const resumable = err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.RESOURCE_EXHAUSTED;
-        if (!resumable || ++reopens > MAX_REOPENS) {
+        reopens += 1;
+        if (!resumable) {
           finish(new Error(`WatchConversations failed: ${grpc.status[err.code]}${info ? ` ${info.reason}` : ''}: ${err.details}`));
           return;
         }
@@ -191,7 +201,7 @@ function claim() {
               readQueue();
             }
           }
-        }, 100 * 2 ** (reopens - 1));
+        }, Math.min(MAX_REOPEN_DELAY_MS, 100 * 2 ** (reopens - 1)));
       });
     };
 
