@@ -223,18 +223,14 @@ public final class ConversationStore extends Store {
         return closed;
       }
       changed[0] = true;
-      return withHandoffState(closed, "ai");
+      // Rare (a handoff was active): read the row back with its handoff_state now ai.
+      return h.createQuery("SELECT " + COLUMNS + " FROM conversations WHERE tenant_id = :tenant AND id = :id")
+          .bind("tenant", tenant).bind("id", id).map(CONVERSATION).one();
     });
     if (changed[0]) {
       events.committed();
     }
     return c;
-  }
-
-  private static Conversation withHandoffState(Conversation c, String state) {
-    return new Conversation(c.id(), c.customerId(), c.channel(), c.threadKey(), c.startedAt(), c.lastMessageAt(),
-        c.closedAt(), c.messageCount(), c.summary(), c.summaryEmbedding(), c.hasSummaryEmbedding(), c.metadataJson(),
-        c.createdAt(), c.updatedAt(), state);
   }
 
   public Conversation update(String tenant, UUID id, Conversation.Change change) {
