@@ -23,7 +23,8 @@ public final class PlainStatements implements JdbiConfig<PlainStatements> {
   public interface Listener {
     /**
      * Returns what to tell when the statement has finished (null: nothing); throws to refuse it
-     * (a call that already ended: SQLSTATE 57014).
+     * (a call that already ended: SQLSTATE 57014). {@code sql} is the statement as written, with
+     * its {@code :name} parameters, not the positional form sent to the driver.
      */
     Finish started(PreparedStatement st, String sql) throws SQLException;
   }

@@ -70,9 +70,11 @@ abstract class Store {
   /**
    * A named-parameter statement turned into pgjdbc's positional form once: {@code :name} becomes
    * {@code ?} (a {@code ::cast} stays), and the names are kept in order, a repeated name once per
-   * use. The SQL constants stay written as everywhere else (and as the load test's copies).
+   * use. The SQL constants stay written as everywhere else (and as the load test's copies); the
+   * listeners (the SQL spans) get that named form, as they do for Jdbi's statements, so a trace
+   * shows the same text whichever path ran it and DistributionReadinessTest sees the {@code :tenant}.
    */
-  protected record Plain(String sql, List<String> names) {
+  protected record Plain(String sql, List<String> names, String named) {
     private static final Pattern NAMED = Pattern.compile("(?<!:):([a-z_][a-z0-9_]*)");
     /** Dynamic statements (list filters) have a few dozen variants at most; the cap only bounds it. */
     private static final int MAX_CACHED = 512;
@@ -91,7 +93,7 @@ abstract class Store {
         m.appendReplacement(sb, "?");
       }
       m.appendTail(sb);
-      p = new Plain(sb.toString(), List.copyOf(names));
+      p = new Plain(sb.toString(), List.copyOf(names), named);
       if (CACHE.size() < MAX_CACHED) {
         CACHE.putIfAbsent(named, p);
       }
@@ -200,7 +202,7 @@ abstract class Store {
       List<PlainStatements.Finish> finishes = new ArrayList<>(2);
       try {
         for (PlainStatements.Listener l : plain.listeners()) {
-          PlainStatements.Finish f = l.started(st, sql.sql());
+          PlainStatements.Finish f = l.started(st, sql.named());
           if (f != null) {
             finishes.add(f);
           }
