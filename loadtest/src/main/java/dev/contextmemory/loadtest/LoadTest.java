@@ -1,6 +1,8 @@
 package dev.contextmemory.loadtest;
 
 import dev.contextmemory.loadtest.data.DataSet;
+import dev.contextmemory.loadtest.data.FactSetup;
+import dev.contextmemory.loadtest.data.Facts;
 import dev.contextmemory.loadtest.data.MemoryCopy;
 import dev.contextmemory.loadtest.data.Setup;
 import dev.contextmemory.loadtest.dsl.Assertion;
@@ -18,7 +20,9 @@ import dev.contextmemory.loadtest.report.ServerLatency;
 import dev.contextmemory.loadtest.scenarios.Baselines;
 import dev.contextmemory.loadtest.scenarios.SameStatementFloors;
 import dev.contextmemory.loadtest.scenarios.Scenarios;
+import dev.contextmemory.loadtest.scenarios.TopHitQuality;
 import dev.contextmemory.loadtest.scenarios.WatchLatency;
+import dev.contextmemory.loadtest.scenarios.WriteSearchable;
 import dev.contextmemory.v1.ConversationServiceGrpc;
 import dev.contextmemory.v1.CustomerServiceGrpc;
 import dev.contextmemory.v1.MemoryServiceGrpc;
@@ -93,6 +97,11 @@ public final class LoadTest {
   private final Map<String, List<ServerLatency>> serverSide = new java.util.LinkedHashMap<>();
   private java.net.URI metricsUrl;
   private boolean compareUsageRefresh;
+  private Channel withoutEmbedder;
+  /** The text-search data set of this run (search_memories_text), or null. */
+  private FactSetup.Loaded facts;
+  /** Why it could not be written (the server does not embed), or null. */
+  private String factsMissing;
 
   public LoadTest(Profile profile, Targets targets, Set<String> only, long seed, PrintStream log) {
     this.profile = profile;
@@ -100,6 +109,15 @@ public final class LoadTest {
     this.only = only;
     this.seed = seed;
     this.log = log;
+  }
+
+  /**
+   * Also runs {@link EmbedderComparison} against this channel: a server with
+   * CONTEXT_MEMORY_EMBEDDER=none on the run's database (null: not run).
+   */
+  public LoadTest comparingEmbedder(Channel withoutEmbedder) {
+    this.withoutEmbedder = withoutEmbedder;
+    return this;
   }
 
   /** Also runs {@link UsageRefreshComparison} (needs the database URL). */
@@ -138,6 +156,23 @@ public final class LoadTest {
     Setup.Result setup = new Setup(env.channel(), data, profile.setupConcurrency(), CALL_TIMEOUT, log,
         env.ownsDatabase() && env.dbUrl() != null ? new VectorIndexes(env.dbUrl(), log) : null)
         .run(conversations && needed.contains("conversations"), memories && needed.contains("memories"));
+    facts = null;
+    factsMissing = null;
+    if (needed.contains("facts") && implemented(missing, MemoryServiceGrpc.getCreateMemoriesMethod())) {
+      try {
+        facts = new FactSetup(env.channel(), data, new Facts(seed), setup.customerIds(), CALL_TIMEOUT, log,
+            env.ownsDatabase() && env.dbUrl() != null ? new VectorIndexes(env.dbUrl(), log) : null).run();
+        List<Setup.Phase> phases = new ArrayList<>(setup.phases());
+        phases.addAll(facts.phases());
+        setup = new Setup.Result(setup.customerIds(), setup.conversationIds(), setup.memoryIds(),
+            setup.baselineConversationId(), List.copyOf(phases));
+      } catch (FactSetup.NoEmbedder e) {
+        factsMissing = e.getMessage();
+        log.println("set-up: " + factsMissing);
+      }
+    }
+    scenarios = new Scenarios(profile, targets, data, facts);
+    definitions = scenarios.all();
 
     Double vacuum = null;
     Map<String, Baselines.Baseline> floors = Map.of();
@@ -149,7 +184,9 @@ public final class LoadTest {
       refreshUsageRollup(env.dbUrl());
       floors = new Baselines(env.dbUrl(), env.tenant(), data, setup, profile.baselineIterations(), log).run();
       sameStatement = new SameStatementFloors(env.dbUrl(), env.tenant(), data, setup, profile, log)
+          .withFacts(facts)
           .run(name -> only.isEmpty() || only.contains(name));
+
     }
     MemoryCopy copy = setup.hasMemories() ? new MemoryCopy(data, setup.memoryIds()) : null;
 
@@ -182,6 +219,11 @@ public final class LoadTest {
               .map(Planned::scenario).toList(), log);
         }
       }
+      if (withoutEmbedder != null) {
+        try (Engine off = new Engine(withoutEmbedder, CALL_TIMEOUT, MAX_IN_FLIGHT, seed + 2)) {
+          EmbedderComparison.run(engine, env.metricsUrl(), off, scenarios.createMemoryText(setup), log);
+        }
+      }
       if (compareUsageRefresh && env.dbUrl() != null) {
         UsageRefreshComparison.run(engine, plan.stream().filter(p -> p.scenario() != null)
             .map(Planned::scenario).toList(), env.dbUrl(), log);
@@ -196,6 +238,9 @@ public final class LoadTest {
     }
     if (only.isEmpty() || only.contains("watch_latency")) {
       outcomes.add(watchLatency(env));
+    }
+    if (only.contains("write_searchable")) {
+      outcomes.add(writeSearchable(env));
     }
     return new RunReport(profile.name(), started, env.server(), dataSet, targets.toString(), targets.adjusted(),
         setup.phases(), vacuum, floor == null ? null : floorLine(floor), outcomes, (System.nanoTime() - t0) / 1e9,
@@ -222,6 +267,19 @@ public final class LoadTest {
     }
   }
 
+  /** write_searchable (on demand) runs outside the engine: its measure is a poll seeing the write embedded. */
+  private Outcome writeSearchable(Environment env) {
+    log.printf(Locale.ROOT, "scenario: write_searchable (%.0f memories/s as text) ...%n",
+        profile.rate("write_searchable"));
+    try {
+      return WriteSearchable.run(env.channel(), profile.rate("write_searchable"), profile.warmUp(), profile.measure(),
+          targets.p99Ms("write_searchable"), seed, log);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return Outcome.skipped("write_searchable", targets.p99Ms("write_searchable"), "interrupted");
+    }
+  }
+
   /** One measured run of a scenario (attempt 1, or 2 after a miss), judged; recall from this run's answers only. */
   private Outcome measure(Engine engine, Scenarios.Definition d, Scenario scenario, Double target,
       Baselines.Baseline floor, MemoryCopy copy, int attempt) {
@@ -229,6 +287,9 @@ public final class LoadTest {
         attempt > 1 ? ", run " + attempt : "");
     if (d.recall() != null) {
       d.recall().clear(); // the warm-up pass's and an earlier run's answers are not this run's
+    }
+    if (d.quality() != null) {
+      d.quality().clear();
     }
     String[] before = new String[1];
     // Scraped after the scenario's own warm-up, so the server's figures cover the measured calls.
@@ -239,9 +300,13 @@ public final class LoadTest {
     serverSide.put(attempt > 1 ? d.name() + " (run " + attempt + ")" : d.name(),
         ServerLatency.between(before[0], ServerLatency.scrape(metricsUrl), scenario.methods()));
     Outcome o = judge(scenario, run, target, floor,
-        d.recall() == null || copy == null ? null : d.recall().recallAt(Scenarios.K, copy));
+        d.recall() == null || copy == null ? null : d.recall().recallAt(Scenarios.K, copy), d.quality());
     log.printf(Locale.ROOT, "scenario: %s %s: p50 %.3f ms, p99 %.3f ms, %d/%d errors%n", d.name(), o.status(),
         run.summary().p50Ms(), run.summary().p99Ms(), run.summary().errors(), run.summary().requests());
+    if (d.quality() != null) {
+      log.printf(Locale.ROOT, "scenario: %s quality: %s: %s%n", d.name(), d.quality().describe(),
+          d.quality().measured());
+    }
     return o;
   }
 
@@ -258,6 +323,11 @@ public final class LoadTest {
       }
       if (Scenarios.ON_DEMAND.contains(d.name()) && !only.contains(d.name())) {
         plan.add(new Planned(d, null, "on demand: name it in --only"));
+        continue;
+      }
+      if (d.needs().contains("facts") && facts == null) {
+        plan.add(new Planned(d, null, factsMissing != null ? factsMissing
+            : "its data could not be set up: CreateMemories answers UNIMPLEMENTED"));
         continue;
       }
       if (d.needs().contains("conversations") && !setup.hasConversations()
@@ -320,7 +390,8 @@ public final class LoadTest {
     return true;
   }
 
-  private Outcome judge(Scenario scenario, RunResult run, Double target, Baselines.Baseline floor, Double recall) {
+  private Outcome judge(Scenario scenario, RunResult run, Double target, Baselines.Baseline floor, Double recall,
+      TopHitQuality quality) {
     if (run.unimplemented().isPresent()) {
       return new Outcome(scenario.name(), Outcome.Status.SKIPPED, "UNIMPLEMENTED: " + run.unimplemented().get(),
           target, null, List.of(), null, floor, null);
@@ -338,6 +409,11 @@ public final class LoadTest {
       verdicts.add(new Outcome.Verdict(String.format(Locale.ROOT, "recall@10 >= %.2f", MIN_RECALL_AT_10),
           String.format(Locale.ROOT, "recall@10 = %.3f", recall), holds));
     }
+    if (quality != null && quality.share() != null) {
+      boolean holds = quality.share() >= quality.floor();
+      ok &= holds;
+      verdicts.add(new Outcome.Verdict(quality.describe(), quality.measured(), holds));
+    }
     String note = run.dropped() > 0 ? run.dropped() + " sessions dropped: more than " + MAX_IN_FLIGHT + " in flight" : "";
     return new Outcome(scenario.name(), ok ? Outcome.Status.PASSED : Outcome.Status.FAILED, note, target, run,
         verdicts, recall, floor, null);
@@ -353,7 +429,7 @@ public final class LoadTest {
    */
   private Outcome.Capacity capacity(Engine engine, Outcome o, DataSet data, Setup.Result setup) {
     Profile.Capacity cap = profile.capacity();
-    Scenario base = new Scenarios(profile, targets, data).all().stream().filter(d -> d.name().equals(o.name()))
+    Scenario base = new Scenarios(profile, targets, data, facts).all().stream().filter(d -> d.name().equals(o.name()))
         .findFirst().orElseThrow().build().apply(setup);
     double rate = Math.max(1, Math.ceil(profile.rate(o.name()) / 2));
     Double lastGood = null;
