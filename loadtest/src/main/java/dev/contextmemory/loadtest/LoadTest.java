@@ -133,7 +133,10 @@ public final class LoadTest {
     long t0 = System.nanoTime();
     DataSet data = new DataSet(profile.sizes(), seed);
     var sizes = profile.sizes();
-    String dataSet = String.format(Locale.ROOT,
+    boolean textSearchOnly = !only.isEmpty() && Scenarios.EMBEDDER_SCENARIOS.containsAll(only);
+    String dataSet = textSearchOnly ? String.format(Locale.ROOT,
+        "%,d customers, %,d memories of templated customer facts (vectors by the server's model)",
+        sizes.customers(), sizes.memories()) : String.format(Locale.ROOT,
         "%,d customers, %,d conversations, %,d messages, %,d memories (%d-dim embeddings in %d clusters)",
         sizes.customers(), sizes.conversations(), sizes.messages(), sizes.memories(), sizes.dimension(),
         sizes.clusters());
@@ -293,7 +296,16 @@ public final class LoadTest {
     }
     String[] before = new String[1];
     // Scraped after the scenario's own warm-up, so the server's figures cover the measured calls.
-    RunResult run = engine.run(scenario, () -> before[0] = ServerLatency.scrape(metricsUrl));
+    RunResult run = engine.run(scenario, () -> {
+      // The scenario's own warm-up has just ended: only the measured calls' answers are judged.
+      if (d.recall() != null) {
+        d.recall().clear();
+      }
+      if (d.quality() != null) {
+        d.quality().clear();
+      }
+      before[0] = ServerLatency.scrape(metricsUrl);
+    });
     if (before[0] != null) {
       sleepQuietly(250); // the server counts a call when its stream closes, just after the client got the answer
     }
