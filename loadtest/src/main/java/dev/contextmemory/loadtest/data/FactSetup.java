@@ -29,7 +29,10 @@ import java.util.Locale;
  * include_embedding). Then the memories themselves with CreateMemories in batches of 1,000, each
  * with its fact's vector as a client vector of that same model, so 100,000 memories cost a few
  * hundred embeddings, not 100,000. With the harness's own database the vector index is dropped
- * around that load and rebuilt after, as {@link Setup} does. Idempotent by request id: a second
+ * around that load, the server's indexer is left to move the staged vectors (version 13: batch
+ * writes stage client vectors outside the index), and the index is rebuilt after, as {@link Setup}
+ * does. Against a --target without the bulk path, memories are searchable by vector only once
+ * that server's indexer has moved them. Idempotent by request id: a second
  * set-up on a kept database creates nothing.
  */
 public final class FactSetup {
@@ -132,6 +135,9 @@ public final class FactSetup {
           });
     });
     if (bulk) {
+      // Batch writes stage their vectors outside the index (version 13); the server's indexer moves
+      // them, cheaply while the index is dropped, and the index is rebuilt over all of them.
+      indexes.awaitStagedMoved();
       indexes.rebuild();
     }
     double s1 = (System.nanoTime() - t1) / 1e9;
