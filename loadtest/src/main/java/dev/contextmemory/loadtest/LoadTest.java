@@ -1,6 +1,8 @@
 package dev.contextmemory.loadtest;
 
 import dev.contextmemory.loadtest.data.DataSet;
+import dev.contextmemory.loadtest.data.FactSetup;
+import dev.contextmemory.loadtest.data.Facts;
 import dev.contextmemory.loadtest.data.MemoryCopy;
 import dev.contextmemory.loadtest.data.Setup;
 import dev.contextmemory.loadtest.dsl.Assertion;
@@ -18,7 +20,9 @@ import dev.contextmemory.loadtest.report.ServerLatency;
 import dev.contextmemory.loadtest.scenarios.Baselines;
 import dev.contextmemory.loadtest.scenarios.SameStatementFloors;
 import dev.contextmemory.loadtest.scenarios.Scenarios;
+import dev.contextmemory.loadtest.scenarios.TopHitQuality;
 import dev.contextmemory.loadtest.scenarios.WatchLatency;
+import dev.contextmemory.loadtest.scenarios.WriteSearchable;
 import dev.contextmemory.v1.ConversationServiceGrpc;
 import dev.contextmemory.v1.CustomerServiceGrpc;
 import dev.contextmemory.v1.MemoryServiceGrpc;
@@ -93,6 +97,11 @@ public final class LoadTest {
   private final Map<String, List<ServerLatency>> serverSide = new java.util.LinkedHashMap<>();
   private java.net.URI metricsUrl;
   private boolean compareUsageRefresh;
+  private Channel withoutEmbedder;
+  /** The text-search data set of this run (search_memories_text), or null. */
+  private FactSetup.Loaded facts;
+  /** Why it could not be written (the server does not embed), or null. */
+  private String factsMissing;
 
   public LoadTest(Profile profile, Targets targets, Set<String> only, long seed, PrintStream log) {
     this.profile = profile;
@@ -100,6 +109,15 @@ public final class LoadTest {
     this.only = only;
     this.seed = seed;
     this.log = log;
+  }
+
+  /**
+   * Also runs {@link EmbedderComparison} against this channel: a server with
+   * CONTEXT_MEMORY_EMBEDDER=none on the run's database (null: not run).
+   */
+  public LoadTest comparingEmbedder(Channel withoutEmbedder) {
+    this.withoutEmbedder = withoutEmbedder;
+    return this;
   }
 
   /** Also runs {@link UsageRefreshComparison} (needs the database URL). */
@@ -115,7 +133,10 @@ public final class LoadTest {
     long t0 = System.nanoTime();
     DataSet data = new DataSet(profile.sizes(), seed);
     var sizes = profile.sizes();
-    String dataSet = String.format(Locale.ROOT,
+    boolean textSearchOnly = !only.isEmpty() && Scenarios.EMBEDDER_SCENARIOS.containsAll(only);
+    String dataSet = textSearchOnly ? String.format(Locale.ROOT,
+        "%,d customers, %,d memories of templated customer facts (vectors by the server's model)",
+        sizes.customers(), sizes.memories()) : String.format(Locale.ROOT,
         "%,d customers, %,d conversations, %,d messages, %,d memories (%d-dim embeddings in %d clusters)",
         sizes.customers(), sizes.conversations(), sizes.messages(), sizes.memories(), sizes.dimension(),
         sizes.clusters());
@@ -138,6 +159,23 @@ public final class LoadTest {
     Setup.Result setup = new Setup(env.channel(), data, profile.setupConcurrency(), CALL_TIMEOUT, log,
         env.ownsDatabase() && env.dbUrl() != null ? new VectorIndexes(env.dbUrl(), log) : null)
         .run(conversations && needed.contains("conversations"), memories && needed.contains("memories"));
+    facts = null;
+    factsMissing = null;
+    if (needed.contains("facts") && implemented(missing, MemoryServiceGrpc.getCreateMemoriesMethod())) {
+      try {
+        facts = new FactSetup(env.channel(), data, new Facts(seed), setup.customerIds(), CALL_TIMEOUT, log,
+            env.ownsDatabase() && env.dbUrl() != null ? new VectorIndexes(env.dbUrl(), log) : null).run();
+        List<Setup.Phase> phases = new ArrayList<>(setup.phases());
+        phases.addAll(facts.phases());
+        setup = new Setup.Result(setup.customerIds(), setup.conversationIds(), setup.memoryIds(),
+            setup.baselineConversationId(), List.copyOf(phases));
+      } catch (FactSetup.NoEmbedder e) {
+        factsMissing = e.getMessage();
+        log.println("set-up: " + factsMissing);
+      }
+    }
+    scenarios = new Scenarios(profile, targets, data, facts);
+    definitions = scenarios.all();
 
     Double vacuum = null;
     Map<String, Baselines.Baseline> floors = Map.of();
@@ -149,7 +187,9 @@ public final class LoadTest {
       refreshUsageRollup(env.dbUrl());
       floors = new Baselines(env.dbUrl(), env.tenant(), data, setup, profile.baselineIterations(), log).run();
       sameStatement = new SameStatementFloors(env.dbUrl(), env.tenant(), data, setup, profile, log)
+          .withFacts(facts)
           .run(name -> only.isEmpty() || only.contains(name));
+
     }
     MemoryCopy copy = setup.hasMemories() ? new MemoryCopy(data, setup.memoryIds()) : null;
 
@@ -182,6 +222,11 @@ public final class LoadTest {
               .map(Planned::scenario).toList(), log);
         }
       }
+      if (withoutEmbedder != null) {
+        try (Engine off = new Engine(withoutEmbedder, CALL_TIMEOUT, MAX_IN_FLIGHT, seed + 2)) {
+          EmbedderComparison.run(engine, env.metricsUrl(), off, scenarios.createMemoryText(setup), log);
+        }
+      }
       if (compareUsageRefresh && env.dbUrl() != null) {
         UsageRefreshComparison.run(engine, plan.stream().filter(p -> p.scenario() != null)
             .map(Planned::scenario).toList(), env.dbUrl(), log);
@@ -194,6 +239,10 @@ public final class LoadTest {
         outcomes = searched;
       }
     }
+    // In the report's order (Targets.SCENARIOS): write_searchable, then watch_latency.
+    outcomes.add(only.contains("write_searchable") ? writeSearchable(env)
+        : Outcome.skipped("write_searchable", targets.p99Ms("write_searchable"),
+            only.isEmpty() ? "on demand: name it in --only" : "not selected (--only)"));
     if (only.isEmpty() || only.contains("watch_latency")) {
       outcomes.add(watchLatency(env));
     }
@@ -222,6 +271,19 @@ public final class LoadTest {
     }
   }
 
+  /** write_searchable (on demand) runs outside the engine: its measure is a poll seeing the write embedded. */
+  private Outcome writeSearchable(Environment env) {
+    log.printf(Locale.ROOT, "scenario: write_searchable (%.0f memories/s as text) ...%n",
+        profile.rate("write_searchable"));
+    try {
+      return WriteSearchable.run(env.channel(), profile.rate("write_searchable"), profile.warmUp(), profile.measure(),
+          targets.p99Ms("write_searchable"), seed, log);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return Outcome.skipped("write_searchable", targets.p99Ms("write_searchable"), "interrupted");
+    }
+  }
+
   /** One measured run of a scenario (attempt 1, or 2 after a miss), judged; recall from this run's answers only. */
   private Outcome measure(Engine engine, Scenarios.Definition d, Scenario scenario, Double target,
       Baselines.Baseline floor, MemoryCopy copy, int attempt) {
@@ -230,18 +292,34 @@ public final class LoadTest {
     if (d.recall() != null) {
       d.recall().clear(); // the warm-up pass's and an earlier run's answers are not this run's
     }
+    if (d.quality() != null) {
+      d.quality().clear();
+    }
     String[] before = new String[1];
     // Scraped after the scenario's own warm-up, so the server's figures cover the measured calls.
-    RunResult run = engine.run(scenario, () -> before[0] = ServerLatency.scrape(metricsUrl));
+    RunResult run = engine.run(scenario, () -> {
+      // The scenario's own warm-up has just ended: only the measured calls' answers are judged.
+      if (d.recall() != null) {
+        d.recall().clear();
+      }
+      if (d.quality() != null) {
+        d.quality().clear();
+      }
+      before[0] = ServerLatency.scrape(metricsUrl);
+    });
     if (before[0] != null) {
       sleepQuietly(250); // the server counts a call when its stream closes, just after the client got the answer
     }
     serverSide.put(attempt > 1 ? d.name() + " (run " + attempt + ")" : d.name(),
         ServerLatency.between(before[0], ServerLatency.scrape(metricsUrl), scenario.methods()));
     Outcome o = judge(scenario, run, target, floor,
-        d.recall() == null || copy == null ? null : d.recall().recallAt(Scenarios.K, copy));
+        d.recall() == null || copy == null ? null : d.recall().recallAt(Scenarios.K, copy), d.quality());
     log.printf(Locale.ROOT, "scenario: %s %s: p50 %.3f ms, p99 %.3f ms, %d/%d errors%n", d.name(), o.status(),
         run.summary().p50Ms(), run.summary().p99Ms(), run.summary().errors(), run.summary().requests());
+    if (d.quality() != null) {
+      log.printf(Locale.ROOT, "scenario: %s quality: %s: %s%n", d.name(), d.quality().describe(),
+          d.quality().measured());
+    }
     return o;
   }
 
@@ -258,6 +336,11 @@ public final class LoadTest {
       }
       if (Scenarios.ON_DEMAND.contains(d.name()) && !only.contains(d.name())) {
         plan.add(new Planned(d, null, "on demand: name it in --only"));
+        continue;
+      }
+      if (d.needs().contains("facts") && facts == null) {
+        plan.add(new Planned(d, null, factsMissing != null ? factsMissing
+            : "its data could not be set up: CreateMemories answers UNIMPLEMENTED"));
         continue;
       }
       if (d.needs().contains("conversations") && !setup.hasConversations()
@@ -320,7 +403,8 @@ public final class LoadTest {
     return true;
   }
 
-  private Outcome judge(Scenario scenario, RunResult run, Double target, Baselines.Baseline floor, Double recall) {
+  private Outcome judge(Scenario scenario, RunResult run, Double target, Baselines.Baseline floor, Double recall,
+      TopHitQuality quality) {
     if (run.unimplemented().isPresent()) {
       return new Outcome(scenario.name(), Outcome.Status.SKIPPED, "UNIMPLEMENTED: " + run.unimplemented().get(),
           target, null, List.of(), null, floor, null);
@@ -338,6 +422,11 @@ public final class LoadTest {
       verdicts.add(new Outcome.Verdict(String.format(Locale.ROOT, "recall@10 >= %.2f", MIN_RECALL_AT_10),
           String.format(Locale.ROOT, "recall@10 = %.3f", recall), holds));
     }
+    if (quality != null && quality.share() != null) {
+      boolean holds = quality.share() >= quality.floor();
+      ok &= holds;
+      verdicts.add(new Outcome.Verdict(quality.describe(), quality.measured(), holds));
+    }
     String note = run.dropped() > 0 ? run.dropped() + " sessions dropped: more than " + MAX_IN_FLIGHT + " in flight" : "";
     return new Outcome(scenario.name(), ok ? Outcome.Status.PASSED : Outcome.Status.FAILED, note, target, run,
         verdicts, recall, floor, null);
@@ -353,7 +442,7 @@ public final class LoadTest {
    */
   private Outcome.Capacity capacity(Engine engine, Outcome o, DataSet data, Setup.Result setup) {
     Profile.Capacity cap = profile.capacity();
-    Scenario base = new Scenarios(profile, targets, data).all().stream().filter(d -> d.name().equals(o.name()))
+    Scenario base = new Scenarios(profile, targets, data, facts).all().stream().filter(d -> d.name().equals(o.name()))
         .findFirst().orElseThrow().build().apply(setup);
     double rate = Math.max(1, Math.ceil(profile.rate(o.name()) / 2));
     Double lastGood = null;

@@ -35,7 +35,8 @@ public record Options(
     String apiKey,
     Map<String, String> serverEnv,
     boolean compareAuth,
-    boolean compareUsageRefresh) {
+    boolean compareUsageRefresh,
+    boolean compareEmbedder) {
 
   public static final String USAGE = """
       usage: loadtest [options]
@@ -59,6 +60,11 @@ public record Options(
         --compare-auth              without --target: also start a server without authentication on the same
                                     database and compare append_message and list_messages_20 p50 with and
                                     without API keys (the run's own server requires keys, made for the run)
+        --compare-embedder          without --target, with --only naming the text-search scenarios
+                                    (search_memories_text, write_searchable): also start a server with
+                                    CONTEXT_MEMORY_EMBEDDER=none on the same database and compare text-only
+                                    CreateMemory p50/p99 against the local model and none, alternating (issue 15:
+                                    within 10 %)
         --compare-usage-refresh     with a database URL: also compare append_message p50 quiet and while the
                                     usage rollup is refreshed back to back, as the server does (JIT off) and
                                     with the default JIT (before) (issue 14: within 3 %)
@@ -79,6 +85,7 @@ public record Options(
     boolean keep = false;
     boolean compareAuth = false;
     boolean compareUsageRefresh = false;
+    boolean compareEmbedder = false;
     List<String> javaOpts = new ArrayList<>();
     String apiKey = System.getenv(HarnessChannel.API_KEY_ENV);
     Map<String, String> serverEnv = new LinkedHashMap<>();
@@ -87,7 +94,7 @@ public record Options(
       String v = null;
       int eq = a.indexOf('=');
       if (a.startsWith("--") && eq > 0 && !a.equals("--keep-db") && !a.equals("--compare-auth")
-          && !a.equals("--compare-usage-refresh")) {
+          && !a.equals("--compare-usage-refresh") && !a.equals("--compare-embedder")) {
         v = a.substring(eq + 1);
         a = a.substring(0, eq);
       }
@@ -95,6 +102,7 @@ public record Options(
         case "--keep-db" -> keep = true;
         case "--compare-auth" -> compareAuth = true;
         case "--compare-usage-refresh" -> compareUsageRefresh = true;
+        case "--compare-embedder" -> compareEmbedder = true;
         case "-h", "--help" -> throw new UsageException("");
         default -> {
           if (v == null) {
@@ -139,9 +147,14 @@ public record Options(
         throw new UsageException("--only: unknown scenario " + o + " (known: " + Targets.SCENARIOS + ")");
       }
     }
+    if (compareEmbedder && (target != null || only.isEmpty()
+        || !dev.contextmemory.loadtest.scenarios.Scenarios.EMBEDDER_SCENARIOS.containsAll(only))) {
+      throw new UsageException("--compare-embedder starts its servers itself (no --target) and needs --only with"
+          + " scenarios of " + dev.contextmemory.loadtest.scenarios.Scenarios.EMBEDDER_SCENARIOS);
+    }
     return new Options(profile, target, dbUrl, jar, out, tenant, scale, List.copyOf(overrides), Set.copyOf(only), seed,
         keep, List.copyOf(javaOpts), apiKey == null || apiKey.isEmpty() ? null : apiKey,
-        java.util.Collections.unmodifiableMap(serverEnv), compareAuth, compareUsageRefresh);
+        java.util.Collections.unmodifiableMap(serverEnv), compareAuth, compareUsageRefresh, compareEmbedder);
   }
 
   private static double number(String option, String v) {

@@ -90,6 +90,10 @@ public record Profile(
     // On demand: a single create at an agent's pace, and one 1,000-memory batch every 2 s.
     all.put("create_memory", 50.0);
     all.put("create_memories_batch", 0.5);
+    // On demand, with the server's local model: a text search embeds its question on the server's
+    // 2 cores (about 10 ms of CPU each), so it runs at 20/s; memories written as text at 50/s.
+    all.put("search_memories_text", 20.0);
+    all.put("write_searchable", 50.0);
     return Map.copyOf(all);
   }
 

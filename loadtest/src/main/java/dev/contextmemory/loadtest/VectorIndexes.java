@@ -91,6 +91,39 @@ final class VectorIndexes implements Setup.VectorIndexes {
     }
   }
 
+  /** The server's StagedVectorIndexer moves staged rows in batches of 100; a bulk load's wait is bounded. */
+  private static final long STAGED_WAIT_MILLIS = 30 * 60_000;
+
+  @Override
+  public void awaitStagedMoved() {
+    long t0 = System.nanoTime();
+    long deadline = System.currentTimeMillis() + STAGED_WAIT_MILLIS;
+    try (Connection c = DriverManager.getConnection(dbUrl); Statement s = c.createStatement()) {
+      while (true) {
+        long staged;
+        try (ResultSet rs = s.executeQuery("SELECT count(*) FROM memories WHERE embedding_state = 'staged'")) {
+          rs.next();
+          staged = rs.getLong(1);
+        }
+        if (staged == 0) {
+          break;
+        }
+        if (System.currentTimeMillis() > deadline) {
+          throw new IllegalStateException(staged + " staged vectors still not moved by the server after "
+              + STAGED_WAIT_MILLIS / 1000 + " s");
+        }
+        Thread.sleep(500);
+      }
+    } catch (SQLException e) {
+      throw new IllegalStateException("waiting for the server to move staged vectors: " + e.getMessage(), e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted while waiting for staged vectors", e);
+    }
+    log.printf(Locale.ROOT, "set-up: bulk load: the server moved the staged vectors in %.1f s (no index to insert into)%n",
+        (System.nanoTime() - t0) / 1e9);
+  }
+
   @Override
   public void rebuild() {
     long t0 = System.nanoTime();

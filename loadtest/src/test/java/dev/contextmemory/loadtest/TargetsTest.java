@@ -81,4 +81,23 @@ class TargetsTest {
     Options t = Options.parse(new String[] {"--target", "localhost:50051"});
     assertEquals("localhost:50051", t.target());
   }
+
+  @Test
+  void theTextSearchScenariosRunAloneOnAServerWithTheLocalModel() {
+    assertEquals(50, Targets.promised().p99Ms("search_memories_text"));
+    assertEquals(50, Targets.of("ci").p99Ms("search_memories_text"));
+    assertEquals(1000, Targets.of("ci").p99Ms("write_searchable"));
+    String db = "jdbc:postgresql://h:1/d";
+    assertTrue(Main.embedderRun(Options.parse(new String[] {"--db-url", db, "--only", "search_memories_text"}).only()));
+    assertFalse(Main.embedderRun(Options.parse(new String[] {"--db-url", db, "--only", "append_message"}).only()));
+    assertFalse(Main.embedderRun(Options.parse(new String[] {"--db-url", db}).only()));
+    // One model per deployment: the 768-dim client-vector scenarios cannot share the run.
+    Options mixed = Options.parse(new String[] {"--db-url", db, "--only", "write_searchable,append_message"});
+    assertThrows(Options.UsageException.class, () -> Main.embedderRun(mixed.only()));
+    assertTrue(Options.parse(new String[] {"--db-url", db, "--only", "write_searchable", "--compare-embedder"})
+        .compareEmbedder());
+    assertThrows(Options.UsageException.class, () -> Options.parse(new String[] {"--db-url", db, "--compare-embedder"}));
+    assertThrows(Options.UsageException.class, () -> Options.parse(new String[] {"--target", "h:1", "--only",
+        "write_searchable", "--compare-embedder"}));
+  }
 }

@@ -60,6 +60,13 @@ public final class Setup {
 
     /** Recreates what {@link #drop} dropped. */
     void rebuild();
+
+    /**
+     * Waits until the server has moved every vector that batch writes staged (version 13) into
+     * {@code embedding}: with the index dropped each move is a plain UPDATE, so a bulk load of
+     * CreateMemories waits for this before {@link #rebuild}.
+     */
+    default void awaitStagedMoved() {}
   }
 
   /** What one phase did: items planned, items actually written (the rest existed), seconds. */

@@ -4,6 +4,8 @@ import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import dev.contextmemory.loadtest.Profile;
 import dev.contextmemory.loadtest.data.DataSet;
+import dev.contextmemory.loadtest.data.FactSetup;
+import dev.contextmemory.loadtest.data.Facts;
 import dev.contextmemory.loadtest.data.Setup;
 import dev.contextmemory.loadtest.data.Texts;
 import dev.contextmemory.loadtest.data.Uuid7;
@@ -38,6 +40,7 @@ public final class SameStatementFloors {
   private final Setup.Result setup;
   private final Profile profile;
   private final PrintStream log;
+  private FactSetup.Loaded facts;
 
   public SameStatementFloors(String jdbcUrl, String tenant, DataSet data, Setup.Result setup, Profile profile,
       PrintStream log) {
@@ -47,6 +50,12 @@ public final class SameStatementFloors {
     this.setup = setup;
     this.profile = profile;
     this.log = log;
+  }
+
+  /** Also times search_memories_text's floor, on this text-search data set (null: none). */
+  public SameStatementFloors withFacts(FactSetup.Loaded facts) {
+    this.facts = facts;
+    return this;
   }
 
   /** The server's default pool size (Settings: 2 × cores + 1), on this machine, where the server runs too. */
@@ -68,6 +77,11 @@ public final class SameStatementFloors {
       if (setup.hasMemories()) {
         put(out, pool, selected, "search_memories_customer", size, this::searchMemoriesCustomer,
             "SearchMemories' transaction: customer check, scope sizing + settings, vector search, commit");
+      }
+      if (facts != null) {
+        put(out, pool, selected, "search_memories_text", size, this::searchMemoriesText,
+            "SearchMemories' HYBRID transaction with the question's vector precomputed: customer check, scope"
+                + " sizing + settings, vector list, text list, commit (no model)");
       }
     }
     return out;
@@ -179,6 +193,59 @@ public final class SameStatementFloors {
       c.setAutoCommit(true);
     }
   }
+
+  /**
+   * What the server runs for search_memories_text, minus the embedding of the question: the same
+   * random memory picks the customer and the question's category, and the question's vector (made
+   * by the server's model during the set-up) is bound as the query. RRF fusion of the two lists
+   * is done in Java by the server; it is not part of the floor.
+   */
+  private void searchMemoriesText(Connection c) throws SQLException {
+    var r = ThreadLocalRandom.current();
+    Facts f = facts.facts();
+    int j = r.nextInt(facts.memoryIds().length);
+    UUID customer = UUID.fromString(setup.customerIds()[data.customerOfMemory(j)]);
+    int category = f.categoryOfTextIndex(f.textOf(j));
+    int question = r.nextInt(f.questions(category).size());
+    String text = f.questions(category).get(question);
+    Object q = Baselines.vectorParameter(facts.questionVectors()[f.questionIndex(category, question)]);
+    int cut = ServerStatements.hybridCut(Scenarios.K);
+    int candidates = ServerStatements.indexCandidates(cut);
+    c.setAutoCommit(false);
+    try {
+      try (PreparedStatement ps = REQUIRE.bind(c, Map.of("tenant", tenant, "id", customer))) {
+        requireRows(ps, "no such customer");
+      }
+      boolean exact;
+      try (PreparedStatement ps = new ServerStatements.Named(ServerStatements.prepareVectorSearchForCustomer(candidates))
+          .bind(c, Map.of("tenant", tenant, "customer", customer, "ef", ServerStatements.efSearch(candidates)));
+          ResultSet rs = ps.executeQuery()) {
+        rs.next();
+        rs.getString("settings");
+        exact = rs.getBoolean("exact");
+      }
+      try (PreparedStatement ps = new ServerStatements.Named(ServerStatements.vectorSearchForCustomer(exact, cut,
+          facts.model(), facts.dimension())).bind(c, Map.of("tenant", tenant, "customer", customer, "q", q,
+              "min", 0.0))) {
+        requireRows(ps, "the vector list found nothing");
+      }
+      try (PreparedStatement ps = TEXT.bind(c, Map.of("tenant", tenant, "customer", customer, "text", text,
+          "min", 0.0)); ResultSet rs = ps.executeQuery()) {
+        int columns = rs.getMetaData().getColumnCount();
+        while (rs.next()) { // most questions share no word with the facts: an empty text list is normal
+          for (int i = 1; i <= columns; i++) {
+            rs.getObject(i);
+          }
+        }
+      }
+      c.commit();
+    } finally {
+      c.setAutoCommit(true);
+    }
+  }
+
+  private static final ServerStatements.Named TEXT =
+      new ServerStatements.Named(ServerStatements.textSearchForCustomer(ServerStatements.hybridCut(Scenarios.K)));
 
   /** Reads every row and column, as the server's mappers do; fails on an empty result (the floor must do the work). */
   private static void requireRows(PreparedStatement ps, String empty) throws SQLException {

@@ -3,6 +3,8 @@ package dev.contextmemory.loadtest.scenarios;
 import dev.contextmemory.loadtest.Profile;
 import dev.contextmemory.loadtest.Targets;
 import dev.contextmemory.loadtest.data.DataSet;
+import dev.contextmemory.loadtest.data.FactSetup;
+import dev.contextmemory.loadtest.data.Facts;
 import dev.contextmemory.loadtest.data.Setup;
 import dev.contextmemory.loadtest.data.Texts;
 import dev.contextmemory.loadtest.dsl.Assertion;
@@ -66,18 +68,30 @@ public final class Scenarios {
    *     could not write them (service not implemented yet) it is skipped
    * @param build makes the scenario once the data exists
    * @param recall the sampler of its answers, for the memory searches; else null
+   * @param quality the top-hit check of its answers (search_memories_text); else null
    */
   public record Definition(String name, Set<String> needs, Function<Setup.Result, Scenario> build,
-      RecallSampler recall) {}
+      RecallSampler recall, TopHitQuality quality) {
+    public Definition(String name, Set<String> needs, Function<Setup.Result, Scenario> build, RecallSampler recall) {
+      this(name, needs, build, recall, null);
+    }
+  }
 
   private final Profile profile;
   private final Targets targets;
   private final DataSet data;
+  private final FactSetup.Loaded facts;
 
   public Scenarios(Profile profile, Targets targets, DataSet data) {
+    this(profile, targets, data, null);
+  }
+
+  /** @param facts the text-search data set, once written (null before, or without an embedder) */
+  public Scenarios(Profile profile, Targets targets, DataSet data, FactSetup.Loaded facts) {
     this.profile = profile;
     this.targets = targets;
     this.data = data;
+    this.facts = facts;
   }
 
   public List<Definition> all() {
@@ -102,8 +116,20 @@ public final class Scenarios {
     // On demand (ON_DEMAND), after everything that reads: they add memories to the data set.
     d.add(new Definition("create_memory", Set.of("memories"), this::createMemory, null));
     d.add(new Definition("create_memories_batch", Set.of("memories"), this::createMemoriesBatch, null));
+    // On demand, on a server that embeds (EMBEDDER_SCENARIOS): their own data set of fact texts.
+    TopHitQuality quality = new TopHitQuality(Facts.MIN_TOP_HIT_SHARE);
+    d.add(new Definition("search_memories_text", Set.of("facts"), s -> searchMemoriesText(s, quality), null, quality));
     return d;
   }
+
+  /**
+   * The scenarios that need the server to embed (CONTEXT_MEMORY_EMBEDDER=local): on demand, and
+   * never in one run with the others. A deployment has one model; the other scenarios write and
+   * search 768-dimensional client vectors, which a server with the local model would not search
+   * (and would queue for re-embedding at its next start). The harness starts its server with the
+   * local model when --only names these (docs/search.md "Measured figures").
+   */
+  public static final Set<String> EMBEDDER_SCENARIOS = Set.of("search_memories_text", "write_searchable");
 
   /**
    * Scenarios that run only when named in --only: the bulk-write throughput measurement (issue 15)
@@ -111,7 +137,8 @@ public final class Scenarios {
    * inserts, seconds of database CPU on a shared 2-core machine, which no fixed p99 gate of every
    * build can hold; docs/search.md has the measured figures and the command.
    */
-  public static final Set<String> ON_DEMAND = Set.of("create_memory", "create_memories_batch");
+  public static final Set<String> ON_DEMAND = Set.of("create_memory", "create_memories_batch", "search_memories_text",
+      "write_searchable");
 
   /** Items per CreateMemories call of create_memories_batch: the API's maximum. */
   public static final int BATCH = 1_000;
@@ -336,6 +363,37 @@ public final class Scenarios {
         .build();
   }
 
+  /**
+   * Issue 15: SearchMemories with {@code query_text} alone (no vector) on a server with the local
+   * model, so every call embeds its question (the harness's server runs with the query-embedding
+   * cache off) and runs the default HYBRID search (vector list and text list fused by RRF). A
+   * random memory picks the customer (regulars are searched more) and the question's category
+   * (so the customer has at least one fact of it); a random question of that category is asked.
+   * Each answer's top hit is checked against the category ({@link TopHitQuality}).
+   */
+  private Scenario searchMemoriesText(Setup.Result setup, TopHitQuality quality) {
+    if (facts == null) {
+      throw new IllegalStateException("search_memories_text needs the fact data set");
+    }
+    Facts f = facts.facts();
+    int memories = facts.memoryIds().length;
+    return base("search_memories_text")
+        .feed(MEMORY, s -> s.random().nextInt(memories))
+        .exec(Step.call(MemoryServiceGrpc.getSearchMemoriesMethod(), s -> {
+          int j = s.get(MEMORY);
+          int category = f.categoryOfTextIndex(f.textOf(j));
+          s.put(QUERY, category);
+          List<String> questions = f.questions(category);
+          return SearchMemoriesRequest.newBuilder()
+              .setCustomerId(setup.customerIds()[data.customerOfMemory(j)])
+              .setQueryText(questions.get(s.random().nextInt(questions.size())))
+              .setTopK(K)
+              .build();
+        }).saving((s, r) -> quality.offer(s.<Integer>get(QUERY),
+            r.getHitsCount() == 0 ? -1 : f.categoryOf(r.getHits(0).getMemory().getContent()))))
+        .build();
+  }
+
   /** An agent's context for its next answer in a known conversation, ranked by text and embedding. */
   private Scenario fetchContext(Setup.Result setup) {
     return withConversation(base("fetch_context"))
@@ -402,6 +460,28 @@ public final class Scenarios {
         .exec(Step.call(MemoryServiceGrpc.getCreateMemoryMethod(), s -> CreateMemoryRequest.newBuilder()
             .setCustomerId(setup.customerIds()[s.random().nextInt(customers)])
             .setMemory(newMemory(s.random().nextLong()))
+            .setRequestId(UUID.randomUUID().toString())
+            .build()))
+        .build();
+  }
+
+  /**
+   * CreateMemory of a memory as text only (no vector) for a random customer, at create_memory's
+   * rate: on a server with an embedder each is queued for its worker. For --compare-embedder (not
+   * a scenario of the report): the same writes against the local model and against none.
+   */
+  public Scenario createMemoryText(Setup.Result setup) {
+    int customers = data.sizes().customers();
+    Facts f = new Facts(data.seed());
+    List<String> texts = f.texts();
+    return Scenario.named("create_memory_text")
+        .warmUp(Injection.constantRate(profile.rate("create_memory"), profile.warmUp()))
+        .inject(Injection.constantRate(profile.rate("create_memory"), profile.measure()))
+        .exec(Step.call(MemoryServiceGrpc.getCreateMemoryMethod(), s -> CreateMemoryRequest.newBuilder()
+            .setCustomerId(setup.customerIds()[s.random().nextInt(customers)])
+            .setMemory(Memory.newBuilder().setKind(MemoryKind.MEMORY_KIND_FACT)
+                .setContent(texts.get(s.random().nextInt(texts.size())) + ", noted on visit " + (1 + s.random().nextInt(1_000_000)))
+                .setSource("loadtest-text"))
             .setRequestId(UUID.randomUUID().toString())
             .build()))
         .build();

@@ -105,15 +105,26 @@ final class ServerStatements {
   }
 
   /**
-   * The load test's server runs without an embedder (model 'client') on 768-dimensional vectors:
-   * VectorSpace's predicate and indexed distance for them.
+   * The load test's server runs without an embedder (model 'client') on 768-dimensional vectors,
+   * except for the text-search scenarios (the local model, 384): VectorSpace's predicate and
+   * indexed distance for a model.
    */
-  static final String MODEL_ROWS = "m.embedding_model = 'client'";
-  static final String DISTANCE = "(m.embedding::vector(768)) <=> CAST(:q AS vector(768))";
+  static String modelRows(String model) {
+    return "m.embedding_model = '" + model + "'";
+  }
+
+  static String distance(int dimension) {
+    return "(m.embedding::vector(%1$d)) <=> CAST(:q AS vector(%1$d))".formatted(dimension);
+  }
+
+  /** MemorySearchStore.vectorList for one customer, no kinds, no metadata filter, model 'client' (768). */
+  static String vectorSearchForCustomer(boolean exact, int limit) {
+    return vectorSearchForCustomer(exact, limit, "client", 768);
+  }
 
   /** MemorySearchStore.vectorList for one customer, no kinds, no metadata filter: the exact or the HNSW variant. */
-  static String vectorSearchForCustomer(boolean exact, int limit) {
-    String where = " m.tenant_id = :tenant AND " + MODEL_ROWS + " AND (m.expires_at IS NULL OR m.expires_at > now())"
+  static String vectorSearchForCustomer(boolean exact, int limit, String model, int dimension) {
+    String where = " m.tenant_id = :tenant AND " + modelRows(model) + " AND (m.expires_at IS NULL OR m.expires_at > now())"
         + " AND m.customer_id = :customer";
     return exact ? """
         WITH scope AS MATERIALIZED (SELECT m.id, m.embedding FROM memories m WHERE%2$s),
@@ -128,7 +139,25 @@ final class ServerStatements {
            LIMIT %3$d
         )
         SELECT * FROM knn WHERE 1 - distance >= :min ORDER BY distance, created_at DESC LIMIT %4$d"""
-        .formatted(MEMORY_COLUMNS, where, indexCandidates(limit), limit, DISTANCE);
+        .formatted(MEMORY_COLUMNS, where, indexCandidates(limit), limit, distance(dimension));
+  }
+
+  /** MemorySearchStore.search's list length in HYBRID mode for top k: each list is cut at max(4k, 40). */
+  static int hybridCut(int k) {
+    return Math.max(4 * k, 40);
+  }
+
+  /** MemorySearchStore.textList for one customer, no kinds, no metadata filter, now (not as of). */
+  static String textSearchForCustomer(int limit) {
+    String where = " m.tenant_id = :tenant AND m.content_tsv @@ q.query AND (m.expires_at IS NULL OR m.expires_at > now())"
+        + " AND m.customer_id = :customer";
+    return """
+        SELECT * FROM (
+          SELECT %s, CAST(ts_rank_cd(m.content_tsv, q.query, 32) AS float8) AS score
+            FROM websearch_to_tsquery('english', :text) AS q(query), %s WHERE%s
+        ) r WHERE r.score >= :min
+        ORDER BY r.score DESC, r.created_at DESC, r.id DESC LIMIT %d"""
+        .formatted(MEMORY_COLUMNS, "memories m", where, limit);
   }
 
   private static final Pattern NAMED = Pattern.compile("(?<!:):([A-Za-z_][A-Za-z0-9_]*)");

@@ -26,10 +26,12 @@ import java.util.regex.Pattern;
  * @param maxAttempts worker attempts before a row is marked FAILED
  * @param pollInterval how often an idle worker looks for queued rows (a local write wakes it at once)
  * @param queryCacheSize query texts whose embeddings are kept (Caffeine, least recently used out)
+ * @param threads local only: onnxruntime threads of one inference (they do not spin), and texts of
+ *     a batch embedded at once (LocalEmbedder says why; default 2, or 1 on one core)
  */
 public record EmbeddingSettings(String embedder, String model, int dimension, String clientModel, URI url,
     String apiKey, Duration timeout, int maxRetries, int batchSize, int maxAttempts, Duration pollInterval,
-    int queryCacheSize) {
+    int queryCacheSize, int threads) {
 
   public static final String LOCAL = "local";
   public static final String OPENAI = "openai-compatible";
@@ -107,13 +109,15 @@ public record EmbeddingSettings(String embedder, String model, int dimension, St
         r.integer("EMBEDDING_BATCH_SIZE", 32, 1, 2048),
         r.integer("EMBEDDING_MAX_ATTEMPTS", 5, 1, 100),
         Duration.ofMillis(r.integer("EMBEDDING_POLL_INTERVAL_MS", 500, 10, 600_000)),
-        r.integer("EMBEDDING_QUERY_CACHE_SIZE", 1_000, 0, 1_000_000));
+        r.integer("EMBEDDING_QUERY_CACHE_SIZE", 1_000, 0, 1_000_000),
+        r.integer("EMBEDDING_THREADS", Math.min(2, Runtime.getRuntime().availableProcessors()), 1, 64));
   }
 
   @Override
   public String toString() {
     // The API key is a secret: never printed.
     return "Embedding[embedder=" + embedder + ", model=" + model + ", dimension=" + dimension
+        + (embedder.equals(LOCAL) ? ", threads=" + threads : "")
         + (url == null ? "" : ", url=" + url.getScheme() + "://" + url.getHost() + (url.getPort() < 0 ? "" : ":" + url.getPort()))
         + ", apiKey=" + (apiKey.isEmpty() ? "none" : "***") + "]";
   }

@@ -8,7 +8,7 @@ public final class Embedders {
 
   public static Embedder create(EmbeddingSettings s) {
     return switch (s.embedder()) {
-      case EmbeddingSettings.LOCAL -> new LocalEmbedder(s.model());
+      case EmbeddingSettings.LOCAL -> new LocalEmbedder(s.model(), s.threads());
       case EmbeddingSettings.OPENAI -> new OpenAiCompatibleEmbedder(s);
       default -> null;
     };

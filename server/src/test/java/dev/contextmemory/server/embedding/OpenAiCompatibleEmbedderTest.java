@@ -28,7 +28,7 @@ class OpenAiCompatibleEmbedderTest {
   private OpenAiCompatibleEmbedder embedder(int dimension, String key, int timeoutMs, int retries, int batch) {
     return new OpenAiCompatibleEmbedder(new EmbeddingSettings(EmbeddingSettings.OPENAI, "fake-model", dimension,
         "fake-model", URI.create(endpoint.url()), key, Duration.ofMillis(timeoutMs), retries, batch, 3,
-        Duration.ofMillis(100), 10));
+        Duration.ofMillis(100), 10, 1));
   }
 
   @Test
@@ -123,7 +123,7 @@ class OpenAiCompatibleEmbedderTest {
     endpoint.close();
     EmbeddingException e = assertThrows(EmbeddingException.class, () -> new OpenAiCompatibleEmbedder(
         new EmbeddingSettings(EmbeddingSettings.OPENAI, "m", 16, "m", URI.create(url), "", Duration.ofMillis(500), 0, 8,
-            3, Duration.ofMillis(100), 10)).embed(List.of("x")));
+            3, Duration.ofMillis(100), 10, 1)).embed(List.of("x")));
     assertTrue(e.retryable());
   }
 }
