@@ -73,9 +73,9 @@ def await_embedded(memories, memory_id, t):
     deadline = time.monotonic() + 30
     while True:
         m = memories.GetMemory(mem.GetMemoryRequest(memory_id=memory_id), timeout=t, metadata=AUTH).memory
-        if m.embedding_state == mem.EMBEDDING_STATE_READY:
+        if m.embedding_state == conv.EMBEDDING_STATE_READY:
             return m
-        expect(m.embedding_state == mem.EMBEDDING_STATE_PENDING and time.monotonic() < deadline,
+        expect(m.embedding_state == conv.EMBEDDING_STATE_PENDING and time.monotonic() < deadline,
                "an embedding on its way (a server with an embedder)", m)
         time.sleep(0.1)
 

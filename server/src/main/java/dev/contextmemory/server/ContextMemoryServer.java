@@ -168,7 +168,8 @@ public final class ContextMemoryServer implements AutoCloseable {
       obs.instrument(watchJdbi);
       ConversationEvents events = new ConversationEvents(watchJdbi);
       EmbeddingRuntime embedding = new EmbeddingRuntime(s.embedding(), jdbi);
-      ConversationStore conversations = new ConversationStore(jdbi, embedding.space(), events);
+      ConversationStore conversations = new ConversationStore(jdbi, embedding.space(), events,
+          s.embedding().serverEmbeds(), embedding::queued);
       UsageStore usage = new UsageStore(jdbi);
       MemoryStore memories = new MemoryStore(jdbi, s.embedding().model(), s.embedding().serverEmbeds(), embedding::queued);
       ApiKeyStore apiKeys = new ApiKeyStore(jdbi);
@@ -189,7 +190,8 @@ public final class ContextMemoryServer implements AutoCloseable {
               new MessageSearchStore(jdbi), new HandoffStore(jdbi, events), usage, contacts, tokens, s.embeddingDimension(),
               watch, s.watch().bufferEvents()),
           new MemoryGrpcService(memories, new MemorySearchStore(jdbi, embedding.space()), conversations,
-              new MemoryBatchStore(jdbi, s.embedding().model(), s.embedding().serverEmbeds(), embedding::queued),
+              new MemoryBatchStore(jdbi, s.embedding().model(), s.embedding().serverEmbeds(), embedding::queued,
+                  embedding::staged),
               new MemoryHistoryStore(jdbi), new MemoryConfirmationStore(jdbi), tokens, s.embedding(), embedding.queries()),
           new AdminGrpcService(apiKeys, verifier, tokens));
 

@@ -23,7 +23,8 @@ import org.junit.jupiter.api.Test;
 /**
  * A deployment changing its embedding model, and its dimension, on one database without downtime:
  * client vectors (768, model 'client') → the local model (384) → an openai-compatible model (768).
- * Each new server re-embeds the other models' rows in the background; searches read only the
+ * Each new server re-embeds the other models' rows (memories and conversation summaries) in the
+ * background, and gives rows that FAILED under another model another chance; searches read only the
  * active model's; a row not (yet) re-embedded is found by text.
  */
 class EmbeddingModelChangeTest {
@@ -60,6 +61,9 @@ class EmbeddingModelChangeTest {
     List<String> ids = new ArrayList<>();
     String customer;
     String stuck;
+    String failedBefore;
+    String clientSummary;
+    String textSummary;
     // 1. No embedder: callers bring 768-dimensional vectors (model 'client').
     try (TestServer a = TestServer.startOn(url, Map.of())) {
       var mem = MemoryServiceGrpc.newBlockingStub(a.channel());
@@ -73,19 +77,47 @@ class EmbeddingModelChangeTest {
         ids.add(m.getId());
       }
       stuck = create(mem, customer, "Keeps a pool table in the attic.").getId();
+      failedBefore = create(mem, customer, "Collects vintage fountain pens.").getId();
+      // Summaries: one with a client vector, one without (nothing embeds it on this deployment).
+      var conv = ConversationServiceGrpc.newBlockingStub(a.channel());
+      Conversation withVector = conv.getOrCreateOpenConversation(GetOrCreateOpenConversationRequest.newBuilder()
+          .setCustomerId(customer).setChannel(Channel.CHANNEL_SMS).setThreadKey("a").build()).getConversation();
+      withVector = conv.updateConversation(UpdateConversationRequest.newBuilder().setConversation(withVector.toBuilder()
+              .setSummary("Wants to repaint the fence green.").addAllSummaryEmbedding(unit(768, 5)))
+          .setUpdateMask(com.google.protobuf.FieldMask.newBuilder().addPaths("summary").addPaths("summary_embedding"))
+          .build()).getConversation();
+      assertEquals(EmbeddingState.EMBEDDING_STATE_READY, withVector.getSummaryEmbeddingState());
+      assertEquals("client", withVector.getSummaryEmbeddingModel());
+      clientSummary = withVector.getId();
+      Conversation textOnly = conv.getOrCreateOpenConversation(GetOrCreateOpenConversationRequest.newBuilder()
+          .setCustomerId(customer).setChannel(Channel.CHANNEL_WEB).setThreadKey("b").build()).getConversation();
+      textOnly = ServerEmbeddingTest.writeSummary(conv, textOnly, "Asked how to return a pair of hiking boots.");
+      assertEquals(EmbeddingState.EMBEDDING_STATE_NONE, textOnly.getSummaryEmbeddingState());
+      textSummary = textOnly.getId();
       assertEquals(EmbeddingState.EMBEDDING_STATE_NONE, mem.getMemory(GetMemoryRequest.newBuilder().setMemoryId(stuck)
           .build()).getMemory().getEmbeddingState());
     }
-    // One memory the next embedder will not get to: FAILED rows are not requeued by a model change.
-    sql(url, "UPDATE memories SET embedding_state = 'failed' WHERE id = '" + ids.get(3) + "'");
+    // One memory the next embedder will not get to: it FAILED under that very model, and a row
+    // failed under the active model stays FAILED (until its content is written again)...
+    sql(url, "UPDATE memories SET embedding_state = 'failed', embedding_failed_model = '" + ServerEmbeddingTest.MODEL
+        + "' WHERE id = '" + ids.get(3) + "'");
+    // ...and one that failed under the old model, which the change gives another chance.
+    sql(url, "UPDATE memories SET embedding_state = 'failed', embedding_failed_model = 'client' WHERE id = '"
+        + failedBefore + "'");
 
     // 2. The local model (384): everything else is re-embedded in the background.
     try (TestServer b = TestServer.startOn(url, Map.of("EMBEDDER", "local"))) {
       var mem = MemoryServiceGrpc.newBlockingStub(b.channel());
-      for (String id : List.of(ids.get(0), ids.get(1), ids.get(2), stuck)) {
+      for (String id : List.of(ids.get(0), ids.get(1), ids.get(2), stuck, failedBefore)) {
         Memory m = await(mem, id, EmbeddingState.EMBEDDING_STATE_READY, ServerEmbeddingTest.MODEL);
         assertTrue(m.getHasEmbedding());
       }
+      var conv = ConversationServiceGrpc.newBlockingStub(b.channel());
+      for (String id : List.of(clientSummary, textSummary)) {
+        ServerEmbeddingTest.awaitSummary(conv, id, EmbeddingState.EMBEDDING_STATE_READY, ServerEmbeddingTest.MODEL);
+      }
+      assertEquals(textSummary, mem.searchConversations(SearchConversationsRequest.newBuilder().setCustomerId(customer)
+          .setQueryText("sending shoes back").build()).getHits(0).getConversation().getId());
       SearchMemoriesResponse r = mem.searchMemories(SearchMemoriesRequest.newBuilder().setCustomerId(customer)
           .setQueryText("do they have a dog").build());
       assertEquals(ids.get(0), r.getHits(0).getMemory().getId());
@@ -98,6 +130,7 @@ class EmbeddingModelChangeTest {
       assertEquals(0, hit.getVectorRank());
       assertEquals(1, hit.getTextRank());
       assertEquals("client", hit.getMemory().getEmbeddingModel());
+      assertEquals(EmbeddingState.EMBEDDING_STATE_FAILED, hit.getMemory().getEmbeddingState());
       long until = System.nanoTime() + 60_000_000_000L;
       while (!indexesByModel(url).containsKey(ServerEmbeddingTest.MODEL) && System.nanoTime() < until) {
         Thread.sleep(100);
@@ -110,7 +143,8 @@ class EmbeddingModelChangeTest {
         TestServer c = TestServer.startOn(url, Map.of("EMBEDDER", "openai-compatible", "EMBEDDING_URL", endpoint.url(),
             "EMBEDDING_MODEL", "bag-of-words-768", "EMBEDDING_DIMENSION", "768"))) {
       var mem = MemoryServiceGrpc.newBlockingStub(c.channel());
-      for (String id : List.of(ids.get(0), ids.get(1), ids.get(2), stuck)) {
+      // The memory that FAILED under the local model gets another chance under this one.
+      for (String id : List.of(ids.get(0), ids.get(1), ids.get(2), ids.get(3), stuck)) {
         await(mem, id, EmbeddingState.EMBEDDING_STATE_READY, "bag-of-words-768");
         assertEquals(768, mem.getMemory(GetMemoryRequest.newBuilder().setMemoryId(id).setIncludeEmbedding(true).build())
             .getMemory().getEmbeddingCount());
@@ -118,7 +152,8 @@ class EmbeddingModelChangeTest {
       SearchMemoriesResponse r = mem.searchMemories(SearchMemoriesRequest.newBuilder().setCustomerId(customer)
           .setMode(MemorySearchMode.MEMORY_SEARCH_MODE_VECTOR).setQueryText("mini cooper").build());
       assertEquals(ids.get(2), r.getHits(0).getMemory().getId());
-      assertTrue(r.getHitsList().stream().noneMatch(h -> h.getMemory().getId().equals(ids.get(3))));
+      ServerEmbeddingTest.awaitSummary(ConversationServiceGrpc.newBlockingStub(c.channel()), textSummary,
+          EmbeddingState.EMBEDDING_STATE_READY, "bag-of-words-768");
     }
   }
 
@@ -142,6 +177,15 @@ class EmbeddingModelChangeTest {
       // FetchContext ranks by text alone instead of failing.
       assertEquals(m.getId(), mem.fetchContext(FetchContextRequest.newBuilder().setCustomerId(customer)
           .setQueryText("solar").build()).getMemories(0).getMemory().getId());
+      // A summary goes the same way: stored, queued, FAILED after the attempts; the summary is kept.
+      var conv = ConversationServiceGrpc.newBlockingStub(s.channel());
+      Conversation c = conv.getOrCreateOpenConversation(GetOrCreateOpenConversationRequest.newBuilder()
+          .setCustomerId(customer).setChannel(Channel.CHANNEL_SMS).setThreadKey("f").build()).getConversation();
+      ServerEmbeddingTest.writeSummary(conv, c, "Asked about battery storage.");
+      Conversation failed = ServerEmbeddingTest.awaitSummary(conv, c.getId(), EmbeddingState.EMBEDDING_STATE_FAILED,
+          null);
+      assertEquals("Asked about battery storage.", failed.getSummary());
+      assertEquals(false, failed.getHasSummaryEmbedding());
     }
   }
 }

@@ -108,7 +108,8 @@ class MemoryBatchTest {
     assertEquals(7, r.getResultsCount());
     assertTrue(r.getResults(0).getCreated());
     assertEquals("lives in Lisbon", r.getResults(0).getMemory().getContent());
-    assertTrue(r.getResults(0).getMemory().getHasEmbedding());
+    // The batch's vector is staged outside the HNSW index: PENDING until the indexer moves it in.
+    assertEquals(EmbeddingState.EMBEDDING_STATE_PENDING, r.getResults(0).getMemory().getEmbeddingState());
     assertFailed(r.getResults(1), "INVALID_FIELD", "memory.content");
     assertFailed(r.getResults(2), "CUSTOMER_NOT_FOUND", "customer_id");
     assertFailed(r.getResults(3), "MEMORY_KEY_ALREADY_EXISTS", "memory.key");
@@ -122,6 +123,51 @@ class MemoryBatchTest {
     assertEquals(3, memoryCount(customer));
     assertEquals(1, memories.searchMemories(SearchMemoriesRequest.newBuilder().setCustomerId(customer)
         .setQueryText("vector found").build()).getHitsCount());
+  }
+
+  @Test
+  void aBatchsVectorsAreStagedThenIndexedInTheBackgroundWithoutAHistoryEntry() throws Exception {
+    String customer = newCustomer();
+    CreateMemoriesRequest.Builder req = CreateMemoriesRequest.newBuilder();
+    int n = 150; // more than one indexer batch
+    for (int i = 0; i < n; i++) {
+      req.addRequests(item(customer, "staged fact " + i).setMemory(Memory.newBuilder()
+          .setKind(MemoryKind.MEMORY_KIND_FACT).setContent("staged fact " + i).addAllEmbedding(vec(i))));
+    }
+    CreateMemoriesResponse r = memories.createMemories(req.build());
+    for (int i = 0; i < n; i++) {
+      Memory m = r.getResults(i).getMemory();
+      // Acknowledged and found by text at once; by vector once indexed.
+      assertTrue(m.getEmbeddingState() == EmbeddingState.EMBEDDING_STATE_PENDING
+          || m.getEmbeddingState() == EmbeddingState.EMBEDDING_STATE_READY, m.getEmbeddingState().toString());
+    }
+    for (int i = 0; i < n; i++) {
+      Memory m = ServerEmbeddingTest.await(memories, r.getResults(i).getMemory().getId(),
+          EmbeddingState.EMBEDDING_STATE_READY, "client");
+      assertTrue(m.getHasEmbedding());
+    }
+    // The vector the client sent, intact, and found by it.
+    Memory got = memories.getMemory(GetMemoryRequest.newBuilder().setMemoryId(r.getResults(7).getMemory().getId())
+        .setIncludeEmbedding(true).build()).getMemory();
+    assertEquals(vec(7), got.getEmbeddingList());
+    SearchMemoriesResponse byVector = memories.searchMemories(SearchMemoriesRequest.newBuilder().setCustomerId(customer)
+        .setMode(MemorySearchMode.MEMORY_SEARCH_MODE_VECTOR).addAllQueryEmbedding(vec(7)).setTopK(1).build());
+    assertEquals(got.getId(), byVector.getHits(0).getMemory().getId());
+    // Moving the vector into the index is no change of the fact.
+    assertEquals(List.of(MemoryChangeType.MEMORY_CHANGE_TYPE_CREATED),
+        memories.listMemoryHistory(ListMemoryHistoryRequest.newBuilder().setMemoryId(got.getId()).build())
+            .getChangesList().stream().map(MemoryChange::getType).toList());
+    // A staged row a single write replaces in the meantime keeps the single write's vector.
+    CreateMemoriesResponse again = memories.createMemories(CreateMemoriesRequest.newBuilder()
+        .addRequests(item(customer, "k").setMemory(Memory.newBuilder().setKind(MemoryKind.MEMORY_KIND_FACT)
+            .setKey("staged-key").setContent("k").addAllEmbedding(vec(1)))).build());
+    Memory replaced = memories.upsertMemory(UpsertMemoryRequest.newBuilder().setCustomerId(customer)
+        .setMemory(Memory.newBuilder().setKind(MemoryKind.MEMORY_KIND_FACT).setKey("staged-key").setContent("k2")
+            .addAllEmbedding(vec(2))).build()).getMemory();
+    assertEquals(again.getResults(0).getMemory().getId(), replaced.getId());
+    assertEquals(EmbeddingState.EMBEDDING_STATE_READY, replaced.getEmbeddingState());
+    assertEquals(vec(2), memories.getMemory(GetMemoryRequest.newBuilder().setMemoryId(replaced.getId())
+        .setIncludeEmbedding(true).build()).getMemory().getEmbeddingList());
   }
 
   @Test

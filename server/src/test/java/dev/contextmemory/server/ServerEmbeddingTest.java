@@ -20,8 +20,8 @@ import org.junit.jupiter.api.Test;
 /**
  * Server-side embeddings with the local model through the real stack: a memory written without a
  * vector is stored and found by text at once, queued, embedded by the worker and then found by
- * meaning; searches and FetchContext accept query_text alone; client vectors must be of the active
- * model; a content change requeues.
+ * meaning; a conversation summary likewise; searches and FetchContext accept query_text alone;
+ * client vectors must be of the active model; a content change requeues.
  */
 class ServerEmbeddingTest {
   static final String MODEL = "all-minilm-l6-v2-q";
@@ -172,11 +172,11 @@ class ServerEmbeddingTest {
             .setKind(MemoryKind.MEMORY_KIND_FACT).setContent("x").addAllEmbedding(v)
             .setEmbeddingModel("text-embedding-3-small")))
         .build());
-    // Text alone: queued, then embedded by the worker; the active model's vector: READY at once.
+    // Text alone: queued, then embedded by the worker.
     assertFalse(created.getResults(0).hasError(), created.getResults(0)::toString);
     await(memories, created.getResults(0).getMemory().getId(), EmbeddingState.EMBEDDING_STATE_READY, MODEL);
-    assertEquals(EmbeddingState.EMBEDDING_STATE_READY, created.getResults(1).getMemory().getEmbeddingState());
-    assertEquals(MODEL, created.getResults(1).getMemory().getEmbeddingModel());
+    // The active model's vector: staged outside the index, READY once the indexer moved it in.
+    await(memories, created.getResults(1).getMemory().getId(), EmbeddingState.EMBEDDING_STATE_READY, MODEL);
     // Another model's vector: that item is invalid, the others are written.
     assertFalse(created.getResults(2).hasMemory(), created.getResults(2)::toString);
     assertEquals("INVALID_FIELD", created.getResults(2).getError().getReason());
@@ -219,12 +219,81 @@ class ServerEmbeddingTest {
             .setSummary("Asked for a quote to move a piano down three flights of stairs.")
             .addAllSummaryEmbedding(local("Asked for a quote to move a piano down three flights of stairs.")))
         .setUpdateMask(FieldMask.newBuilder().addPaths("summary").addPaths("summary_embedding")).build());
+    Conversation stored = conversations.getConversation(GetConversationRequest.newBuilder().setConversationId(c.getId())
+        .build()).getConversation();
+    // The caller's vector of the active model: READY at once, nothing queued.
+    assertEquals(EmbeddingState.EMBEDDING_STATE_READY, stored.getSummaryEmbeddingState());
+    assertEquals(MODEL, stored.getSummaryEmbeddingModel());
     SearchConversationsResponse r = memories.searchConversations(SearchConversationsRequest.newBuilder()
         .setCustomerId(customer).setQueryText("moving a musical instrument").build());
     assertEquals(c.getId(), r.getHits(0).getConversation().getId());
     assertTrue(r.getHits(0).getScore() > 0.2, "score " + r.getHits(0).getScore());
     assertInvalid("query_embedding", () -> memories.searchConversations(SearchConversationsRequest.newBuilder()
         .setCustomerId(customer).build()));
+  }
+
+  /** Waits (at most 60 s, polling) until the conversation's summary embedding is {@code state}. */
+  static Conversation awaitSummary(ConversationServiceGrpc.ConversationServiceBlockingStub conversations, String id,
+      EmbeddingState state, String model) throws InterruptedException {
+    long until = System.nanoTime() + 60_000_000_000L;
+    Conversation c;
+    do {
+      c = conversations.getConversation(GetConversationRequest.newBuilder().setConversationId(id).build())
+          .getConversation();
+      if (c.getSummaryEmbeddingState() == state && (model == null || model.equals(c.getSummaryEmbeddingModel()))) {
+        return c;
+      }
+      Thread.sleep(50);
+    } while (System.nanoTime() < until);
+    throw new AssertionError("conversation " + id + " summary still " + c.getSummaryEmbeddingState() + " of "
+        + c.getSummaryEmbeddingModel() + ", expected " + state + " of " + model);
+  }
+
+  static Conversation writeSummary(ConversationServiceGrpc.ConversationServiceBlockingStub conversations,
+      Conversation c, String summary) {
+    return conversations.updateConversation(UpdateConversationRequest.newBuilder()
+        .setConversation(c.toBuilder().setSummary(summary))
+        .setUpdateMask(FieldMask.newBuilder().addPaths("summary")).build()).getConversation();
+  }
+
+  @Test
+  void aSummaryWrittenWithoutAVectorIsQueuedEmbeddedAndFoundByQueryTextAlone() throws Exception {
+    String customer = newCustomer(customers);
+    Conversation c = conversations.getOrCreateOpenConversation(GetOrCreateOpenConversationRequest.newBuilder()
+        .setCustomerId(customer).setChannel(Channel.CHANNEL_WEB).setThreadKey("s-" + customer).build()).getConversation();
+    assertEquals(EmbeddingState.EMBEDDING_STATE_NONE, c.getSummaryEmbeddingState());
+    Conversation written = writeSummary(conversations, c, "Wants a refund for a blender that arrived broken.");
+    // Stored at once; the model is not in the write path.
+    assertTrue(written.getSummaryEmbeddingState() == EmbeddingState.EMBEDDING_STATE_PENDING
+        || written.getSummaryEmbeddingState() == EmbeddingState.EMBEDDING_STATE_READY,
+        written.getSummaryEmbeddingState().toString());
+    assertEquals("Wants a refund for a blender that arrived broken.", written.getSummary());
+    Conversation ready = awaitSummary(conversations, c.getId(), EmbeddingState.EMBEDDING_STATE_READY, MODEL);
+    assertTrue(ready.getHasSummaryEmbedding());
+    assertEquals(384, conversations.getConversation(GetConversationRequest.newBuilder().setConversationId(c.getId())
+        .setIncludeSummaryEmbedding(true).build()).getConversation().getSummaryEmbeddingCount());
+    SearchConversationsResponse r = memories.searchConversations(SearchConversationsRequest.newBuilder()
+        .setCustomerId(customer).setQueryText("kitchen appliance damaged in delivery, money back").build());
+    assertEquals(c.getId(), r.getHits(0).getConversation().getId());
+    assertEquals(EmbeddingState.EMBEDDING_STATE_READY, r.getHits(0).getConversation().getSummaryEmbeddingState());
+
+    // A new summary is queued again; the worker's vector is of the new text.
+    writeSummary(conversations, c, "Booked a table for eight people on Friday evening.");
+    awaitSummary(conversations, c.getId(), EmbeddingState.EMBEDDING_STATE_READY, MODEL);
+    SearchConversationsResponse dinner = memories.searchConversations(SearchConversationsRequest.newBuilder()
+        .setCustomerId(customer).setQueryText("restaurant reservation for a group").build());
+    assertEquals(c.getId(), dinner.getHits(0).getConversation().getId());
+    assertTrue(dinner.getHits(0).getScore() > 0.3, "score " + dinner.getHits(0).getScore());
+
+    // An empty summary has nothing to embed: the vector goes, and searches no longer find it.
+    Conversation cleared = conversations.updateConversation(UpdateConversationRequest.newBuilder()
+        .setConversation(c.toBuilder().setSummary("")).setUpdateMask(FieldMask.newBuilder().addPaths("summary"))
+        .build()).getConversation();
+    assertEquals(EmbeddingState.EMBEDDING_STATE_NONE, cleared.getSummaryEmbeddingState());
+    assertFalse(cleared.getHasSummaryEmbedding());
+    assertEquals("", cleared.getSummaryEmbeddingModel());
+    assertEquals(0, memories.searchConversations(SearchConversationsRequest.newBuilder().setCustomerId(customer)
+        .setQueryText("restaurant reservation for a group").build()).getHitsCount());
   }
 
   @Test
@@ -242,5 +311,11 @@ class ServerEmbeddingTest {
     assertInvalid("query_text", () -> mem.searchConversations(SearchConversationsRequest.newBuilder()
         .setQueryText("parrot").build()));
     assertInvalid("query_embedding", () -> mem.searchConversations(SearchConversationsRequest.newBuilder().build()));
+    // A summary without a vector is not queued: nothing would embed it.
+    var conv = ConversationServiceGrpc.newBlockingStub(none.channel());
+    Conversation c = conv.getOrCreateOpenConversation(GetOrCreateOpenConversationRequest.newBuilder()
+        .setCustomerId(customer).setChannel(Channel.CHANNEL_SMS).setThreadKey("n-" + customer).build()).getConversation();
+    assertEquals(EmbeddingState.EMBEDDING_STATE_NONE, writeSummary(conv, c, "Asked about opening hours.")
+        .getSummaryEmbeddingState());
   }
 }

@@ -288,7 +288,8 @@ public final class Baselines {
    */
   static final String CONVERSATION_COLUMNS = "id, customer_id, channel, thread_key, started_at,"
       + " last_message_at, closed_at, message_count, summary, summary_embedding IS NOT NULL AS has_summary_embedding,"
-      + " metadata::text AS metadata, created_at, updated_at, handoff_state";
+      + " metadata::text AS metadata, created_at, updated_at, handoff_state, summary_embedding_state,"
+      + " summary_embedding_model";
   private static final String CONVERSATION_ORDER = " ORDER BY last_message_at DESC NULLS LAST, id DESC LIMIT ?";
 
   /**

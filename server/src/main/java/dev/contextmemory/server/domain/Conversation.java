@@ -7,7 +7,8 @@ import java.util.UUID;
 /**
  * A conversation row. {@code channel} holds the stored name (sms, messenger, ...); {@code
  * summaryEmbedding} is null unless it was asked for, {@code hasSummaryEmbedding} always tells;
- * {@code handoffState} is the stored name (ai, requested, accepted).
+ * {@code handoffState} is the stored name (ai, requested, accepted); {@code summaryEmbeddingState}
+ * too (none, pending, ready, failed), and {@code summaryEmbeddingModel} is null without an embedding.
  */
 public record Conversation(
     UUID id,
@@ -24,7 +25,9 @@ public record Conversation(
     String metadataJson,
     Instant createdAt,
     Instant updatedAt,
-    String handoffState) {
+    String handoffState,
+    String summaryEmbeddingState,
+    String summaryEmbeddingModel) {
 
   /** GetOrCreateOpenConversation's answer. */
   public record Opened(Conversation conversation, boolean created) {}

@@ -2,19 +2,22 @@ package dev.contextmemory.server.embedding;
 
 import dev.contextmemory.server.config.EmbeddingSettings;
 import dev.contextmemory.server.store.EmbeddingQueueStore;
+import dev.contextmemory.server.store.StagedVectorStore;
 import dev.contextmemory.server.store.VectorIndexes;
 import dev.contextmemory.server.store.VectorSpace;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
+import java.util.List;
 import org.jdbi.v3.core.Jdbi;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * The server's embedding machinery, started after the gRPC server and stopped before the pool: the
- * embedder, the query-embedding cache, the worker that drains the queue (with an embedder), and the
- * background build of the active model's vector indexes (always).
+ * embedder, the query-embedding cache, the worker that drains the queue (with an embedder), and,
+ * always, the background build of the active model's vector indexes and the indexer of vectors that
+ * bulk writes staged.
  */
 public final class EmbeddingRuntime implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(EmbeddingRuntime.class);
@@ -25,6 +28,7 @@ public final class EmbeddingRuntime implements AutoCloseable {
   private final Embedder embedder;
   private final QueryEmbeddings queries;
   private final EmbeddingWorker worker;
+  private final StagedVectorIndexer staged;
   private final Thread indexes;
 
   /** Loads the embedder (the local model: about a second) but starts nothing yet. */
@@ -34,8 +38,11 @@ public final class EmbeddingRuntime implements AutoCloseable {
     this.jdbi = jdbi;
     this.embedder = Embedders.create(settings);
     this.queries = embedder == null ? null : new QueryEmbeddings(embedder, settings.queryCacheSize());
-    this.worker = embedder == null ? null : new EmbeddingWorker(new EmbeddingQueueStore(jdbi, space), embedder,
+    this.worker = embedder == null ? null : new EmbeddingWorker(List.of(
+        new EmbeddingQueueStore(jdbi, space, EmbeddingQueueStore.Target.MEMORIES),
+        new EmbeddingQueueStore(jdbi, space, EmbeddingQueueStore.Target.CONVERSATION_SUMMARIES)), embedder,
         settings.batchSize(), settings.maxAttempts(), settings.pollInterval());
+    this.staged = new StagedVectorIndexer(new StagedVectorStore(jdbi), settings.pollInterval());
     this.indexes = new Thread(this::buildIndexes, "vector-index-build");
     indexes.setDaemon(true);
   }
@@ -49,15 +56,21 @@ public final class EmbeddingRuntime implements AutoCloseable {
     return queries;
   }
 
-  /** Wakes the worker after a write queued a memory; a no-op without one. */
+  /** Wakes the worker after a write queued a memory or a summary; a no-op without one. */
   public void queued() {
     if (worker != null) {
       worker.wake();
     }
   }
 
+  /** Wakes the staged-vector indexer after a bulk write staged vectors. */
+  public void staged() {
+    staged.wake();
+  }
+
   public void start() {
     indexes.start();
+    staged.start();
     if (worker != null) {
       worker.start();
     }
@@ -77,27 +90,40 @@ public final class EmbeddingRuntime implements AutoCloseable {
     return worker;
   }
 
+  /** The staged-vector indexer, for tests and tools. */
+  public StagedVectorIndexer stagedVectors() {
+    return staged;
+  }
+
   /** The queue's gauges and the worker's counters (docs/observability.md). */
   public void monitor(MeterRegistry registry) {
+    Gauge.builder("contextmemory.vectors.staged", staged, StagedVectorIndexer::staged)
+        .description("Vectors bulk writes staged that wait to enter the HNSW index (all servers), refreshed every second")
+        .register(registry);
+    Gauge.builder("contextmemory.vectors.staged.lag", staged, StagedVectorIndexer::lagSeconds).baseUnit("seconds")
+        .description("Age of the oldest staged vector; 0 when none waits").register(registry);
+    FunctionCounter.builder("contextmemory.vectors.indexed", staged, StagedVectorIndexer::indexedTotal)
+        .description("Staged vectors this server moved into the HNSW index").register(registry);
     if (worker == null) {
       return;
     }
     String model = settings.model();
     Gauge.builder("contextmemory.embedding.queue.depth", worker, EmbeddingWorker::pending)
-        .description("Memories waiting for an embedding (the database's, all servers), refreshed every second")
+        .description("Memories and conversation summaries waiting for an embedding (the database's, all servers),"
+            + " refreshed every second")
         .tag("model", model).register(registry);
     Gauge.builder("contextmemory.embedding.queue.lag", worker, EmbeddingWorker::lagSeconds).baseUnit("seconds")
-        .description("Age of the oldest memory waiting for an embedding; 0 when none waits")
+        .description("Age of the oldest memory or summary waiting for an embedding; 0 when none waits")
         .tag("model", model).register(registry);
     FunctionCounter.builder("contextmemory.embedding.rows", worker, EmbeddingWorker::embeddedTotal)
-        .tag("model", model).tag("outcome", "embedded").description("Memories this server embedded").register(registry);
+        .tag("model", model).tag("outcome", "embedded").description("Memories and summaries this server embedded").register(registry);
     FunctionCounter.builder("contextmemory.embedding.rows", worker, EmbeddingWorker::retriedTotal)
-        .tag("model", model).tag("outcome", "retry").description("Memories put back after a failed attempt")
+        .tag("model", model).tag("outcome", "retry").description("Memories and summaries put back after a failed attempt")
         .register(registry);
     FunctionCounter.builder("contextmemory.embedding.rows", worker, EmbeddingWorker::failedTotal)
-        .tag("model", model).tag("outcome", "failed").description("Memories marked FAILED").register(registry);
+        .tag("model", model).tag("outcome", "failed").description("Memories and summaries marked FAILED").register(registry);
     FunctionCounter.builder("contextmemory.embedding.rows", worker, EmbeddingWorker::requeuedTotal)
-        .tag("model", model).tag("outcome", "requeued").description("Memories of other models queued for re-embedding")
+        .tag("model", model).tag("outcome", "requeued").description("Rows of other models, or failed under them, queued for re-embedding")
         .register(registry);
   }
 
@@ -106,6 +132,7 @@ public final class EmbeddingRuntime implements AutoCloseable {
     if (worker != null) {
       worker.close();
     }
+    staged.close();
     indexes.interrupt();
     // The loaded local model is shared by the JVM (LocalEmbedder); an HTTP client has nothing to close.
   }

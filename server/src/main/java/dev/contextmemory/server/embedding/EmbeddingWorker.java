@@ -11,10 +11,11 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Embeds queued memories in the background, off every request's path (docs/search.md "The embedding
- * queue"). One thread: first it queues the rows of other models (after a model change, in batches),
- * then it claims due rows in batches, embeds them and writes the vectors back, until the queue has
- * nothing due; then it sleeps for the poll interval or until a write on this server queues a row
+ * Embeds queued memories and conversation summaries in the background, off every request's path
+ * (docs/search.md "The embedding queue"). One thread for both queues: first it queues the rows of
+ * other models (after a model change, in batches), then it claims due rows of each queue in batches,
+ * embeds them and writes the vectors back, until no queue has anything due; then it sleeps for the
+ * poll interval or until a write on this server queues a row
  * ({@link #wake()}). A failed batch goes back with exponential backoff (1 s doubling to at most
  * 5 min, or the endpoint's Retry-After if longer); a row that failed EMBEDDING_MAX_ATTEMPTS times is
  * marked FAILED. Several servers can run workers on one database (EmbeddingQueueStore's claim).
@@ -29,7 +30,7 @@ public final class EmbeddingWorker implements AutoCloseable {
   /** The depth and lag gauges are refreshed at most this often (one indexed count). */
   private static final long DEPTH_REFRESH_NANOS = Duration.ofSeconds(1).toNanos();
 
-  private final EmbeddingQueueStore queue;
+  private final List<EmbeddingQueueStore> queues;
   private final Embedder embedder;
   private final int batch;
   private final int maxAttempts;
@@ -45,8 +46,9 @@ public final class EmbeddingWorker implements AutoCloseable {
   private volatile long depthRefreshedAt = System.nanoTime() - DEPTH_REFRESH_NANOS;
   private volatile boolean closed;
 
-  public EmbeddingWorker(EmbeddingQueueStore queue, Embedder embedder, int batch, int maxAttempts, Duration poll) {
-    this.queue = queue;
+  public EmbeddingWorker(List<EmbeddingQueueStore> queues, Embedder embedder, int batch, int maxAttempts,
+      Duration poll) {
+    this.queues = List.copyOf(queues);
     this.embedder = embedder;
     this.batch = batch;
     this.maxAttempts = maxAttempts;
@@ -70,9 +72,15 @@ public final class EmbeddingWorker implements AutoCloseable {
     requeueOtherModels();
     while (!closed) {
       try {
-        int n = drainOnce();
+        int n = 0;
+        boolean full = false;
+        for (EmbeddingQueueStore queue : queues) {
+          int claimed = drainOnce(queue);
+          n += claimed;
+          full |= claimed == batch;
+        }
         refreshDepth(n > 0);
-        if (n < batch) {
+        if (!full) {
           wake.tryAcquire(poll.toMillis(), TimeUnit.MILLISECONDS);
           wake.drainPermits();
         }
@@ -91,13 +99,22 @@ public final class EmbeddingWorker implements AutoCloseable {
   }
 
   private void requeueOtherModels() {
+    for (EmbeddingQueueStore queue : queues) {
+      requeueOtherModels(queue);
+    }
+  }
+
+  private void requeueOtherModels(EmbeddingQueueStore queue) {
+    long total = 0;
     while (!closed) {
       try {
         int n = queue.requeueOtherModels(REQUEUE_BATCH);
         requeued.addAndGet(n);
+        total += n;
         if (n < REQUEUE_BATCH) {
-          if (requeued.get() > 0) {
-            log.info("queued {} memories of other models for re-embedding with {}", requeued.get(), embedder.model());
+          if (total > 0) {
+            log.info("queued {} {} of other models (or failed under them) for re-embedding with {}", total,
+                queue.target().label, embedder.model());
           }
           return;
         }
@@ -112,8 +129,16 @@ public final class EmbeddingWorker implements AutoCloseable {
     }
   }
 
-  /** Claims one batch and embeds it; returns the rows claimed. Public for tests and tools. */
+  /** Claims one batch of each queue and embeds it; returns the rows claimed. Public for tests and tools. */
   public int drainOnce() {
+    int n = 0;
+    for (EmbeddingQueueStore queue : queues) {
+      n += drainOnce(queue);
+    }
+    return n;
+  }
+
+  private int drainOnce(EmbeddingQueueStore queue) {
     List<Claimed> rows = queue.claim(batch, LEASE);
     if (rows.isEmpty()) {
       return 0;
@@ -124,7 +149,7 @@ public final class EmbeddingWorker implements AutoCloseable {
     } catch (EmbeddingException e) {
       if (!e.retryable() && rows.size() > 1) {
         // One bad text (or an answer the endpoint cannot give for it) fails a whole batch: find it.
-        rows.forEach(r -> drainOne(r));
+        rows.forEach(r -> drainOne(queue, r));
         return rows.size();
       }
       int attempts = rows.stream().mapToInt(Claimed::attempts).max().orElse(1);
@@ -137,20 +162,20 @@ public final class EmbeddingWorker implements AutoCloseable {
       failed.addAndGet(gaveUp);
       retried.addAndGet(rows.size() - gaveUp);
       // The message names the status and model, never the texts.
-      log.warn("embedding {} memories with {} failed (attempt {}, {} now FAILED): {}", rows.size(), embedder.model(),
-          attempts, gaveUp, e.getMessage());
+      log.warn("embedding {} {} with {} failed (attempt {}, {} now FAILED): {}", rows.size(), queue.target().label,
+          embedder.model(), attempts, gaveUp, e.getMessage());
     }
     return rows.size();
   }
 
-  private void drainOne(Claimed row) {
+  private void drainOne(EmbeddingQueueStore queue, Claimed row) {
     try {
       embedded.addAndGet(queue.complete(List.of(row), embedder.embed(List.of(row.content()))));
     } catch (EmbeddingException e) {
       int gaveUp = queue.fail(List.of(row), MAX_BACKOFF, e.retryable() ? maxAttempts : 0);
       failed.addAndGet(gaveUp);
       retried.addAndGet(1 - gaveUp);
-      log.warn("embedding memory {} with {} failed ({}): {}", row.id(), embedder.model(),
+      log.warn("embedding {} {} with {} failed ({}): {}", queue.target().label, row.id(), embedder.model(),
           gaveUp > 0 ? "now FAILED" : "will retry", e.getMessage());
     }
   }
@@ -158,39 +183,45 @@ public final class EmbeddingWorker implements AutoCloseable {
   private void refreshDepth(boolean force) {
     long now = System.nanoTime();
     if (force || now - depthRefreshedAt >= DEPTH_REFRESH_NANOS) {
-      EmbeddingQueueStore.Depth d = queue.depth();
-      pending = d.pending();
-      lagSeconds = d.lagSeconds();
+      long p = 0;
+      double lag = 0;
+      for (EmbeddingQueueStore queue : queues) {
+        EmbeddingQueueStore.Depth d = queue.depth();
+        p += d.pending();
+        lag = Math.max(lag, d.lagSeconds());
+      }
+      pending = p;
+      lagSeconds = lag;
       depthRefreshedAt = now;
     }
   }
 
-  /** Pending memories in the database (all servers' queue), as of the last refresh. */
+  /** Pending memories and summaries in the database (all servers' queues), as of the last refresh. */
   public long pending() {
     return pending;
   }
 
-  /** Age in seconds of the oldest pending memory, as of the last refresh; 0 when none. */
+  /** Age in seconds of the oldest pending row, as of the last refresh; 0 when none. */
   public double lagSeconds() {
     return lagSeconds;
   }
 
-  /** Memories this server embedded. */
+  /** Memories and summaries this server embedded. */
   public long embeddedTotal() {
     return embedded.get();
   }
 
-  /** Memories this server put back for a later attempt. */
+  /** Rows this server put back for a later attempt. */
   public long retriedTotal() {
     return retried.get();
   }
 
-  /** Memories this server marked FAILED. */
+  /** Rows this server marked FAILED. */
   public long failedTotal() {
     return failed.get();
   }
 
-  /** Memories of other models this server queued for re-embedding. */
+  /** Rows of other models (or failed under them) this server queued for re-embedding. */
   public long requeuedTotal() {
     return requeued.get();
   }

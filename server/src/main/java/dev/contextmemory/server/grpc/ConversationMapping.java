@@ -73,7 +73,11 @@ final class ConversationMapping {
         .setMetadata(ProtoMapping.struct(c.metadataJson()))
         .setCreateTime(ProtoMapping.timestamp(c.createdAt()))
         .setUpdateTime(ProtoMapping.timestamp(c.updatedAt()))
-        .setHandoffState(HandoffMapping.conversationState(c.handoffState()));
+        .setHandoffState(HandoffMapping.conversationState(c.handoffState()))
+        .setSummaryEmbeddingState(MemoryMapping.embeddingState(c.summaryEmbeddingState()));
+    if (c.summaryEmbeddingModel() != null) {
+      b.setSummaryEmbeddingModel(c.summaryEmbeddingModel());
+    }
     if (c.lastMessageAt() != null) {
       b.setLastMessageTime(ProtoMapping.timestamp(c.lastMessageAt()));
     }

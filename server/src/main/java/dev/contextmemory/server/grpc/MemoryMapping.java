@@ -122,7 +122,8 @@ final class MemoryMapping {
   static EmbeddingState embeddingState(String stored) {
     return switch (stored) {
       case "none" -> EmbeddingState.EMBEDDING_STATE_NONE;
-      case "pending" -> EmbeddingState.EMBEDDING_STATE_PENDING;
+      // A bulk write's vector waiting for the index is, to a reader, a vector on its way.
+      case "pending", "staged" -> EmbeddingState.EMBEDDING_STATE_PENDING;
       case "ready" -> EmbeddingState.EMBEDDING_STATE_READY;
       case "failed" -> EmbeddingState.EMBEDDING_STATE_FAILED;
       default -> throw new IllegalStateException("unknown embedding state " + stored);

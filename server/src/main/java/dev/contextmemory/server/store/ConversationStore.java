@@ -21,7 +21,8 @@ public final class ConversationStore extends Store {
 
   static final String COLUMNS = "id, customer_id, channel, thread_key, started_at, last_message_at, closed_at,"
       + " message_count, summary, summary_embedding IS NOT NULL AS has_summary_embedding,"
-      + " metadata::text AS metadata, created_at, updated_at, handoff_state";
+      + " metadata::text AS metadata, created_at, updated_at, handoff_state, summary_embedding_state,"
+      + " summary_embedding_model";
   private static final String COLUMNS_WITH_EMBEDDING = COLUMNS + ", summary_embedding::text AS summary_embedding";
 
   static final RowMapper<Conversation> CONVERSATION = mapper(false);
@@ -43,7 +44,9 @@ public final class ConversationStore extends Store {
       rs.getString("metadata"),
       Rows.instant(rs, "created_at"),
       Rows.instant(rs, "updated_at"),
-      rs.getString("handoff_state"));
+      rs.getString("handoff_state"),
+      rs.getString("summary_embedding_state"),
+      rs.getString("summary_embedding_model"));
   }
 
   /**
@@ -73,16 +76,22 @@ public final class ConversationStore extends Store {
 
   private final VectorSpace space;
   private final ConversationEvents events;
+  private final boolean serverEmbeds;
+  private final Runnable queued;
 
   /**
    * Summary searches read only summaries embedded by {@code space}'s model; clients' summary
    * vectors are recorded as its. Every write records its event in {@code events} in its own
-   * transaction (WatchConversations).
+   * transaction (WatchConversations). With {@code serverEmbeds}, a summary written without a
+   * vector is queued for the embedding worker, and {@code queued} wakes it after the commit.
    */
-  public ConversationStore(Jdbi jdbi, VectorSpace space, ConversationEvents events) {
+  public ConversationStore(Jdbi jdbi, VectorSpace space, ConversationEvents events, boolean serverEmbeds,
+      Runnable queued) {
     super(jdbi);
     this.space = space;
     this.events = events;
+    this.serverEmbeds = serverEmbeds;
+    this.queued = queued;
   }
 
   public Conversation.Opened getOrCreateOpen(String tenant, UUID customerId, String channel, String threadKey,
@@ -213,14 +222,13 @@ public final class ConversationStore extends Store {
     }
     List<String> sets = new ArrayList<>();
     for (ConversationField f : change.fields()) {
-      sets.add(switch (f) {
-        case SUMMARY -> "summary = :summary";
-        case SUMMARY_EMBEDDING -> "summary_embedding = CAST(:summary_embedding AS vector),"
-            + " summary_embedding_model = CASE WHEN CAST(:summary_embedding AS vector) IS NULL THEN NULL ELSE '"
-            + space.model() + "' END";
-        case METADATA -> "metadata = coalesce(CAST(:metadata AS jsonb), '{}')";
-      });
+      if (f == ConversationField.SUMMARY) {
+        sets.add("summary = :summary");
+      } else if (f == ConversationField.METADATA) {
+        sets.add("metadata = coalesce(CAST(:metadata AS jsonb), '{}')");
+      }
     }
+    sets.addAll(SummaryEmbeddingSets.of(change.fields(), serverEmbeds, space));
     Conversation updated = write(h -> h.createQuery("UPDATE conversations SET " + String.join(", ", sets)
                 + " WHERE tenant_id = :tenant AND id = :id AND deleted_at IS NULL RETURNING " + COLUMNS)
             .bind("tenant", tenant).bind("id", id)
@@ -234,6 +242,9 @@ public final class ConversationStore extends Store {
             }))
         .orElseThrow(() -> notFound(id));
     events.committed();
+    if ("pending".equals(updated.summaryEmbeddingState())) {
+      queued.run();
+    }
     return updated;
   }
 

@@ -27,7 +27,9 @@ import org.jdbi.v3.core.statement.Query;
  * transaction of at most five statements whatever the size. The customers and conversations are
  * checked (and KEY SHARE locked, so an erase cannot remove them before the insert) with
  * {@code = ANY}, expired memories holding the items' keys or request ids are removed, and the rows
- * are written by one {@code INSERT ... SELECT FROM unnest(arrays)}. An item that cannot be written
+ * are written by one {@code INSERT ... SELECT FROM unnest(arrays)}, client vectors staged outside the
+ * HNSW index (its per-row insert would cost about 2 ms a row; {@code StagedVectorIndexer} moves them
+ * in, in the background). An item that cannot be written
  * (unknown customer or conversation, taken key) gets its failure and the others go on (AIP-233
  * partial success); the history triggers record every row the statements change.
  */
@@ -43,38 +45,51 @@ public final class MemoryBatchStore extends Store {
         AS u(id, customer_id, conversation_id, kind, memory_key, content, metadata, embedding, importance, source,
              expires_at, request_id, embedding_model, embedding_state)""";
 
+  /** Client vectors go to embedding_staged (state 'staged'): no HNSW insert in the batch's transaction. */
   private static final String INSERT = """
       INSERT INTO memories AS m (tenant_id, id, customer_id, conversation_id, kind, memory_key, content, metadata,
                                  embedding, importance, source, expires_at, create_request_id, embedding_model,
-                                 embedding_state, embedding_queued_at, embedding_due_at)
+                                 embedding_state, embedding_queued_at, embedding_due_at, embedding_staged,
+                                 embedding_staged_model)
       SELECT :tenant, u.id, u.customer_id, u.conversation_id, u.kind, u.memory_key, u.content,
-             coalesce(CAST(u.metadata AS jsonb), '{}'), CAST(u.embedding AS vector), coalesce(u.importance, 0.5),
-             coalesce(u.source, ''), CAST(u.expires_at AS timestamptz), u.request_id, u.embedding_model,
+             coalesce(CAST(u.metadata AS jsonb), '{}'),
+             CASE WHEN u.embedding_state <> 'staged' THEN CAST(u.embedding AS vector) END, coalesce(u.importance, 0.5),
+             coalesce(u.source, ''), CAST(u.expires_at AS timestamptz), u.request_id,
+             CASE WHEN u.embedding_state <> 'staged' THEN u.embedding_model END,
              u.embedding_state, CASE WHEN u.embedding_state = 'pending' THEN now() END,
-             CASE WHEN u.embedding_state = 'pending' THEN now() END
+             CASE WHEN u.embedding_state = 'pending' THEN now() END,
+             CASE WHEN u.embedding_state = 'staged' THEN CAST(u.embedding AS vector) END,
+             CASE WHEN u.embedding_state = 'staged' THEN u.embedding_model END
         FROM %s, %s
       """;
 
   private final String model;
   private final boolean serverEmbeds;
   private final Runnable queued;
+  private final Runnable staged;
 
   /**
    * As {@link MemoryStore}'s: {@code model} is recorded with every client vector, items without one
    * are queued for the embedding worker when {@code serverEmbeds}, and {@code queued} wakes this
-   * server's worker after a batch that queued any committed.
+   * server's worker after a batch that queued any committed. Unlike a single write, a batch stages
+   * client vectors outside the HNSW index (version 13); {@code staged} wakes the indexer that moves
+   * them in.
    */
-  public MemoryBatchStore(Jdbi jdbi, String model, boolean serverEmbeds, Runnable queued) {
+  public MemoryBatchStore(Jdbi jdbi, String model, boolean serverEmbeds, Runnable queued, Runnable staged) {
     super(jdbi);
     this.model = model;
     this.serverEmbeds = serverEmbeds;
     this.queued = queued;
+    this.staged = staged;
   }
 
-  /** Wakes the embedding worker when a written memory waits for its embedding (after the commit). */
+  /** Wakes the embedding worker or the staged-vector indexer when written memories wait for them. */
   private List<Result> notifying(List<Result> results) {
     if (results.stream().anyMatch(r -> r.memory() != null && "pending".equals(r.memory().embeddingState()))) {
       queued.run();
+    }
+    if (results.stream().anyMatch(r -> r.memory() != null && "staged".equals(r.memory().embeddingState()))) {
+      staged.run();
     }
     return results;
   }
@@ -152,7 +167,8 @@ public final class MemoryBatchStore extends Store {
                metadata = EXCLUDED.metadata, embedding = EXCLUDED.embedding, source = EXCLUDED.source,
                embedding_model = EXCLUDED.embedding_model, embedding_state = EXCLUDED.embedding_state,
                embedding_attempts = 0, embedding_queued_at = EXCLUDED.embedding_queued_at,
-               embedding_due_at = EXCLUDED.embedding_due_at,
+               embedding_due_at = EXCLUDED.embedding_due_at, embedding_staged = EXCLUDED.embedding_staged,
+               embedding_staged_model = EXCLUDED.embedding_staged_model,
                expires_at = EXCLUDED.expires_at, importance = %s,
                valid_from = %s
             RETURNING %s, (xmax = 0) AS created""".formatted(withImportance ? "EXCLUDED.importance" : "m.importance",
@@ -259,7 +275,7 @@ public final class MemoryBatchStore extends Store {
       importances[j] = d.importance();
       // As MemoryStore: a client's vector is the active model's (MemoryRequests checked it).
       models[j] = d.embedding() == null ? null : model;
-      states[j] = d.embedding() != null ? "ready" : serverEmbeds ? "pending" : "none";
+      states[j] = d.embedding() != null ? "staged" : serverEmbeds ? "pending" : "none";
     }
     return q.bind("tenant", tenant)
         .bindArray("ids", UUID.class, ids)

@@ -145,7 +145,7 @@ public final class MemoryStore extends Store {
                 metadata = EXCLUDED.metadata, embedding = EXCLUDED.embedding, source = EXCLUDED.source,
                 embedding_model = EXCLUDED.embedding_model, embedding_state = EXCLUDED.embedding_state,
                 embedding_attempts = 0, embedding_queued_at = EXCLUDED.embedding_queued_at,
-                embedding_due_at = EXCLUDED.embedding_due_at,
+                embedding_due_at = EXCLUDED.embedding_due_at, embedding_staged = NULL, embedding_staged_model = NULL,
                 expires_at = EXCLUDED.expires_at,
                 importance = CASE WHEN :importance IS NULL THEN m.importance ELSE EXCLUDED.importance END,
                 valid_from =\s""" + MemoryHistoryStore.NEW_VERSION_FROM_EXCLUDED
@@ -179,7 +179,8 @@ public final class MemoryStore extends Store {
         case EMBEDDING -> "embedding = CAST(:embedding AS vector), embedding_model = :embedding_model,"
             + " embedding_state = :embedding_state, embedding_attempts = 0,"
             + " embedding_queued_at = CASE WHEN :embedding_state = 'pending' THEN now() END,"
-            + " embedding_due_at = CASE WHEN :embedding_state = 'pending' THEN now() END";
+            + " embedding_due_at = CASE WHEN :embedding_state = 'pending' THEN now() END,"
+            + " embedding_staged = NULL, embedding_staged_model = NULL";
         case IMPORTANCE -> "importance = :importance";
         case METADATA -> "metadata = coalesce(CAST(:metadata AS jsonb), '{}')";
         case SOURCE -> "source = coalesce(:source, '')";
@@ -191,7 +192,9 @@ public final class MemoryStore extends Store {
     // replaces it; without an embedder it stays as before (the caller's to send).
     boolean requeue = serverEmbeds && d.fields().contains(MemoryField.CONTENT) && !d.fields().contains(MemoryField.EMBEDDING);
     if (requeue) {
-      sets.add("embedding_state = 'pending', embedding_attempts = 0, embedding_queued_at = now(), embedding_due_at = now()");
+      // A staged vector of the old content goes too: the worker's replaces it.
+      sets.add("embedding_state = 'pending', embedding_attempts = 0, embedding_queued_at = now(), embedding_due_at = now(),"
+          + " embedding_staged = NULL, embedding_staged_model = NULL");
     }
     return notifying(write(h -> {
       UUID customerId = h.createQuery("SELECT m.customer_id FROM memories m WHERE m.tenant_id = :tenant AND m.id = :id AND "
