@@ -441,6 +441,7 @@ public final class LoadTest {
   private void refreshUsageRollup(String dbUrl) {
     long t0 = System.nanoTime();
     try (Connection c = DriverManager.getConnection(dbUrl); Statement s = c.createStatement()) {
+      s.execute("SET jit = off"); // as the server's refresh (UsageStore.refresh)
       s.execute("REFRESH MATERIALIZED VIEW CONCURRENTLY usage_hourly");
       s.execute("REFRESH MATERIALIZED VIEW CONCURRENTLY usage_daily");
       s.execute("UPDATE usage_rollup_state SET refreshed_at = now()");

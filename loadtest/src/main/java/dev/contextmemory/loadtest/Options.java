@@ -61,7 +61,8 @@ public record Options(
                                     database and compare append_message and list_messages_20 p50 with and
                                     without API keys (the run's own server requires keys, made for the run)
         --compare-usage-refresh     with a database URL: also compare append_message p50 quiet and while the
-                                    usage rollup is refreshed back to back (issue 14: within 3 %)
+                                    usage rollup is refreshed back to back, as the server does (JIT off) and
+                                    with the default JIT (before) (issue 14: within 3 %)
       exit status: 0 every target met (skipped scenarios allowed), 1 a target missed, 2 usage or set-up error
       """;
 

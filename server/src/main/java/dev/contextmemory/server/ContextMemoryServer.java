@@ -64,6 +64,7 @@ import java.util.List;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import dev.contextmemory.server.store.PlainStatements;
 import org.jdbi.v3.core.Jdbi;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -157,6 +158,7 @@ public final class ContextMemoryServer implements AutoCloseable {
       Database.checkEmbeddingDimension(jdbi, s);
       CancelStatementOnCallEnd canceller = new CancelStatementOnCallEnd();
       jdbi.addCustomizer(canceller);
+      jdbi.getConfig(PlainStatements.class).addListener(canceller);
       obs.instrument(jdbi);
 
       ContactNormalizer contacts = new ContactNormalizer(s.defaultPhoneRegion());

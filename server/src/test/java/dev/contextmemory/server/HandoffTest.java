@@ -13,6 +13,7 @@ import com.google.protobuf.util.Durations;
 import com.google.protobuf.util.Timestamps;
 import com.google.rpc.ErrorInfo;
 import dev.contextmemory.server.testing.TestServer;
+import dev.contextmemory.server.testing.Watcher;
 import dev.contextmemory.v1.*;
 import io.grpc.Status.Code;
 import io.grpc.StatusRuntimeException;
@@ -221,13 +222,13 @@ class HandoffTest {
     assertError(Code.FAILED_PRECONDITION, "HANDOFF_CANCELLED", () -> accept(h2.getId(), "agent-a"));
     assertError(Code.FAILED_PRECONDITION, "HANDOFF_CANCELLED", () -> complete(h2.getId(), "agent-a", false));
 
-    // A handoff whose conversation was closed meanwhile cannot be accepted, and leaves the queue.
+    // Closing the conversation cancelled its waiting handoff: it left the queue and cannot be accepted.
     Conversation d = newConversation(Channel.CHANNEL_SMS);
     Handoff h3 = request(d.getId(), 0);
     conversations.closeConversation(CloseConversationRequest.newBuilder().setConversationId(d.getId()).build());
     assertEquals(null, queueEntry(h3.getId()));
-    assertError(Code.FAILED_PRECONDITION, "CONVERSATION_CLOSED", () -> accept(h3.getId(), "agent-a"));
-    assertEquals(HandoffState.HANDOFF_STATE_CANCELLED, cancel(h3.getId()).getHandoff().getState());
+    assertError(Code.FAILED_PRECONDITION, "HANDOFF_CANCELLED", () -> accept(h3.getId(), "agent-a"));
+    assertTrue(cancel(h3.getId()).getReplayed());
 
     // Deleted conversations and unknown ids: NOT_FOUND.
     Conversation e = newConversation(Channel.CHANNEL_SMS);
@@ -242,6 +243,101 @@ class HandoffTest {
     assertError(Code.NOT_FOUND, "HANDOFF_NOT_FOUND", () -> complete(unknown, "agent-a", false));
     assertError(Code.NOT_FOUND, "HANDOFF_NOT_FOUND", () -> cancel(unknown));
     assertError(Code.NOT_FOUND, "CONVERSATION_NOT_FOUND", () -> request(unknown, 0));
+  }
+
+  /** Opens a stream and waits until the server has registered it (its start position is then fixed). */
+  private static Watcher watch(WatchConversationsRequest request) throws Exception {
+    int before = server.server().watch().streams();
+    Watcher w = new Watcher(server.channel(), request, true, 0);
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+    while (server.server().watch().streams() <= before && !w.end.isDone() && System.nanoTime() < deadline) {
+      Thread.sleep(10);
+    }
+    return w;
+  }
+
+  private static ListHandoffsResponse historyOf(String conversationId) {
+    return conversations.listHandoffs(ListHandoffsRequest.newBuilder().setConversationId(conversationId).build());
+  }
+
+  @Test
+  void closingTheConversationCancelsItsActiveHandoffInTheSameTransaction() throws Exception {
+    Conversation c = newConversation(Channel.CHANNEL_WEB);
+    Handoff h = request(c.getId(), 30);
+    accept(h.getId(), "agent-a");
+    try (Watcher w = watch(WatchConversationsRequest.newBuilder().setConversationId(c.getId()).build())) {
+      CloseConversationResponse closed = conversations.closeConversation(
+          CloseConversationRequest.newBuilder().setConversationId(c.getId()).build());
+      assertEquals(ConversationStatus.CONVERSATION_STATUS_CLOSED, closed.getConversation().getStatus());
+      assertEquals(ConversationHandoffState.CONVERSATION_HANDOFF_STATE_AI, closed.getConversation().getHandoffState());
+      assertEquals(ConversationHandoffState.CONVERSATION_HANDOFF_STATE_AI, stateOf(c.getId()));
+
+      // Watchers see the close, then the handoff's end.
+      List<WatchConversationsResponse> seen = w.next(2, 10);
+      assertEquals(ConversationEventKind.CONVERSATION_EVENT_KIND_CONVERSATION_CLOSED, seen.get(0).getKind());
+      assertEquals(ConversationEventKind.CONVERSATION_EVENT_KIND_HANDOFF_CHANGED, seen.get(1).getKind());
+      assertEquals(HandoffState.HANDOFF_STATE_CANCELLED, seen.get(1).getHandoff().getState());
+      assertEquals(h.getId(), seen.get(1).getHandoff().getHandoffId());
+      assertEquals("agent-a", seen.get(1).getHandoff().getAssigneeId());
+
+      // The history says who ended it and why; the assignee who held it stays recorded.
+      Handoff after = historyOf(c.getId()).getHandoffs(0);
+      assertEquals(h.getId(), after.getId());
+      assertEquals(HandoffState.HANDOFF_STATE_CANCELLED, after.getState());
+      assertEquals("conversation closed", after.getResolution());
+      assertEquals("local", after.getCancelledBy());
+      assertTrue(after.hasCancelTime());
+      assertEquals("agent-a", after.getAssigneeId());
+      assertError(Code.FAILED_PRECONDITION, "HANDOFF_CANCELLED", () -> complete(h.getId(), "agent-a", false));
+
+      // A repeated close changes nothing: the same conversation, the same cancelled handoff.
+      CloseConversationResponse again = conversations.closeConversation(
+          CloseConversationRequest.newBuilder().setConversationId(c.getId()).build());
+      assertEquals(closed.getConversation().getCloseTime(), again.getConversation().getCloseTime());
+      assertEquals(after, historyOf(c.getId()).getHandoffs(0));
+      // ...and records no event: the next one this stream sees is the next write's.
+      Conversation next = conversations.updateConversation(UpdateConversationRequest.newBuilder().setConversation(
+          Conversation.newBuilder().setId(c.getId()).setSummary("closed by the customer")).setUpdateMask(
+          com.google.protobuf.FieldMask.newBuilder().addPaths("summary")).build()).getConversation();
+      assertEquals("closed by the customer", next.getSummary());
+      assertEquals(ConversationEventKind.CONVERSATION_EVENT_KIND_CONVERSATION_UPDATED, w.next(10).getKind());
+    }
+
+    // Closing a conversation whose handoff was completed leaves that handoff as it is.
+    Conversation d = newConversation(Channel.CHANNEL_WEB);
+    Handoff done = request(d.getId(), 0);
+    accept(done.getId(), "agent-b");
+    complete(done.getId(), "agent-b", false);
+    conversations.closeConversation(CloseConversationRequest.newBuilder().setConversationId(d.getId()).build());
+    Handoff kept = historyOf(d.getId()).getHandoffs(0);
+    assertEquals(HandoffState.HANDOFF_STATE_COMPLETED, kept.getState());
+    assertEquals("refund issued", kept.getResolution());
+    assertEquals("", kept.getCancelledBy());
+  }
+
+  @Test
+  void deletingTheConversationCancelsItsWaitingHandoff() throws Exception {
+    Conversation c = newConversation(Channel.CHANNEL_VOICE);
+    Handoff h = request(c.getId(), 90);
+    assertNotEquals(null, queueEntry(h.getId()));
+    try (Watcher queue = watch(WatchConversationsRequest.newBuilder().setCustomerId(c.getCustomerId())
+            .setHandoffQueue(true).build());
+        Watcher all = watch(WatchConversationsRequest.newBuilder().setConversationId(c.getId()).build())) {
+      conversations.deleteConversation(DeleteConversationRequest.newBuilder().setConversationId(c.getId()).build());
+      assertEquals(null, queueEntry(h.getId()));
+
+      // The queue's watchers learn that the request is gone; every watcher sees it before the delete.
+      WatchConversationsResponse ended = queue.next(10);
+      assertEquals(ConversationEventKind.CONVERSATION_EVENT_KIND_HANDOFF_CHANGED, ended.getKind());
+      assertEquals(HandoffState.HANDOFF_STATE_CANCELLED, ended.getHandoff().getState());
+      assertEquals(h.getId(), ended.getHandoff().getHandoffId());
+      assertEquals(List.of(ConversationEventKind.CONVERSATION_EVENT_KIND_HANDOFF_CHANGED,
+          ConversationEventKind.CONVERSATION_EVENT_KIND_CONVERSATION_DELETED),
+          all.next(2, 10).stream().map(WatchConversationsResponse::getKind).toList());
+    }
+    // The handoff went with its conversation: NOT_FOUND like the conversation itself.
+    assertError(Code.NOT_FOUND, "HANDOFF_NOT_FOUND", () -> accept(h.getId(), "agent-a"));
+    assertError(Code.NOT_FOUND, "HANDOFF_NOT_FOUND", () -> cancel(h.getId()));
   }
 
   @Test

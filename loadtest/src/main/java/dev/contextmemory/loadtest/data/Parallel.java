@@ -15,7 +15,13 @@ import java.util.function.Supplier;
 final class Parallel {
   private static final Set<Status.Code> RETRYABLE = Set.of(Status.Code.UNAVAILABLE, Status.Code.RESOURCE_EXHAUSTED,
       Status.Code.ABORTED, Status.Code.DEADLINE_EXCEEDED);
-  private static final int ATTEMPTS = 4;
+  /**
+   * Up to about 16 s of backoff in all: on a shared machine whose load average is several times
+   * its cores, the full profile's bulk load filled the server's request queue for longer than the
+   * 1.4 s that four attempts waited, and the whole run ended at set-up.
+   */
+  private static final int ATTEMPTS = 8;
+  private static final long MAX_DELAY_MS = 5_000;
 
   private Parallel() {}
 
@@ -65,7 +71,7 @@ final class Parallel {
       if (n >= ATTEMPTS || !RETRYABLE.contains(code)) {
         return CompletableFuture.<T>failedFuture(t);
       }
-      long delay = (100L << n) + ThreadLocalRandom.current().nextLong(100);
+      long delay = Math.min(MAX_DELAY_MS, 100L << n) + ThreadLocalRandom.current().nextLong(100);
       return CompletableFuture.supplyAsync(() -> null,
               CompletableFuture.delayedExecutor(delay, TimeUnit.MILLISECONDS))
           .thenCompose(x -> attempt(call, n + 1));

@@ -1,5 +1,6 @@
 package dev.contextmemory.loadtest.scenarios;
 
+import com.pgvector.PGvector;
 import dev.contextmemory.loadtest.data.DataSet;
 import dev.contextmemory.loadtest.data.Setup;
 import dev.contextmemory.loadtest.data.Texts;
@@ -19,6 +20,7 @@ import java.util.Properties;
 import java.util.SplittableRandom;
 import java.util.UUID;
 import org.HdrHistogram.Histogram;
+import org.postgresql.core.BaseConnection;
 import org.postgresql.util.PGobject;
 
 /**
@@ -402,7 +404,7 @@ public final class Baselines {
           if (perCustomer) {
             ps.setObject(p++, UUID.fromString(setup.customerIds()[data.customerOfMemory(j)]));
           }
-          ps.setObject(p, vectorParameter(data.vectors().member(cluster, random.nextLong() | Long.MIN_VALUE)));
+          bindVector(ps, p, data.vectors().member(cluster, random.nextLong() | Long.MIN_VALUE));
         }
 
         @Override
@@ -443,22 +445,24 @@ public final class Baselines {
    * {@code CAST(? AS vector)} would survive into a generic plan and re-parse the vector for every
    * row compared, and the floor would time that parsing instead of the search.
    */
-  static PGobject vectorParameter(float[] v) throws SQLException {
-    PGobject typed = new PGobject();
-    typed.setType("vector");
-    typed.setValue(vectorLiteral(v));
-    return typed;
+  static PGobject vectorParameter(float[] v) {
+    return new PGvector(v);
   }
 
-  /** pgvector's text form, "[0.1,0.2,...]". */
-  static String vectorLiteral(float[] v) {
-    StringBuilder sb = new StringBuilder(v.length * 12).append('[');
-    for (int i = 0; i < v.length; i++) {
-      if (i > 0) {
-        sb.append(',');
-      }
-      sb.append(v[i]);
+  /**
+   * Binds a query vector as the server does (Rows.vector): pgvector's binary format, which pgjdbc
+   * uses on a connection once the type is registered there.
+   */
+  static void bindVector(PreparedStatement ps, int at, float[] v) throws SQLException {
+    binaryVectors(ps.getConnection());
+    ps.setObject(at, vectorParameter(v));
+  }
+
+  /** Registers pgvector's binary codec on the connection once (later calls are a map look-up). */
+  static void binaryVectors(Connection c) throws SQLException {
+    BaseConnection pg = c.unwrap(BaseConnection.class);
+    if (pg.getTypeInfo().getPGobject("vector") == null) {
+      PGvector.addVectorType(pg);
     }
-    return sb.append(']').toString();
   }
 }

@@ -174,6 +174,9 @@ final class ServerStatements {
           ps.setNull(i + 1, Types.VARCHAR);
         } else if (v instanceof String s) {
           ps.setString(i + 1, s);
+        } else if (v instanceof com.pgvector.PGvector) {
+          Baselines.binaryVectors(c);
+          ps.setObject(i + 1, v);
         } else {
           ps.setObject(i + 1, v);
         }

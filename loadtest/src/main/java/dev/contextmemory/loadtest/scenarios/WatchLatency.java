@@ -75,6 +75,9 @@ public final class WatchLatency {
     AtomicLong measuring = new AtomicLong(Long.MAX_VALUE); // first sequence number measured
     List<Context.CancellableContext> streams = java.util.Collections.synchronizedList(new ArrayList<>());
     AtomicLong reopened = new AtomicLong();
+    // Why appends failed and why streams ended, by status code: the figures mean little without it.
+    Map<String, Long> appendFailures = new java.util.concurrent.ConcurrentSkipListMap<>();
+    Map<String, Long> streamEnds = new java.util.concurrent.ConcurrentSkipListMap<>();
     var async = ConversationServiceGrpc.newStub(channel);
     ScheduledExecutorService reopen = Executors.newSingleThreadScheduledExecutor();
     WatchConversationsRequest request = WatchConversationsRequest.newBuilder().setCustomerId(customer).build();
@@ -127,6 +130,7 @@ public final class WatchLatency {
                   // What a client does: reopen from the last cursor (a burst of 50 opens can be
                   // shed by the server's request queue; a slow stream ends RESOURCE_EXHAUSTED).
                   reopened.incrementAndGet();
+                  streamEnds.merge(io.grpc.Status.fromThrowable(t).getCode().name(), 1L, Long::sum);
                   reopen.schedule(() -> open(), 50 + (long) (Math.random() * 100), TimeUnit.MILLISECONDS);
                 }
 
@@ -161,6 +165,7 @@ public final class WatchLatency {
             public void onError(Throwable e) {
               appendErrors.incrementAndGet();
               failed.add(content);
+              appendFailures.merge(io.grpc.Status.fromThrowable(e).getCode().name(), 1L, Long::sum);
             }
 
             @Override
@@ -225,10 +230,11 @@ public final class WatchLatency {
               storedDespiteError), lost == 0 && duplicates.get() == 0));
       log.printf(Locale.ROOT, "watch_latency: %,d appends at %.0f/s, %d streams: commit->event p50 %.2f ms, p99 %.2f ms,"
               + " max %.2f ms; send->event (upper bound) p50 %.2f ms, p99 %.2f ms; %d lost, %d repeated;"
-              + " %d appends failed (%d stored nonetheless); %d stream reopens%n", sent,
+              + " %d appends failed (%d stored nonetheless; all appends' failures by status %s); %d stream reopens"
+              + " (streams ended by %s)%n", sent,
           rate, subscribers, summary.p50Ms(), summary.p99Ms(), summary.maxMs(), ms(fromSend.getValueAtPercentile(50)),
           ms(fromSend.getValueAtPercentile(99)), lost, duplicates.get(), failedMeasured, storedDespiteError,
-          reopened.get());
+          appendFailures, reopened.get(), streamEnds);
     }
     boolean ok = verdicts.stream().allMatch(Outcome.Verdict::holds);
     String injection = String.format(Locale.ROOT, "%.0f appends/s, %d streams", rate, subscribers);

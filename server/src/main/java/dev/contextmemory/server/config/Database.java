@@ -8,6 +8,7 @@ import java.util.Map;
 import javax.sql.DataSource;
 import org.flywaydb.core.Flyway;
 import org.flywaydb.core.api.output.MigrateResult;
+import dev.contextmemory.server.store.PlainStatements;
 import org.jdbi.v3.core.Jdbi;
 import org.jdbi.v3.core.statement.StatementExceptions;
 import org.jdbi.v3.postgres.PostgresPlugin;
@@ -300,6 +301,8 @@ public final class Database {
 
   public static Jdbi jdbi(DataSource ds) {
     Jdbi jdbi = Jdbi.create(ds).installPlugin(new PostgresPlugin());
+    // The hot reads' plain JDBC statements take their connections from the same data source.
+    jdbi.getConfig(PlainStatements.class).setDataSource(ds);
     // Jdbi's exception messages render bound values by default (phones, emails, message text);
     // the error id and the stack trace are enough to find the statement.
     jdbi.getConfig(StatementExceptions.class).setMessageRendering(StatementExceptions.MessageRendering.NONE);

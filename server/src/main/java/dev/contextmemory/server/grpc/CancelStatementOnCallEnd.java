@@ -1,5 +1,6 @@
 package dev.contextmemory.server.grpc;
 
+import dev.contextmemory.server.store.PlainStatements;
 import io.grpc.Context;
 import java.sql.PreparedStatement;
 import java.sql.SQLException;
@@ -16,7 +17,7 @@ import org.jdbi.v3.core.statement.StatementCustomizer;
  * at once with SQLSTATE 57014 (query_canceled), which the error mapper reports as
  * DEADLINE_EXCEEDED or CANCELLED. Outside a call (start-up, background jobs) it does nothing.
  */
-public final class CancelStatementOnCallEnd implements StatementCustomizer, AutoCloseable {
+public final class CancelStatementOnCallEnd implements StatementCustomizer, PlainStatements.Listener, AutoCloseable {
   // pgjdbc's cancel opens a fresh connection to send the cancel request; keep that off gRPC's
   // deadline timer thread.
   private final ExecutorService cancels = Executors.newSingleThreadExecutor(r -> {
@@ -29,9 +30,24 @@ public final class CancelStatementOnCallEnd implements StatementCustomizer, Auto
 
   @Override
   public void beforeExecution(PreparedStatement stmt, StatementContext ctx) throws SQLException {
+    Runnable unwatch = watch(stmt);
+    if (unwatch != null) {
+      ctx.addCleanable(unwatch::run);
+    }
+  }
+
+  /** The same for the stores' plain JDBC statements. */
+  @Override
+  public PlainStatements.Finish started(PreparedStatement stmt, String sql) throws SQLException {
+    Runnable unwatch = watch(stmt);
+    return unwatch == null ? null : (rows, failure) -> unwatch.run();
+  }
+
+  /** Refuses the statement of an ended call, or cancels it when its call ends; returns the undo. */
+  private Runnable watch(PreparedStatement stmt) throws SQLException {
     Context call = Context.current();
     if (call == Context.ROOT) {
-      return;
+      return null;
     }
     if (call.isCancelled()) {
       refused.incrementAndGet();
@@ -46,7 +62,7 @@ public final class CancelStatementOnCallEnd implements StatementCustomizer, Auto
       }
     };
     call.addListener(listener, cancels);
-    ctx.addCleanable(() -> call.removeListener(listener));
+    return () -> call.removeListener(listener);
   }
 
   /** Statements cancelled in PostgreSQL because their call ended while they ran (metrics). */

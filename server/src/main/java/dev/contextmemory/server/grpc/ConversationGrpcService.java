@@ -159,7 +159,7 @@ public final class ConversationGrpcService extends ConversationServiceGrpc.Conve
     UUID id = v.id("conversation_id", req.getConversationId());
     v.throwIfInvalid();
     reply(out, CloseConversationResponse.newBuilder()
-        .setConversation(ConversationMapping.conversation(conversations.close(Tenants.current(), id))).build());
+        .setConversation(ConversationMapping.conversation(conversations.close(Tenants.current(), id, Tenants.caller().actor()))).build());
   }
 
   @Override
@@ -187,7 +187,7 @@ public final class ConversationGrpcService extends ConversationServiceGrpc.Conve
     Validator v = new Validator();
     UUID id = v.id("conversation_id", req.getConversationId());
     v.throwIfInvalid();
-    conversations.delete(Tenants.current(), id);
+    conversations.delete(Tenants.current(), id, Tenants.caller().actor());
     reply(out, DeleteConversationResponse.getDefaultInstance());
   }
 

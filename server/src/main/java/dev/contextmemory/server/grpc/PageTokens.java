@@ -29,9 +29,26 @@ public final class PageTokens {
   private static final int TAG_BYTES = 16;
 
   private final SecretKeySpec key;
+  /**
+   * One keyed Mac per request thread: Mac.getInstance and init (a provider look-up and the HMAC key
+   * schedule) cost more than tagging a page token itself, and ListConversations tags every page it
+   * returns. doFinal leaves a Mac ready for the next token under the same key.
+   */
+  private final ThreadLocal<Mac> macs;
 
   private PageTokens(byte[] secret) {
     this.key = new SecretKeySpec(secret, ALGORITHM);
+    this.macs = ThreadLocal.withInitial(this::newMac);
+  }
+
+  private Mac newMac() {
+    try {
+      Mac mac = Mac.getInstance(ALGORITHM);
+      mac.init(key);
+      return mac;
+    } catch (GeneralSecurityException e) {
+      throw new IllegalStateException("HmacSHA256 is part of every JDK", e);
+    }
   }
 
   /** Tokens keyed by {@code secret}, or by 32 random bytes when it is null or empty. */
@@ -87,20 +104,15 @@ public final class PageTokens {
   }
 
   private byte[] tag(String tenant, String filterKey, byte[] payload) {
-    try {
-      Mac mac = Mac.getInstance(ALGORITHM);
-      mac.init(key);
-      // Lengths first, so no two (tenant, filters) pairs feed the MAC the same bytes.
-      byte[] t = tenant.getBytes(StandardCharsets.UTF_8);
-      byte[] f = filterKey.getBytes(StandardCharsets.UTF_8);
-      mac.update(lengthPrefix(t.length));
-      mac.update(t);
-      mac.update(lengthPrefix(f.length));
-      mac.update(f);
-      return mac.doFinal(payload);
-    } catch (GeneralSecurityException e) {
-      throw new IllegalStateException("HmacSHA256 is part of every JDK", e);
-    }
+    Mac mac = macs.get();
+    // Lengths first, so no two (tenant, filters) pairs feed the MAC the same bytes.
+    byte[] t = tenant.getBytes(StandardCharsets.UTF_8);
+    byte[] f = filterKey.getBytes(StandardCharsets.UTF_8);
+    mac.update(lengthPrefix(t.length));
+    mac.update(t);
+    mac.update(lengthPrefix(f.length));
+    mac.update(f);
+    return mac.doFinal(payload);
   }
 
   private static byte[] lengthPrefix(int n) {

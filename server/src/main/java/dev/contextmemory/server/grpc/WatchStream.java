@@ -37,6 +37,8 @@ final class WatchStream implements WatchHub.Sink {
   private long scanned;
   private boolean quietSinceCheckpoint = true;
   private boolean ended;
+  /** Whether the stream has a position (a resume cursor, or the hub's start): else no resume_cursor. */
+  private boolean positioned;
 
   private record Queued(long position, WatchConversationsResponse response) {}
 
@@ -54,12 +56,21 @@ final class WatchStream implements WatchHub.Sink {
   static void open(WatchHub hub, ServerCallStreamObserver<WatchConversationsResponse> call, PageTokens tokens,
       String tenant, ConversationEvent.Filter filter, Long after, int capacity) {
     WatchStream stream = new WatchStream(call, tokens, tenant, capacity, after == null ? 0 : after);
+    stream.positioned = after != null;
     // Handlers must be set before the handler method returns; they run on the call's executor.
     call.setOnReadyHandler(stream::drain);
     call.setOnCancelHandler(stream::cancelled);
-    WatchHub.Subscription sub = hub.subscribe(tenant, filter, after, stream);
+    WatchHub.Subscription sub;
+    try {
+      sub = hub.subscribe(tenant, filter, after, stream);
+    } catch (WatchHub.Stopping stopping) {
+      // Not INTERNAL: the client is to reconnect (to another replica), from its cursor if it had one.
+      stream.shutdown();
+      return;
+    }
     synchronized (stream) {
       stream.subscription = sub;
+      stream.positioned = true;
       if (after == null) {
         stream.sent = Math.max(stream.sent, sub.startPosition());
         stream.scanned = Math.max(stream.scanned, sub.startPosition());
@@ -159,10 +170,12 @@ final class WatchStream implements WatchHub.Sink {
     // event through the scanned position has been offered, so it may resume from there.
     long resume = queue.isEmpty() ? Math.max(sent, scanned) : sent;
     queue.clear();
+    // A stream refused before it had a position (opened without a cursor during shutdown) has none
+    // to resume from: the client starts again from now.
     com.google.rpc.Status.Builder status = com.google.rpc.Status.newBuilder().setCode(code.getNumber())
         .setMessage(message)
         .addDetails(com.google.protobuf.Any.pack(ErrorInfo.newBuilder().setReason(reason).setDomain(ErrorMapper.DOMAIN)
-            .putAllMetadata(Map.of(RESUME_CURSOR, cursor(resume))).build()));
+            .putAllMetadata(positioned ? Map.of(RESUME_CURSOR, cursor(resume)) : Map.of()).build()));
     if (retry) {
       status.addDetails(com.google.protobuf.Any.pack(RetryInfo.newBuilder()
           .setRetryDelay(com.google.protobuf.Duration.newBuilder().setNanos(100_000_000)).build()));

@@ -10,6 +10,7 @@ import java.sql.SQLException;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
+import dev.contextmemory.server.store.PlainStatements;
 import org.jdbi.v3.core.Jdbi;
 import org.jdbi.v3.core.statement.SqlLogger;
 import org.jdbi.v3.core.statement.SqlStatements;
@@ -22,7 +23,7 @@ import org.jdbi.v3.core.statement.StatementContextListener;
  * never the bound values), the rows mapped and, on failure, the SQLSTATE. Statements outside a
  * sampled span (start-up, the sweeper, tracing off) cost one check and make no span.
  */
-public final class SqlSpans implements StatementContextListener, SqlLogger {
+public final class SqlSpans implements StatementContextListener, SqlLogger, PlainStatements.Listener {
   static final AttributeKey<String> SYSTEM = AttributeKey.stringKey("db.system.name");
   static final AttributeKey<String> OPERATION = AttributeKey.stringKey("db.operation.name");
   static final AttributeKey<String> TEXT = AttributeKey.stringKey("db.query.text");
@@ -47,6 +48,29 @@ public final class SqlSpans implements StatementContextListener, SqlLogger {
     SqlStatements config = jdbi.getConfig(SqlStatements.class);
     config.addContextListener(spans);
     config.setSqlLogger(spans);
+    jdbi.getConfig(PlainStatements.class).addListener(spans);
+  }
+
+  /** The same span for the stores' plain JDBC statements (Store.query). */
+  @Override
+  public PlainStatements.Finish started(java.sql.PreparedStatement st, String sql) {
+    if (!Span.current().isRecording()) {
+      return null;
+    }
+    Span span = tracer.spanBuilder(caller()).setSpanKind(SpanKind.CLIENT)
+        .setAttribute(SYSTEM, "postgresql").startSpan();
+    span.setAttribute(OPERATION, verb(sql));
+    span.setAttribute(TEXT, sql.length() > MAX_TEXT ? sql.substring(0, MAX_TEXT) : sql);
+    return (rows, failure) -> {
+      span.setAttribute(ROWS, rows);
+      if (failure != null) {
+        span.setStatus(StatusCode.ERROR);
+        if (failure.getSQLState() != null) {
+          span.setAttribute(SQLSTATE, failure.getSQLState());
+        }
+      }
+      span.end();
+    };
   }
 
   @Override

@@ -161,30 +161,16 @@ public final class ConversationStore extends Store {
           : " AND ((last_message_at, id) < (CAST(:after_time AS timestamptz), :after_id) OR last_message_at IS NULL)");
     }
     sql.append(" ORDER BY last_message_at DESC NULLS LAST, id DESC LIMIT :limit");
-    List<Conversation> rows = read(h -> {
-      Query q = h.createQuery(sql.toString())
-          .bind("tenant", tenant).bind("limit", limit + 1);
-      if (customerId != null) {
-        q.bind("customer", customerId);
-      }
-      if (filter.channel() != null) {
-        q.bind("channel", filter.channel());
-      }
-      if (filter.metadataJson() != null) {
-        q.bind("metadata", filter.metadataJson());
-      }
-      if (after != null) {
-        q.bind("after_id", after.id());
-        if (after.lastMessageAt() != null) {
-          q.bind("after_time", Rows.timestamptz(after.lastMessageAt()));
-        }
-      }
-      List<Conversation> list = q.map(CONVERSATION).list();
-      if (list.isEmpty() && after == null && customerId != null) {
-        requireCustomer(h, tenant, customerId);
-      }
-      return list;
-    });
+    Args args = new Args().set("tenant", tenant).set("limit", limit + 1).set("customer", customerId)
+        .set("channel", filter.channel()).set("metadata", filter.metadataJson());
+    if (after != null) {
+      args.set("after_id", after.id()).set("after_time", Rows.timestamptz(after.lastMessageAt()));
+    }
+    // Plain JDBC (Store.query): the hottest lookup of the handoff system, one round trip.
+    List<Conversation> rows = query(Plain.of(sql.toString()), args, rs -> CONVERSATION.map(rs, null));
+    if (rows.isEmpty() && after == null && customerId != null) {
+      requireCustomer(tenant, customerId);
+    }
     if (rows.size() <= limit) {
       return new Conversation.Page(rows, null);
     }
@@ -193,24 +179,41 @@ public final class ConversationStore extends Store {
     return new Conversation.Page(page, new Conversation.Cursor(last.lastMessageAt(), last.id()));
   }
 
-  /** Closes an open conversation; a closed one is returned unchanged, so retries are harmless. */
-  public Conversation close(String tenant, UUID id) {
-    boolean[] closedNow = {false};
-    Conversation c = write(h -> h.createQuery("UPDATE conversations SET closed_at = now()"
-                + " WHERE tenant_id = :tenant AND id = :id AND closed_at IS NULL AND deleted_at IS NULL RETURNING " + COLUMNS)
-            .bind("tenant", tenant).bind("id", id)
-            .map(CONVERSATION).findOne()
-            .map(closed -> {
-              ConversationEvents.record(h, tenant, id, ConversationEvent.Kind.CONVERSATION_CLOSED, null);
-              closedNow[0] = true;
-              return closed;
-            })
-            .or(() -> h.createQuery("SELECT " + COLUMNS
-                    + " FROM conversations WHERE tenant_id = :tenant AND id = :id AND deleted_at IS NULL")
-                .bind("tenant", tenant).bind("id", id)
-                .map(CONVERSATION).findOne()))
-        .orElseThrow(() -> notFound(id));
-    if (closedNow[0]) {
+  /**
+   * Closes an open conversation; a closed one is returned unchanged, so retries are harmless. An
+   * active (requested or accepted) handoff ends with it, in the same transaction: CANCELLED with
+   * the note "conversation closed" and the caller as actor, recorded in its history and as a
+   * HANDOFF_CHANGED event, so the queue never holds a closed conversation. (A conversation closed
+   * before that rule, with a handoff still active, gets it cancelled by a repeated close.)
+   */
+  public Conversation close(String tenant, UUID id, String actor) {
+    boolean[] changed = {false};
+    Conversation c = write(h -> {
+      HandoffStore.lockActive(h, tenant, id);
+      Conversation closed = h.createQuery("UPDATE conversations SET closed_at = now()"
+              + " WHERE tenant_id = :tenant AND id = :id AND closed_at IS NULL AND deleted_at IS NULL RETURNING " + COLUMNS)
+          .bind("tenant", tenant).bind("id", id)
+          .map(CONVERSATION).findOne()
+          .map(now -> {
+            ConversationEvents.record(h, tenant, id, ConversationEvent.Kind.CONVERSATION_CLOSED, null);
+            changed[0] = true;
+            return now;
+          })
+          .or(() -> h.createQuery("SELECT " + COLUMNS
+                  + " FROM conversations WHERE tenant_id = :tenant AND id = :id AND deleted_at IS NULL FOR UPDATE")
+              .bind("tenant", tenant).bind("id", id)
+              .map(CONVERSATION).findOne())
+          .orElseThrow(() -> notFound(id));
+      if (closed.handoffState().equals("ai")
+          || HandoffStore.cancelActive(h, tenant, id, "conversation closed", actor).isEmpty()) {
+        return closed;
+      }
+      changed[0] = true;
+      // Rare (a handoff was active): read the row back with its handoff_state now ai.
+      return h.createQuery("SELECT " + COLUMNS + " FROM conversations WHERE tenant_id = :tenant AND id = :id")
+          .bind("tenant", tenant).bind("id", id).map(CONVERSATION).one();
+    });
+    if (changed[0]) {
       events.committed();
     }
     return c;
@@ -250,19 +253,26 @@ public final class ConversationStore extends Store {
 
   /**
    * Soft delete: the row stays (until the retention purge or the customer's erasure) but every read
-   * treats it as absent, so the memories that named it stop naming it, in the same transaction.
+   * treats it as absent, so the memories that named it stop naming it, in the same transaction. An
+   * active handoff ends with it as on {@link #close} (CANCELLED, note "conversation deleted"); its
+   * HANDOFF_CHANGED event is recorded before CONVERSATION_DELETED.
    */
-  public void delete(String tenant, UUID id) {
+  public void delete(String tenant, UUID id, String actor) {
     int n = write(h -> {
-      int deleted = h.createUpdate("UPDATE conversations SET deleted_at = now()"
-              + " WHERE tenant_id = :tenant AND id = :id AND deleted_at IS NULL")
-          .bind("tenant", tenant).bind("id", id).execute();
-      if (deleted > 0) {
-        h.createUpdate("UPDATE memories SET conversation_id = NULL WHERE tenant_id = :tenant AND conversation_id = :id")
-            .bind("tenant", tenant).bind("id", id).execute();
-        ConversationEvents.record(h, tenant, id, ConversationEvent.Kind.CONVERSATION_DELETED, null);
+      HandoffStore.lockActive(h, tenant, id);
+      Optional<String> handoffState = h.createQuery("UPDATE conversations SET deleted_at = now()"
+              + " WHERE tenant_id = :tenant AND id = :id AND deleted_at IS NULL RETURNING handoff_state")
+          .bind("tenant", tenant).bind("id", id).mapTo(String.class).findOne();
+      if (handoffState.isEmpty()) {
+        return 0;
       }
-      return deleted;
+      h.createUpdate("UPDATE memories SET conversation_id = NULL WHERE tenant_id = :tenant AND conversation_id = :id")
+          .bind("tenant", tenant).bind("id", id).execute();
+      if (!handoffState.get().equals("ai")) {
+        HandoffStore.cancelActive(h, tenant, id, "conversation deleted", actor);
+      }
+      ConversationEvents.record(h, tenant, id, ConversationEvent.Kind.CONVERSATION_DELETED, null);
+      return 1;
     });
     if (n == 0) {
       throw notFound(id);

@@ -324,6 +324,39 @@ public final class HandoffStore extends Store {
     return new Handoff.Page(page, new Handoff.Cursor(last.requestedAt(), last.id()));
   }
 
+  /**
+   * Closing or deleting a conversation ends its active handoff. Step one, before the conversation's
+   * row is locked: lock the active handoff's row, so these writes take their locks in the order
+   * Accept, Complete and Cancel do (handoff, then conversation) and cannot deadlock with them.
+   */
+  static void lockActive(Handle h, String tenant, UUID conversationId) {
+    h.createQuery("SELECT h.id FROM handoffs h WHERE h.tenant_id = :tenant AND h.conversation_id = :conversation"
+            + " AND h.state IN ('requested', 'accepted') FOR UPDATE")
+        .bind("tenant", tenant).bind("conversation", conversationId).mapTo(UUID.class).list();
+  }
+
+  /**
+   * Step two, once the conversation's row is locked (so a RequestHandoff that held it has committed
+   * and is seen): cancels the conversation's active handoff with {@code note} and {@code actor},
+   * puts its {@code handoff_state} back to AI and records the HANDOFF_CHANGED event, in the
+   * caller's transaction. Returns the handoffs cancelled (none or one). The caller wakes the
+   * sequencer after its commit.
+   */
+  static List<Handoff> cancelActive(Handle h, String tenant, UUID conversationId, String note, String actor) {
+    List<Handoff> cancelled = h.createQuery("UPDATE handoffs AS h SET state = 'cancelled', cancelled_at = now(),"
+            + " cancelled_by = :actor, resolution = :note WHERE h.tenant_id = :tenant"
+            + " AND h.conversation_id = :conversation AND h.state IN ('requested', 'accepted') RETURNING " + COLUMNS)
+        .bind("tenant", tenant).bind("conversation", conversationId).bind("actor", actor).bind("note", note)
+        .map(HANDOFF).list();
+    if (!cancelled.isEmpty()) {
+      setConversationState(h, tenant, conversationId, "ai");
+      for (Handoff x : cancelled) {
+        recordChange(h, tenant, x);
+      }
+    }
+    return cancelled;
+  }
+
   /** Locks the handoff's row; NOT_FOUND when it is missing or its conversation is deleted. */
   private static Locked lock(Handle h, String tenant, UUID handoffId) {
     return h.createQuery("SELECT " + COLUMNS + ", c.closed_at IS NOT NULL AS conversation_closed FROM handoffs h"

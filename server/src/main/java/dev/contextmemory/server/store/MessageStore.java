@@ -119,19 +119,19 @@ public final class MessageStore extends Store {
   public Message.Appended append(String tenant, UUID conversationId, Message.Draft d) {
     for (int attempt = 0; ; attempt++) {
       try {
-        var row = writeOne((h, tail) -> h.createQuery(APPEND_ONE + tail)
-            .bind("tenant", tenant)
-            .bind("conversation", conversationId)
-            .bind("id", Ids.newId())
-            .bind("role", d.role())
-            .bind("content", d.content())
-            .bind("tool_calls", MessageJson.write(d.toolCalls()))
-            .bind("tool_call_id", d.toolCallId())
-            .bind("attachments", MessageJson.write(d.attachments()))
-            .bind("metadata", d.metadataJson())
-            .bind("key", d.idempotencyKey())
-            .bind("created_at", Rows.timestamptz(d.createdAt())),
-            (rs, ctx) -> new Message.Appended(MESSAGE.map(rs, ctx), rs.getBoolean("replayed")));
+        var row = writeOne(APPEND_ONE, new Args()
+            .set("tenant", tenant)
+            .set("conversation", conversationId)
+            .set("id", Ids.newId())
+            .set("role", d.role())
+            .set("content", d.content())
+            .set("tool_calls", MessageJson.write(d.toolCalls()))
+            .set("tool_call_id", d.toolCallId())
+            .set("attachments", MessageJson.write(d.attachments()))
+            .set("metadata", d.metadataJson())
+            .set("key", d.idempotencyKey())
+            .set("created_at", Rows.timestamptz(d.createdAt())),
+            rs -> new Message.Appended(MESSAGE.map(rs, null), rs.getBoolean("replayed")));
         if (row.isPresent()) {
           if (!row.get().replayed()) {
             events.committed();
@@ -315,20 +315,19 @@ public final class MessageStore extends Store {
     // with "LIMIT $n" PostgreSQL's generic plan assumes 10% of the conversation and looks so
     // expensive that it re-plans every execution (~0.7 ms, more than the query itself); with the
     // number known, the cached generic plan is chosen after five runs and planning disappears.
+    Args args = new Args().set("tenant", tenant).set("conversation", conversationId);
+    if (afterSequence != null) {
+      args.set("after", afterSequence);
+    }
+    bindFilter(args, filter);
+    // Plain JDBC (Store.query): one of the three hottest reads.
     List<Message> rows = new ArrayList<>();
-    boolean found = read(h -> {
-      Query q = h.createQuery(sql).bind("tenant", tenant).bind("conversation", conversationId);
-      if (afterSequence != null) {
-        q.bind("after", afterSequence);
+    boolean found = !query(Plain.of(sql), args, rs -> {
+      if (rs.getObject("id") != null) {
+        rows.add(MESSAGE.map(rs, null));
       }
-      bindFilter(q, filter);
-      return q.map((rs, ctx) -> {
-        if (rs.getObject("id") != null) {
-          rows.add(MESSAGE.map(rs, ctx));
-        }
-        return true;
-      }).list().size() > 0;
-    });
+      return true;
+    }).isEmpty();
     if (!found) {
       throw new NotFoundException("conversation", conversationId.toString());
     }
@@ -348,6 +347,19 @@ public final class MessageStore extends Store {
     }
     if (f.until() != null) {
       where.append(" AND m.created_at < CAST(:until AS timestamptz)");
+    }
+  }
+
+  /** {@link #bindFilter(Query, Message.Filter)} for a plain statement. */
+  static void bindFilter(Args a, Message.Filter f) {
+    if (!f.roles().isEmpty()) {
+      a.set("roles", f.roles().toArray(new String[0]));
+    }
+    if (f.from() != null) {
+      a.set("from", Rows.timestamptz(f.from()));
+    }
+    if (f.until() != null) {
+      a.set("until", Rows.timestamptz(f.until()));
     }
   }
 

@@ -1,11 +1,22 @@
 package dev.contextmemory.server.store;
 
+import java.sql.Connection;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.sql.Types;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
 import java.util.Optional;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.LongConsumer;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import javax.sql.DataSource;
 import org.jdbi.v3.core.Handle;
 import org.jdbi.v3.core.HandleCallback;
 import org.jdbi.v3.core.Jdbi;
@@ -53,6 +64,159 @@ abstract class Store {
       });
     } catch (JdbiException e) {
       throw UniqueViolations.translate(e);
+    }
+  }
+
+  /**
+   * A named-parameter statement turned into pgjdbc's positional form once: {@code :name} becomes
+   * {@code ?} (a {@code ::cast} stays), and the names are kept in order, a repeated name once per
+   * use. The SQL constants stay written as everywhere else (and as the load test's copies).
+   */
+  protected record Plain(String sql, List<String> names) {
+    private static final Pattern NAMED = Pattern.compile("(?<!:):([a-z_][a-z0-9_]*)");
+    /** Dynamic statements (list filters) have a few dozen variants at most; the cap only bounds it. */
+    private static final int MAX_CACHED = 512;
+    private static final Map<String, Plain> CACHE = new ConcurrentHashMap<>();
+
+    public static Plain of(String named) {
+      Plain p = CACHE.get(named);
+      if (p != null) {
+        return p;
+      }
+      List<String> names = new ArrayList<>();
+      Matcher m = NAMED.matcher(named);
+      StringBuilder sb = new StringBuilder(named.length());
+      while (m.find()) {
+        names.add(m.group(1));
+        m.appendReplacement(sb, "?");
+      }
+      m.appendTail(sb);
+      p = new Plain(sb.toString(), List.copyOf(names));
+      if (CACHE.size() < MAX_CACHED) {
+        CACHE.putIfAbsent(named, p);
+      }
+      return p;
+    }
+  }
+
+  /** A plain statement's parameter values by name, bound with the setters Jdbi would pick. */
+  protected static final class Args {
+    private final Map<String, Object> values = new HashMap<>();
+
+    public Args set(String name, Object value) {
+      values.put(name, value);
+      return this;
+    }
+
+    void bind(PreparedStatement st, List<String> names) throws SQLException {
+      for (int i = 0; i < names.size(); i++) {
+        String name = names.get(i);
+        if (!values.containsKey(name)) {
+          throw new IllegalArgumentException("no value for :" + name);
+        }
+        Object v = values.get(name);
+        int at = i + 1;
+        switch (v) {
+          case null -> st.setNull(at, Types.VARCHAR);
+          case String x -> st.setString(at, x);
+          case Integer x -> st.setInt(at, x);
+          case Long x -> st.setLong(at, x);
+          case Boolean x -> st.setBoolean(at, x);
+          case UUID x -> st.setObject(at, x);
+          case java.time.OffsetDateTime x -> st.setObject(at, x);
+          case org.postgresql.util.PGobject x -> st.setObject(at, x);
+          case String[] x -> st.setArray(at, st.getConnection().createArrayOf("text", x));
+          default -> throw new IllegalArgumentException("no binding for " + v.getClass().getName());
+        }
+      }
+    }
+
+    /** The same values on a Jdbi statement (a null as a typed null, as a String-typed bind makes it). */
+    <Q extends org.jdbi.v3.core.statement.SqlStatement<Q>> Q bindTo(Q q) {
+      values.forEach((name, v) -> {
+        if (v == null) {
+          q.bindByType(name, null, String.class);
+        } else {
+          q.bind(name, v);
+        }
+      });
+      return q;
+    }
+  }
+
+  /** Maps the current row of a plain statement's result. */
+  @FunctionalInterface
+  protected interface Row<T> {
+    T map(ResultSet rs) throws SQLException;
+  }
+
+  /**
+   * One autocommit statement as plain JDBC, for the hottest calls (see {@link PlainStatements} for
+   * why): a pooled connection, the prepared statement (pgjdbc's per-connection cache makes it a
+   * server-side prepared one), the listeners (cancellation at the call's end, spans), the rows.
+   * Errors arrive as from {@link #read}: a Jdbi exception around the SQLException, unique
+   * violations translated.
+   */
+  protected <T> List<T> query(Plain sql, Args args, Row<T> row) {
+    PlainStatements plain = jdbi.getConfig(PlainStatements.class);
+    DataSource ds = plain.dataSource();
+    if (ds == null) {
+      // A Jdbi not made by Database.jdbi (tests of a single store): the same statement on a handle's connection.
+      return read(h -> {
+        try {
+          return run(h.getConnection(), plain, sql, args, row);
+        } catch (SQLException e) {
+          throw new UnableToExecuteStatementException(e, null);
+        }
+      });
+    }
+    try (Connection c = ds.getConnection()) {
+      return run(c, plain, sql, args, row);
+    } catch (SQLException e) {
+      throw UniqueViolations.translate(new UnableToExecuteStatementException(e, null));
+    }
+  }
+
+  /**
+   * {@link #writeOne} for a named statement: without a {@link CommitLsn} sink (no standbys) it is
+   * an autocommit statement, so it runs as plain JDBC ({@link #query}); with one, through Jdbi
+   * with the COMMIT and the WAL position in the same round trip, as before.
+   */
+  protected <T> Optional<T> writeOne(String namedSql, Args args, Row<T> row) {
+    if (jdbi.getConfig(CommitLsn.class).sink() != null) {
+      return writeOne((h, tail) -> args.bindTo(h.createQuery(namedSql + tail)), (rs, ctx) -> row.map(rs));
+    }
+    List<T> rows = query(Plain.of(namedSql), args, row);
+    if (rows.size() > 1) {
+      throw new IllegalStateException("expected at most one row");
+    }
+    return rows.isEmpty() ? Optional.empty() : Optional.of(rows.get(0));
+  }
+
+  private static <T> List<T> run(Connection c, PlainStatements plain, Plain sql, Args args, Row<T> row)
+      throws SQLException {
+    try (PreparedStatement st = c.prepareStatement(sql.sql())) {
+      args.bind(st, sql.names());
+      List<PlainStatements.Finish> finishes = new ArrayList<>(2);
+      try {
+        for (PlainStatements.Listener l : plain.listeners()) {
+          PlainStatements.Finish f = l.started(st, sql.sql());
+          if (f != null) {
+            finishes.add(f);
+          }
+        }
+        List<T> rows = new ArrayList<>();
+        try (ResultSet rs = st.executeQuery()) {
+          while (rs.next()) {
+            rows.add(row.map(rs));
+          }
+        }
+        finishes.forEach(f -> f.finished(rows.size(), null));
+        return rows;
+      } catch (SQLException e) {
+        finishes.forEach(f -> f.finished(0, e));
+        throw e;
+      }
     }
   }
 

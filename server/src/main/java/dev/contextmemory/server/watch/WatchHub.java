@@ -53,6 +53,16 @@ public final class WatchHub implements AutoCloseable {
   public static final int POOL_SIZE = 4;
 
   /** Where a subscription's events go; implemented by the gRPC stream. */
+  /**
+   * A stream opened after shutdown began (a client reopening the stream that shutdown just ended,
+   * before the server stopped taking calls): the edge answers UNAVAILABLE, as for open streams.
+   */
+  public static final class Stopping extends RuntimeException {
+    Stopping() {
+      super("the server is stopping", null, false, false);
+    }
+  }
+
   public interface Sink {
     /** Queues one event; false when the sink's buffer was full and it has ended the stream. */
     boolean deliver(ConversationEvent e);
@@ -180,7 +190,7 @@ public final class WatchHub implements AutoCloseable {
    */
   public Subscription subscribe(String tenant, ConversationEvent.Filter filter, Long after, Sink sink) {
     if (stopping) {
-      throw new IllegalStateException("the server is stopping");
+      throw new Stopping();
     }
     AtomicBoolean admitted = new AtomicBoolean();
     perTenant.compute(tenant, (t, n) -> {
