@@ -76,7 +76,9 @@ import java.util.stream.Stream;
  *       creates and appends (which carry idempotency keys). DEADLINE_EXCEEDED is never retried (the
  *       deadline covers all attempts; the outcome is unknown, so retry yourself with the same
  *       idempotency key), nor is ImportMessages. gRPC retries only requests up to 1 MiB and only
- *       until the server starts to answer.
+ *       until the server starts to answer; a safe-to-repeat call whose server died while answering
+ *       (response headers received, then the connection lost) is sent once more by the client
+ *       itself ({@code CommittedCallRetry}).
  *   <li><b>Idempotency keys:</b> a create or append without one gets a random key (see
  *       {@link IdempotencyKeys}), so a retried append never stores a message twice.
  *   <li><b>Wait for ready:</b> a call made while the server is unreachable (restarting) waits for
@@ -394,6 +396,10 @@ public final class ContextMemoryClient implements AutoCloseable {
       ConsistencyTokens tokens = new ConsistencyTokens();
       tokens.offer(consistencyToken);
       chain.add(tokens);
+      if (retry.maxAttempts() > 1) {
+        // Between the keys and the tokens: a repeated call resends the keyed request, newest token.
+        chain.add(new CommittedCallRetry(ServiceConfig.RETRYABLE));
+      }
       chain.add(IdempotencyKeys.interceptor());
       chain.add(new CallDefaults(defaultDeadline, credentials));
       chain.addAll(interceptors.reversed());

@@ -25,7 +25,8 @@ import java.util.Map;
  *       attempt.
  * </ul>
  * ImportMessages and ImportMemories are never retried (re-run them whole: they skip what is stored). gRPC retries only
- * until the server starts to answer, and only requests up to its retry buffer (1 MiB).
+ * until the server starts to answer (the client repeats a {@link #RETRYABLE} call once when its server
+ * died mid-answer: {@link CommittedCallRetry}), and only requests up to its retry buffer (1 MiB).
  */
 final class ServiceConfig {
   private ServiceConfig() {}

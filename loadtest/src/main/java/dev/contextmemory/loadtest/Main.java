@@ -4,6 +4,8 @@ import dev.contextmemory.loadtest.report.RunReport;
 import io.grpc.ManagedChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -41,9 +43,14 @@ public final class Main {
     LoadTest test = new LoadTest(profile, targets, o.only(), o.seed(), System.out)
         .comparingUsageRefresh(o.compareUsageRefresh());
     if (o.target() != null) {
-      String host = o.target().substring(0, o.target().lastIndexOf(':'));
-      int port = Integer.parseInt(o.target().substring(o.target().lastIndexOf(':') + 1));
-      ManagedChannel ch = HarnessChannel.open(host, port, o.apiKey());
+      // HOST:PORT, or several separated by commas: replicas, called in turn.
+      List<ManagedChannel> channels = new ArrayList<>();
+      for (String t : o.target().split(",")) {
+        String host = t.substring(0, t.lastIndexOf(':'));
+        int port = Integer.parseInt(t.substring(t.lastIndexOf(':') + 1));
+        channels.add(HarnessChannel.open(host, port, o.apiKey()));
+      }
+      ManagedChannel ch = channels.size() == 1 ? channels.get(0) : new RoundRobinChannel(channels);
       try {
         RunReport r = test.run(new LoadTest.Environment(ch, o.dbUrl(), false, o.tenant(), "--target " + o.target()
             + (o.dbUrl() == null ? " (no --db-url: no SQL baselines)" : ""), null, null));

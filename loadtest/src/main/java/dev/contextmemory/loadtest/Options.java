@@ -41,7 +41,8 @@ public record Options(
   public static final String USAGE = """
       usage: loadtest [options]
         --profile ci|full|smoke     sizes, rates and durations (default ci)
-        --target HOST:PORT          test a running server (default: start one here)
+        --target HOST:PORT          test a running server (default: start one here); several
+                                    HOST:PORT,HOST:PORT: replicas of one database, called in turn
         --db-url JDBC_URL           without --target: the PostgreSQL cluster to create a fresh database on
                                     (required); with --target: that server's database, for the SQL baselines
         --server-jar PATH           the server's runnable jar (default server/target/context-memory-server-*-all.jar)
@@ -136,8 +137,8 @@ public record Options(
         }
       }
     }
-    if (target != null && !target.matches("[^:]+:\\d+")) {
-      throw new UsageException("--target wants HOST:PORT, got " + target);
+    if (target != null && !target.matches("[^:,]+:\\d+(,[^:,]+:\\d+)*")) {
+      throw new UsageException("--target wants HOST:PORT (or several, comma-separated), got " + target);
     }
     if (target == null && (dbUrl == null || dbUrl.isBlank())) {
       throw new UsageException("without --target, --db-url (the PostgreSQL cluster for a fresh database) is required");

@@ -80,6 +80,9 @@ class TargetsTest {
     assertThrows(Options.UsageException.class, () -> Options.parse(new String[] {"--target", "h:1", "--only", "x"}));
     Options t = Options.parse(new String[] {"--target", "localhost:50051"});
     assertEquals("localhost:50051", t.target());
+    assertEquals("a:1,b:2", Options.parse(new String[] {"--target", "a:1,b:2"}).target());
+    assertThrows(Options.UsageException.class, () -> Options.parse(new String[] {"--target", "a:1,"}));
+    assertThrows(Options.UsageException.class, () -> Options.parse(new String[] {"--target", "a:1,b"}));
   }
 
   @Test

@@ -1,5 +1,8 @@
 package dev.contextmemory.server.store;
 
+import java.sql.Connection;
+import java.sql.SQLException;
+import org.jdbi.v3.core.ConnectionException;
 import org.jdbi.v3.core.Handle;
 import org.jdbi.v3.core.Jdbi;
 import org.slf4j.Logger;
@@ -28,15 +31,44 @@ public final class VectorIndexes {
       // value is put back, not RESET: behind a session-mode pooler the pool set it with set_config
       // when the connection opened, and RESET would leave this pooled connection with none.
       String previous = h.createQuery("SELECT current_setting('statement_timeout')").mapTo(String.class).one();
+      // Nor by the lock timeout: CREATE INDEX CONCURRENTLY waits, in phases, for every transaction
+      // that writes the table or holds an older snapshot, and blocks no one while it waits.
+      String previousLock = h.createQuery("SELECT current_setting('lock_timeout')").mapTo(String.class).one();
+      // Nor by the pool's socket timeout (the statement timeout + 5 s): at 1 M memories the build
+      // took 13 minutes, and the socket timeout closed the connection after 20 s while PostgreSQL
+      // built on, so the server logged a failure and held no lock for a build still running.
+      // HikariCP puts the connection's network timeout back when it returns to the pool.
+      Connection c = h.getConnection();
+      int socketTimeout = networkTimeout(c);
       try {
+        setNetworkTimeout(c, 0);
         h.execute("SET statement_timeout = 0");
+        h.execute("SET lock_timeout = 0");
         ensure(h, space, "memories", "embedding");
         ensure(h, space, "conversations", "summary_embedding");
       } finally {
         h.execute("SELECT set_config('statement_timeout', ?, false)", previous);
+        h.execute("SELECT set_config('lock_timeout', ?, false)", previousLock);
         h.execute("SELECT pg_advisory_unlock(?)", LOCK);
+        setNetworkTimeout(c, socketTimeout);
       }
     });
+  }
+
+  private static int networkTimeout(Connection c) {
+    try {
+      return c.getNetworkTimeout();
+    } catch (SQLException e) {
+      throw new ConnectionException(e);
+    }
+  }
+
+  private static void setNetworkTimeout(Connection c, int millis) {
+    try {
+      c.setNetworkTimeout(Runnable::run, millis);
+    } catch (SQLException e) {
+      throw new ConnectionException(e);
+    }
   }
 
   private static void ensure(Handle h, VectorSpace space, String table, String column) {
