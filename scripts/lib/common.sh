@@ -193,12 +193,14 @@ cm_java_env() {
 }
 
 # Prints the path of the server's runnable jar, building it first when it is
-# missing or older than any source it is made of.
+# missing or older than any source it is made of (build output under target/ is not a source: a
+# `mvn verify` rewrites proto/target after the jar, and counting it rebuilt the jar on every
+# scripts/test, under any server then running from it).
 cm_server_jar() {
   local jar
   jar=$(ls "$CM_REPO_ROOT"/server/target/context-memory-server-*-all.jar 2>/dev/null | head -n 1 || true)
   if [[ -z "$jar" ]] || [[ -n "$(find "$CM_REPO_ROOT/pom.xml" "$CM_REPO_ROOT/proto" "$CM_REPO_ROOT/migrations" \
-      "$CM_REPO_ROOT/server/src" "$CM_REPO_ROOT/server/pom.xml" -newer "$jar" -type f -print -quit)" ]]; then
+      "$CM_REPO_ROOT/server/src" "$CM_REPO_ROOT/server/pom.xml" -path '*/target' -prune -o -newer "$jar" -type f -print -quit)" ]]; then
     cm_log "building the server (mvn package, tests skipped; scripts/test runs them)"
     (cd "$CM_REPO_ROOT" && mvn -B -q -ntp -pl server -am package -DskipTests) >&2 ||
       cm_die "the build failed"
