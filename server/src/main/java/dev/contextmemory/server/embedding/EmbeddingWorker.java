@@ -4,8 +4,6 @@ import dev.contextmemory.server.store.EmbeddingQueueStore;
 import dev.contextmemory.server.store.EmbeddingQueueStore.Claimed;
 import java.time.Duration;
 import java.util.List;
-import java.util.concurrent.Semaphore;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -20,7 +18,7 @@ import org.slf4j.LoggerFactory;
  * 5 min, or the endpoint's Retry-After if longer); a row that failed EMBEDDING_MAX_ATTEMPTS times is
  * marked FAILED. Several servers can run workers on one database (EmbeddingQueueStore's claim).
  */
-public final class EmbeddingWorker implements AutoCloseable {
+public final class EmbeddingWorker extends BackgroundRounds {
   private static final Logger log = LoggerFactory.getLogger(EmbeddingWorker.class);
   private static final Duration BASE_BACKOFF = Duration.ofSeconds(1);
   private static final Duration MAX_BACKOFF = Duration.ofMinutes(5);
@@ -35,8 +33,6 @@ public final class EmbeddingWorker implements AutoCloseable {
   private final int batch;
   private final int maxAttempts;
   private final Duration poll;
-  private final Semaphore wake = new Semaphore(0);
-  private final Thread thread;
   private final AtomicLong embedded = new AtomicLong();
   private final AtomicLong retried = new AtomicLong();
   private final AtomicLong failed = new AtomicLong();
@@ -44,61 +40,32 @@ public final class EmbeddingWorker implements AutoCloseable {
   private volatile long pending;
   private volatile double lagSeconds;
   private volatile long depthRefreshedAt = System.nanoTime() - DEPTH_REFRESH_NANOS;
-  private volatile boolean closed;
 
   public EmbeddingWorker(List<EmbeddingQueueStore> queues, Embedder embedder, int batch, int maxAttempts,
       Duration poll) {
+    super("embedding-worker", poll, log, "embedding worker round failed: {}");
     this.queues = List.copyOf(queues);
     this.embedder = embedder;
     this.batch = batch;
     this.maxAttempts = maxAttempts;
     this.poll = poll;
-    this.thread = new Thread(this::run, "embedding-worker");
-    thread.setDaemon(true);
   }
 
-  public void start() {
-    thread.start();
-  }
-
-  /** A row was queued on this server: look now instead of at the next poll. */
-  public void wake() {
-    if (wake.availablePermits() == 0) {
-      wake.release();
+  @Override
+  boolean round() {
+    int n = 0;
+    boolean full = false;
+    for (EmbeddingQueueStore queue : queues) {
+      int claimed = drainOnce(queue);
+      n += claimed;
+      full |= claimed == batch;
     }
+    refreshDepth(n > 0);
+    return full;
   }
 
-  private void run() {
-    requeueOtherModels();
-    while (!closed) {
-      try {
-        int n = 0;
-        boolean full = false;
-        for (EmbeddingQueueStore queue : queues) {
-          int claimed = drainOnce(queue);
-          n += claimed;
-          full |= claimed == batch;
-        }
-        refreshDepth(n > 0);
-        if (!full) {
-          wake.tryAcquire(poll.toMillis(), TimeUnit.MILLISECONDS);
-          wake.drainPermits();
-        }
-      } catch (InterruptedException e) {
-        return;
-      } catch (RuntimeException e) {
-        // The database may be down for a moment: try again after a poll interval.
-        log.warn("embedding worker round failed: {}", e.toString());
-        try {
-          Thread.sleep(poll.toMillis());
-        } catch (InterruptedException ie) {
-          return;
-        }
-      }
-    }
-  }
-
-  private void requeueOtherModels() {
+  @Override
+  void beforeRounds() {
     for (EmbeddingQueueStore queue : queues) {
       requeueOtherModels(queue);
     }
@@ -106,7 +73,7 @@ public final class EmbeddingWorker implements AutoCloseable {
 
   private void requeueOtherModels(EmbeddingQueueStore queue) {
     long total = 0;
-    while (!closed) {
+    while (!closed()) {
       try {
         int n = queue.requeueOtherModels(REQUEUE_BATCH);
         requeued.addAndGet(n);
@@ -226,14 +193,4 @@ public final class EmbeddingWorker implements AutoCloseable {
     return requeued.get();
   }
 
-  @Override
-  public void close() {
-    closed = true;
-    thread.interrupt();
-    try {
-      thread.join(5_000);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-    }
-  }
 }

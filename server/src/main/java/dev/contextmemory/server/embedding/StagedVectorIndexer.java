@@ -2,8 +2,6 @@ package dev.contextmemory.server.embedding;
 
 import dev.contextmemory.server.store.StagedVectorStore;
 import java.time.Duration;
-import java.util.concurrent.Semaphore;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -16,62 +14,29 @@ import org.slf4j.LoggerFactory;
  * until a bulk write on this server staged rows ({@link #wake()}). Several servers share the work
  * (SKIP LOCKED). Bounded: one pooled connection at a time, nothing held in memory.
  */
-public final class StagedVectorIndexer implements AutoCloseable {
+public final class StagedVectorIndexer extends BackgroundRounds {
   private static final Logger log = LoggerFactory.getLogger(StagedVectorIndexer.class);
   /** Small, so a batch holds its rows' locks for a fraction of a second (a write to them waits). */
   static final int BATCH = 100;
   private static final long DEPTH_REFRESH_NANOS = Duration.ofSeconds(1).toNanos();
 
   private final StagedVectorStore store;
-  private final Duration poll;
-  private final Semaphore wake = new Semaphore(0);
-  private final Thread thread;
   private final AtomicLong indexed = new AtomicLong();
   private volatile long staged;
   private volatile double lagSeconds;
   private volatile long depthRefreshedAt = System.nanoTime() - DEPTH_REFRESH_NANOS;
-  private volatile boolean closed;
 
   public StagedVectorIndexer(StagedVectorStore store, Duration poll) {
+    super("staged-vector-indexer", poll, log, "staged vector indexing failed, will retry: {}");
     this.store = store;
-    this.poll = poll;
-    this.thread = new Thread(this::run, "staged-vector-indexer");
-    thread.setDaemon(true);
   }
 
-  public void start() {
-    thread.start();
-  }
-
-  /** A bulk write staged vectors on this server: look now instead of at the next poll. */
-  public void wake() {
-    if (wake.availablePermits() == 0) {
-      wake.release();
-    }
-  }
-
-  private void run() {
-    while (!closed) {
-      try {
-        int n = store.index(BATCH);
-        indexed.addAndGet(n);
-        refreshDepth(n > 0);
-        if (n < BATCH) {
-          wake.tryAcquire(poll.toMillis(), TimeUnit.MILLISECONDS);
-          wake.drainPermits();
-        }
-      } catch (InterruptedException e) {
-        return;
-      } catch (RuntimeException e) {
-        // The database may be down for a moment: try again after a poll interval.
-        log.warn("staged vector indexing failed, will retry: {}", e.toString());
-        try {
-          Thread.sleep(poll.toMillis());
-        } catch (InterruptedException ie) {
-          return;
-        }
-      }
-    }
+  @Override
+  boolean round() {
+    int n = store.index(BATCH);
+    indexed.addAndGet(n);
+    refreshDepth(n > 0);
+    return n == BATCH;
   }
 
   private void refreshDepth(boolean force) {
@@ -99,14 +64,4 @@ public final class StagedVectorIndexer implements AutoCloseable {
     return indexed.get();
   }
 
-  @Override
-  public void close() {
-    closed = true;
-    thread.interrupt();
-    try {
-      thread.join(5_000);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-    }
-  }
 }
