@@ -39,19 +39,11 @@ public final class MemoryBatchStore extends Store {
   /** The unnest of the items' columns, as {@code u}; the parameters are bound by {@link #bindItems}. */
   private static final String ITEMS = """
       unnest(CAST(:ids AS uuid[]), CAST(:customers AS uuid[]), CAST(:conversations AS uuid[]), CAST(:kinds AS text[]),
-             CAST(:keys AS text[]), CAST(:contents AS text[]), CAST(:metadata AS text[]), CAST(:vector_starts AS int[]),
+             CAST(:keys AS text[]), CAST(:contents AS text[]), CAST(:metadata AS text[]), CAST(:embeddings AS vector[]),
              CAST(:importances AS real[]), CAST(:sources AS text[]), CAST(:expires AS text[]), CAST(:request_ids AS text[]),
              CAST(:embedding_models AS text[]), CAST(:embedding_states AS text[]))
-        AS u(id, customer_id, conversation_id, kind, memory_key, content, metadata, vector_start, importance, source,
+        AS u(id, customer_id, conversation_id, kind, memory_key, content, metadata, embedding, importance, source,
              expires_at, request_id, embedding_model, embedding_state)""";
-
-  /**
-   * An item's client vector: its slice of {@code :vectors}, every client vector of the statement's
-   * items end to end as one {@code real[]} that pgjdbc sends in binary (4 bytes a float, no text to
-   * format or parse); the cast to vector copies the slice. {@code :dimension} is their length.
-   */
-  private static final String VECTOR =
-      "CAST((CAST(:vectors AS real[]))[u.vector_start : u.vector_start + :dimension - 1] AS vector)";
 
   /** Client vectors go to embedding_staged (state 'staged'): no HNSW insert in the batch's transaction. */
   private static final String INSERT = """
@@ -61,14 +53,14 @@ public final class MemoryBatchStore extends Store {
                                  embedding_staged_model)
       SELECT :tenant, u.id, u.customer_id, u.conversation_id, u.kind, u.memory_key, u.content,
              coalesce(CAST(u.metadata AS jsonb), '{}'),
-             CASE WHEN u.embedding_state <> 'staged' THEN %3$s END, coalesce(u.importance, 0.5),
+             CASE WHEN u.embedding_state <> 'staged' THEN u.embedding END, coalesce(u.importance, 0.5),
              coalesce(u.source, ''), CAST(u.expires_at AS timestamptz), u.request_id,
              CASE WHEN u.embedding_state <> 'staged' THEN u.embedding_model END,
              u.embedding_state, CASE WHEN u.embedding_state = 'pending' THEN now() END,
              CASE WHEN u.embedding_state = 'pending' THEN now() END,
-             CASE WHEN u.embedding_state = 'staged' THEN %3$s END,
+             CASE WHEN u.embedding_state = 'staged' THEN u.embedding END,
              CASE WHEN u.embedding_state = 'staged' THEN u.embedding_model END
-        FROM %1$s, %2$s
+        FROM %s, %s
       """;
 
   private final String model;
@@ -123,7 +115,7 @@ public final class MemoryBatchStore extends Store {
         ids.add(id);
         byId.put(id, i);
       }
-      Query insert = h.createQuery(INSERT.formatted(MemoryHistoryStore.TAG, ITEMS, VECTOR)
+      Query insert = h.createQuery(INSERT.formatted(MemoryHistoryStore.TAG, ITEMS)
           + " ON CONFLICT DO NOTHING RETURNING " + RETURNING);
       bindItems(MemoryHistoryStore.tag(insert, actor, "create"), tenant, items, todo, ids, true)
           .map(MEMORY).forEach(m -> results[byId.get(m.id())] = new Result(m, true, null));
@@ -169,7 +161,7 @@ public final class MemoryBatchStore extends Store {
         for (int i : group) {
           byKey.put(items.get(i).customerId() + "|" + items.get(i).draft().key(), i);
         }
-        Query upsert = h.createQuery(INSERT.formatted(MemoryHistoryStore.TAG, ITEMS, VECTOR) + """
+        Query upsert = h.createQuery(INSERT.formatted(MemoryHistoryStore.TAG, ITEMS) + """
              ON CONFLICT (tenant_id, customer_id, memory_key) DO UPDATE SET
                conversation_id = EXCLUDED.conversation_id, kind = EXCLUDED.kind, content = EXCLUDED.content,
                metadata = EXCLUDED.metadata, embedding = EXCLUDED.embedding, source = EXCLUDED.source,
@@ -271,31 +263,14 @@ public final class MemoryBatchStore extends Store {
   private Query bindItems(Query q, String tenant, List<Item> items, List<Integer> which, List<UUID> ids,
       boolean withRequestIds) {
     int n = which.size();
-    Integer[] vectorStarts = new Integer[n];
+    float[][] embeddings = new float[n][];
     String[] expires = new String[n];
     Float[] importances = new Float[n];
     String[] models = new String[n];
     String[] states = new String[n];
-    int dimension = 0;
-    int vectorCount = 0;
     for (int j = 0; j < n; j++) {
-      float[] e = items.get(which.get(j)).draft().embedding();
-      if (e != null) {
-        if (vectorCount > 0 && e.length != dimension) {
-          throw new IllegalStateException("client vectors of one batch differ in length: " + dimension + ", " + e.length);
-        }
-        dimension = e.length;
-        vectorCount++;
-      }
-    }
-    float[] vectors = new float[vectorCount * dimension];
-    for (int j = 0, at = 0; j < n; j++) {
       Memory.Draft d = items.get(which.get(j)).draft();
-      if (d.embedding() != null) {
-        System.arraycopy(d.embedding(), 0, vectors, at, dimension);
-        vectorStarts[j] = at + 1; // SQL arrays count from 1
-        at += dimension;
-      }
+      embeddings[j] = d.embedding();
       expires[j] = d.expiresAt() == null ? null : d.expiresAt().toString();
       importances[j] = d.importance();
       // As MemoryStore: a client's vector is the active model's (MemoryRequests checked it).
@@ -310,9 +285,8 @@ public final class MemoryBatchStore extends Store {
         .bindArray("keys", String.class, which.stream().map(i -> items.get(i).draft().key()).toList())
         .bindArray("contents", String.class, which.stream().map(i -> items.get(i).draft().content()).toList())
         .bindArray("metadata", String.class, which.stream().map(i -> items.get(i).draft().metadataJson()).toList())
-        .bindArray("vector_starts", Integer.class, Arrays.asList(vectorStarts))
-        .bind("vectors", Rows.floats(vectors))
-        .bind("dimension", dimension)
+        .bind("embeddings", (position, statement, ctx) ->
+            statement.setObject(position, VectorArray.of(statement.getConnection(), embeddings)))
         .bindArray("importances", Float.class, Arrays.asList(importances))
         .bindArray("sources", String.class, which.stream().map(i -> items.get(i).draft().source()).toList())
         .bindArray("expires", String.class, Arrays.asList(expires))

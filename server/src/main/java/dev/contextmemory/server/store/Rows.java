@@ -57,15 +57,6 @@ final class Rows {
     }
   }
 
-  /**
-   * A {@code real[]} parameter that pgjdbc sends in PostgreSQL's binary array format (its encoder for
-   * a primitive {@code float[]}), not as a text literal: a batch's client vectors travel as 4 bytes
-   * a float instead of about 10 characters formatted here and parsed by the server.
-   */
-  static Argument floats(float[] v) {
-    return (position, statement, ctx) -> statement.setObject(position, v);
-  }
-
   /** pgvector's text form, '[1.0,2.5,...]'. */
   static String vectorText(float[] v) {
     StringBuilder sb = new StringBuilder(v.length * 12).append('[');

@@ -20,9 +20,10 @@ import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
  * -pl server -am -Dtest=BulkVectorTransferMeasurement -Dmeasure.bulk=true
  * -Dsurefire.failIfNoSpecifiedTests=false} (docs/search.md "Bulk writes"). Each round times, from
  * the floats in Java to the INSERT's end: pgvector text in a {@code text[]} (what MemoryBatchStore
- * bound before), the floats end to end in one binary {@code real[]} sliced per row (what it binds
- * now), and no vector at all (the rows' own floor). The variants alternate so each sees the same
- * machine load; it asserts nothing about time and writes target/bulk-vector-transfer.txt.
+ * bound first), the floats end to end in one binary {@code real[]} sliced per row, a binary
+ * {@code vector[]} ({@link VectorArray}, what it binds now), and no vector at all (the rows' own
+ * floor). The variants alternate so each sees the same machine load; it asserts nothing about time
+ * and writes target/bulk-vector-transfer.txt.
  */
 @EnabledIfSystemProperty(named = "measure.bulk", matches = "true")
 class BulkVectorTransferMeasurement {
@@ -43,7 +44,7 @@ class BulkVectorTransferMeasurement {
     for (int i = 0; i < ROWS; i++) {
       ids[i] = i;
     }
-    List<List<Long>> nanos = List.of(new ArrayList<>(), new ArrayList<>(), new ArrayList<>());
+    List<List<Long>> nanos = List.of(new ArrayList<>(), new ArrayList<>(), new ArrayList<>(), new ArrayList<>());
     String url = TestDatabase.create();
     // Server-side prepared statements from the first use, as the server's pool has them.
     try (Connection c = DriverManager.getConnection(url + (url.contains("?") ? "&" : "?") + "prepareThreshold=1")) {
@@ -55,10 +56,12 @@ class BulkVectorTransferMeasurement {
           "INSERT INTO t SELECT u.i, CAST(u.v AS vector) FROM unnest(CAST(? AS int[]), CAST(? AS text[])) AS u(i, v)");
       PreparedStatement binary = c.prepareStatement("INSERT INTO t SELECT u.i, CAST((CAST(? AS real[]))[u.s : u.s + "
           + DIM + " - 1] AS vector) FROM unnest(CAST(? AS int[]), CAST(? AS int[])) AS u(i, s)");
+      PreparedStatement vectorArray = c.prepareStatement(
+          "INSERT INTO t SELECT u.i, u.v FROM unnest(CAST(? AS int[]), CAST(? AS vector[])) AS u(i, v)");
       PreparedStatement none = c.prepareStatement(
           "INSERT INTO t SELECT u.i, NULL FROM unnest(CAST(? AS int[])) AS u(i)");
       for (int round = 0; round < ROUNDS; round++) {
-        for (int variant = 0; variant < 3; variant++) {
+        for (int variant = 0; variant < 4; variant++) {
           try (Statement st = c.createStatement()) {
             st.execute("TRUNCATE t");
           }
@@ -80,10 +83,15 @@ class BulkVectorTransferMeasurement {
                 System.arraycopy(vectors[i], 0, all, i * DIM, DIM);
                 starts[i] = i * DIM + 1;
               }
-              Rows.floats(all).apply(1, binary, null);
+              binary.setObject(1, all); // pgjdbc's binary encoder for float[]
               binary.setArray(2, c.createArrayOf("int4", ids));
               binary.setArray(3, c.createArrayOf("int4", starts));
               binary.executeUpdate();
+            }
+            case 2 -> {
+              vectorArray.setArray(1, c.createArrayOf("int4", ids));
+              vectorArray.setObject(2, VectorArray.of(c, vectors));
+              vectorArray.executeUpdate();
             }
             default -> {
               none.setArray(1, c.createArrayOf("int4", ids));
@@ -97,8 +105,9 @@ class BulkVectorTransferMeasurement {
       }
     }
     StringBuilder out = new StringBuilder();
-    String[] names = {"text[] of pgvector text (before)", "one binary real[], sliced (now)", "no vector (floor)"};
-    for (int variant = 0; variant < 3; variant++) {
+    String[] names = {"text[] of pgvector text (the first)", "one binary real[], sliced per row",
+        "binary vector[] (VectorArray, now)", "no vector (floor)"};
+    for (int variant = 0; variant < 4; variant++) {
       long[] a = nanos.get(variant).stream().mapToLong(Long::longValue).sorted().toArray();
       out.append(String.format(Locale.ROOT, "%d rows of %d dims, %s: median %.1f ms (min %.1f, max %.1f, %d rounds)%n",
           ROWS, DIM, names[variant], a[a.length / 2] / 1e6, a[0] / 1e6, a[a.length - 1] / 1e6, a.length));
