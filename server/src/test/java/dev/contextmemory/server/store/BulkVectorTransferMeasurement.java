@@ -44,13 +44,17 @@ class BulkVectorTransferMeasurement {
     for (int i = 0; i < ROWS; i++) {
       ids[i] = i;
     }
-    List<List<Long>> nanos = List.of(new ArrayList<>(), new ArrayList<>(), new ArrayList<>(), new ArrayList<>());
+    List<List<Long>> nanos = List.of(new ArrayList<>(), new ArrayList<>(), new ArrayList<>(), new ArrayList<>(),
+        new ArrayList<>());
     String url = TestDatabase.create();
     // Server-side prepared statements from the first use, as the server's pool has them.
     try (Connection c = DriverManager.getConnection(url + (url.contains("?") ? "&" : "?") + "prepareThreshold=1")) {
       try (Statement st = c.createStatement()) {
         st.execute("CREATE EXTENSION vector");
         st.execute("CREATE TABLE t (id int, v vector(" + DIM + "))");
+        // The same rows with the vector kept in the row (STORAGE MAIN) instead of TOAST's default.
+        st.execute("CREATE TABLE t_main (id int, v vector(" + DIM + "))");
+        st.execute("ALTER TABLE t_main ALTER COLUMN v SET STORAGE MAIN");
       }
       PreparedStatement text = c.prepareStatement(
           "INSERT INTO t SELECT u.i, CAST(u.v AS vector) FROM unnest(CAST(? AS int[]), CAST(? AS text[])) AS u(i, v)");
@@ -58,12 +62,14 @@ class BulkVectorTransferMeasurement {
           + DIM + " - 1] AS vector) FROM unnest(CAST(? AS int[]), CAST(? AS int[])) AS u(i, s)");
       PreparedStatement vectorArray = c.prepareStatement(
           "INSERT INTO t SELECT u.i, u.v FROM unnest(CAST(? AS int[]), CAST(? AS vector[])) AS u(i, v)");
+      PreparedStatement vectorArrayMain = c.prepareStatement(
+          "INSERT INTO t_main SELECT u.i, u.v FROM unnest(CAST(? AS int[]), CAST(? AS vector[])) AS u(i, v)");
       PreparedStatement none = c.prepareStatement(
           "INSERT INTO t SELECT u.i, NULL FROM unnest(CAST(? AS int[])) AS u(i)");
       for (int round = 0; round < ROUNDS; round++) {
-        for (int variant = 0; variant < 4; variant++) {
+        for (int variant = 0; variant < 5; variant++) {
           try (Statement st = c.createStatement()) {
-            st.execute("TRUNCATE t");
+            st.execute("TRUNCATE t, t_main");
           }
           long t0 = System.nanoTime();
           switch (variant) {
@@ -93,6 +99,11 @@ class BulkVectorTransferMeasurement {
               vectorArray.setObject(2, VectorArray.of(c, vectors));
               vectorArray.executeUpdate();
             }
+            case 3 -> {
+              vectorArrayMain.setArray(1, c.createArrayOf("int4", ids));
+              vectorArrayMain.setObject(2, VectorArray.of(c, vectors));
+              vectorArrayMain.executeUpdate();
+            }
             default -> {
               none.setArray(1, c.createArrayOf("int4", ids));
               none.executeUpdate();
@@ -106,8 +117,8 @@ class BulkVectorTransferMeasurement {
     }
     StringBuilder out = new StringBuilder();
     String[] names = {"text[] of pgvector text (the first)", "one binary real[], sliced per row",
-        "binary vector[] (VectorArray, now)", "no vector (floor)"};
-    for (int variant = 0; variant < 4; variant++) {
+        "binary vector[] (VectorArray, now)", "binary vector[] into a STORAGE MAIN column", "no vector (floor)"};
+    for (int variant = 0; variant < 5; variant++) {
       long[] a = nanos.get(variant).stream().mapToLong(Long::longValue).sorted().toArray();
       out.append(String.format(Locale.ROOT, "%d rows of %d dims, %s: median %.1f ms (min %.1f, max %.1f, %d rounds)%n",
           ROWS, DIM, names[variant], a[a.length / 2] / 1e6, a[0] / 1e6, a[a.length - 1] / 1e6, a.length));
