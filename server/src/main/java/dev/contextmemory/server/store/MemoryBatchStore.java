@@ -27,11 +27,12 @@ import org.jdbi.v3.core.statement.Query;
  * transaction of at most five statements whatever the size. The customers and conversations are
  * checked (and KEY SHARE locked, so an erase cannot remove them before the insert) with
  * {@code = ANY}, expired memories holding the items' keys or request ids are removed, and the rows
- * are written by one {@code INSERT ... SELECT FROM unnest(arrays)}, client vectors staged outside the
- * HNSW index (its per-row insert would cost about 2 ms a row; {@code StagedVectorIndexer} moves them
- * in, in the background). An item that cannot be written
- * (unknown customer or conversation, taken key) gets its failure and the others go on (AIP-233
- * partial success); the history triggers record every row the statements change.
+ * are written by one {@code INSERT ... SELECT FROM unnest(arrays)}, client vectors bound as one
+ * binary {@code vector[]} ({@link VectorArray}) and staged outside the HNSW index (its per-row
+ * insert would cost about 2 ms a row; {@code StagedVectorIndexer} moves them in, in the
+ * background). An item that cannot be written (unknown customer or conversation, taken key) gets
+ * its failure and the others go on (AIP-233 partial success); the history triggers record every
+ * row the statements change.
  */
 public final class MemoryBatchStore extends Store {
   private static final String RETURNING = COLUMNS.replace("m.", "");
