@@ -21,7 +21,7 @@ class JsonReportTest {
   /** The keys of a scenario, in the order the issue gives them. */
   private static final List<String> KEYS = List.of("name", "requests", "errors", "p50_ms", "p95_ms", "p99_ms",
       "max_ms", "throughput_rps", "target_p99_ms", "passed", "recall_at_10", "baseline_p50_ms", "baseline_p99_ms",
-      "p99_over_floor_ms", "same_statement_p50_ms", "same_statement_p99_ms", "own_p50_ms", "first_run");
+      "p99_over_floor_ms", "same_statement_p50_ms", "same_statement_p99_ms", "own_p50_ms", "baseline_recall_at_10", "first_run");
 
   static RunReport report() {
     Histogram h = new Histogram(3);

@@ -339,8 +339,8 @@ abstract class Store {
    * embeddings that crowd together (one topic's memories are all about equally near a query), the
    * first k rows the index yields miss some of the true k nearest; reading 20 x k (at least 200)
    * and re-ranking them exactly restores recall (see docs/search.md) for a few ms. Tenant-wide
-   * searches read as deep as one customer's: with 100 candidates, tenant-wide recall@10 fell to
-   * 0.950 on a tenant where five customers hold 15,000 crowded memories.
+   * searches read as deep as one customer's: with fewer candidates tenant-wide recall@10 on
+   * MemoryRecallTest's hard set fell to 0.93-0.96 (docs/search.md "What the default trades").
    */
   protected static int indexCandidates(int k) {
     return Math.min(1000, Math.max(400, 40 * k));
