@@ -15,7 +15,7 @@ import java.util.Locale;
  *  "throughput_rps": 0.0, "target_p99_ms": 10.0, "passed": true, "recall_at_10": null,
  *  "baseline_p50_ms": 0.0, "baseline_p99_ms": 0.0, "p99_over_floor_ms": 0.0, "same_statement_p50_ms": 0.0,
  *  "same_statement_p99_ms": 0.0, "own_p50_ms": 0.0, "capacity_rps": null,
- *  "same_statement_capacity_rps": null, "first_run": null}]}
+ *  "same_statement_capacity_rps": null, "baseline_recall_at_10": null, "first_run": null}]}
  * </pre>
  *
  * The last six keys came with issue 13: the p99 minus the transport floor's p99, the same-statement
@@ -31,7 +31,9 @@ import java.util.Locale;
  * Every scenario of the issue is listed, in its order. {@code passed} is null for a scenario that
  * was skipped (its service is not implemented yet; counts and latencies are then 0);
  * {@code recall_at_10} is null except for the memory searches; {@code baseline_*} are null where
- * no SQL floor applies (fetch_context, agent_turn) or none was measured.
+ * no SQL floor applies (fetch_context, agent_turn) or none was measured; {@code baseline_recall_at_10}
+ * is the recall@10 of the bare k-NN's own answers (the memory searches only), so the server's
+ * recall and latency can be set beside the bare HNSW query's.
  */
 public final class JsonReport {
   private JsonReport() {}
@@ -74,6 +76,7 @@ public final class JsonReport {
       sb.append(", \"capacity_rps\": ").append(num(cap == null ? null : cap.lastGoodRate()));
       sb.append(", \"same_statement_capacity_rps\": ").append(num(cap == null || cap.sameStatement() == null ? null
           : cap.sameStatement().lastGoodRate()));
+      sb.append(", \"baseline_recall_at_10\": ").append(num(o.baseline() == null ? null : o.baseline().recallAt10()));
       sb.append(", \"first_run\": ");
       Outcome first = o.firstRun();
       if (first == null || first.summary() == null) {
