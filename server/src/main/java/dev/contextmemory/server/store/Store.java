@@ -338,9 +338,9 @@ abstract class Store {
    * How many index candidates an HNSW k-NN reads for k results: with relaxed order, and with
    * embeddings that crowd together (one topic's memories are all about equally near a query), the
    * first k rows the index yields miss some of the true k nearest; reading 20 x k (at least 200)
-   * and re-ranking them exactly restores recall (see docs/search.md) for a few ms. Tenant-wide
-   * searches read as deep as one customer's: with fewer candidates tenant-wide recall@10 on
-   * MemoryRecallTest's hard set fell to 0.93-0.96 (docs/search.md "What the default trades").
+   * and re-ranking them exactly restores recall (see docs/search.md) for a few ms. SearchMemories
+   * reads a tenant-wide scope shallower (MemorySearchStore.candidates): on the graph
+   * VectorSpace.HNSW_BUILD builds, more candidates no longer buy recall there.
    */
   protected static int indexCandidates(int k) {
     return Math.min(1000, Math.max(400, 40 * k));

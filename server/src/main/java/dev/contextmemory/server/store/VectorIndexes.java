@@ -77,6 +77,7 @@ public final class VectorIndexes {
             + " WHERE c.relname = :name")
         .bind("name", name).mapTo(Boolean.class).findOne().orElse(null);
     if (Boolean.TRUE.equals(valid)) {
+      dropDefaultBuild(h, space, table);
       return;
     }
     if (valid != null) {
@@ -84,9 +85,25 @@ public final class VectorIndexes {
     }
     long started = System.nanoTime();
     h.execute("CREATE INDEX CONCURRENTLY IF NOT EXISTS " + name + " ON " + table + " USING hnsw ("
-        + space.vector("x", column).replace("x.", "") + " vector_cosine_ops) WHERE "
-        + space.rows("x", column).replace("x.", ""));
+        + space.vector("x", column).replace("x.", "") + " vector_cosine_ops) WITH (" + VectorSpace.HNSW_BUILD
+        + ") WHERE " + space.rows("x", column).replace("x.", ""));
     log.info("built vector index {} for model {} ({} dimensions) in {} ms", name, space.model(), space.dimension(),
         (System.nanoTime() - started) / 1_000_000);
+    dropDefaultBuild(h, space, table);
+  }
+
+  /**
+   * A deployment from before VectorSpace.HNSW_BUILD has this model's index built with pgvector's
+   * defaults under another name; once the new one is valid, the old one only costs every insert.
+   */
+  private static void dropDefaultBuild(Handle h, VectorSpace space, String table) {
+    String old = space.defaultBuildIndexName(table);
+    boolean exists = h.createQuery("SELECT count(*) > 0 FROM pg_class WHERE relname = :name AND relkind = 'i'")
+        .bind("name", old).mapTo(Boolean.class).one();
+    if (exists) {
+      h.execute("DROP INDEX CONCURRENTLY IF EXISTS " + old);
+      log.info("dropped vector index {} (model {}, built with pgvector's defaults), replaced by {}", old, space.model(),
+          space.indexName(table));
+    }
   }
 }
