@@ -180,12 +180,15 @@ public final class LoadTest {
     Double vacuum = null;
     Map<String, Baselines.Baseline> floors = Map.of();
     Map<String, Baselines.Baseline> sameStatement = Map.of();
+    Map<String, Baselines.Baseline> bareTable = Map.of();
     if (env.dbUrl() != null) {
       if (setup.phases().stream().anyMatch(p -> p.written() > 0)) {
         vacuum = vacuumAnalyze(env.dbUrl());
       }
       refreshUsageRollup(env.dbUrl());
-      floors = new Baselines(env.dbUrl(), env.tenant(), data, setup, profile.baselineIterations(), log).run();
+      Baselines baselines = new Baselines(env.dbUrl(), env.tenant(), data, setup, profile.baselineIterations(), log);
+      floors = baselines.run();
+      bareTable = baselines.bareTable();
       sameStatement = new SameStatementFloors(env.dbUrl(), env.tenant(), data, setup, profile, log)
           .withFacts(facts)
           .run(name -> only.isEmpty() || only.contains(name));
@@ -248,7 +251,7 @@ public final class LoadTest {
     }
     return new RunReport(profile.name(), started, env.server(), dataSet, targets.toString(), targets.adjusted(),
         setup.phases(), vacuum, floor == null ? null : floorLine(floor), outcomes, (System.nanoTime() - t0) / 1e9,
-        floor == null ? null : floor.summary(), sameStatement, serverSide);
+        floor == null ? null : floor.summary(), sameStatement, bareTable, serverSide);
   }
 
   /**

@@ -21,7 +21,8 @@ class JsonReportTest {
   /** The keys of a scenario, in the order the issue gives them. */
   private static final List<String> KEYS = List.of("name", "requests", "errors", "p50_ms", "p95_ms", "p99_ms",
       "max_ms", "throughput_rps", "target_p99_ms", "passed", "recall_at_10", "baseline_p50_ms", "baseline_p99_ms",
-      "p99_over_floor_ms", "same_statement_p50_ms", "same_statement_p99_ms", "own_p50_ms", "first_run");
+      "p99_over_floor_ms", "same_statement_p50_ms", "same_statement_p99_ms", "own_p50_ms", "bare_table_p50_ms", "bare_table_p99_ms",
+      "first_run");
 
   static RunReport report() {
     Histogram h = new Histogram(3);
@@ -39,7 +40,8 @@ class JsonReportTest {
     Outcome skipped = Outcome.skipped("agent_turn", 60.0, "UNIMPLEMENTED: x");
     return new RunReport("ci", Instant.parse("2026-11-23T10:00:00.123456Z"), "here", "data", "t", false, List.of(), null,
         null, List.of(passed, search, skipped), 100, floor(), Map.of("append_message",
-        new Baselines.Baseline("the CTE", 100, 0.5, 1.5)), Map.of());
+        new Baselines.Baseline("the CTE", 100, 0.5, 1.5)), Map.of("append_message",
+        new Baselines.Baseline("unindexed copy", 100, 0.125, 0.375)), Map.of());
   }
 
   /** A transport floor with p50 1.0 ms and p99 3.0 ms. */
@@ -82,6 +84,8 @@ class JsonReportTest {
     assertEquals(1.5, a.get("same_statement_p99_ms").getAsDouble());
     assertEquals(0.0, a.get("own_p50_ms").getAsDouble(), 1e-9,
         "p50 1.5 - floor p50 1.0 - same-statement SQL p50 0.5 (not the physical 0.25)");
+    assertEquals(0.125, a.get("bare_table_p50_ms").getAsDouble());
+    assertEquals(0.375, a.get("bare_table_p99_ms").getAsDouble());
     assertTrue(a.get("first_run").isJsonNull(), "passed on its first run");
 
     JsonObject s = scenarios.get(1).getAsJsonObject();
@@ -92,6 +96,7 @@ class JsonReportTest {
     assertEquals(0.9, first.get("recall_at_10").getAsDouble());
     assertEquals(0.931, s.get("recall_at_10").getAsDouble());
     assertTrue(s.get("baseline_p50_ms").isJsonNull());
+    assertTrue(s.get("bare_table_p50_ms").isJsonNull(), "no bare-table floor for this scenario");
 
     JsonObject k = scenarios.get(2).getAsJsonObject();
     assertTrue(k.get("passed").isJsonNull(), "skipped: neither passed nor failed");
@@ -109,6 +114,7 @@ class JsonReportTest {
         "no scripts, no external resources");
     assertTrue(html.contains("Latency by percentile") && html.contains("Latency over time"));
     assertTrue(html.contains("agent_turn") && html.contains("SKIPPED"));
+    assertTrue(html.contains("bare table: append_message p50 0.125 ms"), "the bare-table floor under the summary");
   }
 
   @Test
