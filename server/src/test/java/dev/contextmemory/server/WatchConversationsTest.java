@@ -167,14 +167,16 @@ class WatchConversationsTest {
     String customer = newCustomer();
     Conversation sms = open(customer, Channel.CHANNEL_SMS);
     Conversation web = open(customer, Channel.CHANNEL_WEB);
-    try (Watcher byConversation = new Watcher(server.channel(),
+    // Each stream is registered (its start fixed) before the next opens and before the appends:
+    // a stream without a cursor sees only commits after that, and a fixed sleep missed "s1" on a
+    // busy machine.
+    try (Watcher byConversation = watch(
             WatchConversationsRequest.newBuilder().setConversationId(web.getId()).build(), true, 0);
-        Watcher byChannel = new Watcher(server.channel(),
+        Watcher byChannel = watch(
             WatchConversationsRequest.newBuilder().setCustomerId(customer).setChannel(Channel.CHANNEL_SMS).build(),
             true, 0);
-        Watcher queue = new Watcher(server.channel(),
+        Watcher queue = watch(
             WatchConversationsRequest.newBuilder().setCustomerId(customer).setHandoffQueue(true).build(), true, 0)) {
-      Thread.sleep(100);
       append(sms.getId(), "s1");
       append(web.getId(), "w1");
       append(sms.getId(), "s2");
@@ -377,7 +379,10 @@ class WatchConversationsTest {
       String customer = ownCustomers.createCustomer(CreateCustomerRequest.newBuilder().setCustomer(
           Customer.newBuilder().setDisplayName("Bo").setPhone("+15551230000")).build()).getCustomer().getId();
       Watcher w = new Watcher(own.channel(), byCustomer(customer), true, 0);
-      Thread.sleep(100);
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+      while (own.server().watch().streams() == 0 && !w.end.isDone() && System.nanoTime() < deadline) {
+        Thread.sleep(10); // registered: its start is fixed, so the conversation below is after it
+      }
       String conversation = ConversationServiceGrpc.newBlockingStub(own.channel()).getOrCreateOpenConversation(
           GetOrCreateOpenConversationRequest.newBuilder().setCustomerId(customer).setChannel(Channel.CHANNEL_SMS)
               .setThreadKey("t").build()).getConversation().getId();

@@ -164,15 +164,24 @@ public final class ConsoleReport {
         continue;
       }
       var c = o.capacity();
-      out.printf(Locale.ROOT, "  %-28s capacity %s   (%s)%n", o.name(),
-          c.lastGoodRate() == null ? "below the first step" : rate(c.lastGoodRate()) + "/s", c.stoppedBecause());
-      for (var step : c.steps()) {
-        out.printf(Locale.ROOT, "      %8s/s  p50 %8s  p99 %8s  max %8s  errors %d/%d  %s%n", rate(step.rate()),
-            ms(step.summary().p50Ms()), ms(step.summary().p99Ms()), ms(step.summary().maxMs()), step.summary().errors(),
-            step.summary().requests(), step.held() ? "held" : "BROKE: " + step.why());
+      printCapacity(out, o.name(), c);
+      if (c.sameStatement() != null) {
+        printCapacity(out, "  same statement over JDBC", c.sameStatement());
+        out.printf(Locale.ROOT, "  %-28s server / same statement: %s%n", o.name(),
+            c.ratioToSameStatement() == null ? "-" : String.format(Locale.ROOT, "%.2f", c.ratioToSameStatement()));
       }
     }
     out.println("=".repeat(WIDTH));
+  }
+
+  private static void printCapacity(PrintStream out, String label, Outcome.Capacity c) {
+    out.printf(Locale.ROOT, "  %-28s capacity %s   (%s)%n", label,
+        c.lastGoodRate() == null ? "below the first step" : rate(c.lastGoodRate()) + "/s", c.stoppedBecause());
+    for (var step : c.steps()) {
+      out.printf(Locale.ROOT, "      %8s/s  p50 %8s  p99 %8s  max %8s  errors %d/%d  %s%n", rate(step.rate()),
+          ms(step.summary().p50Ms()), ms(step.summary().p99Ms()), ms(step.summary().maxMs()), step.summary().errors(),
+          step.summary().requests(), step.held() ? "held" : "BROKE: " + step.why());
+    }
   }
 
   static String ms(Double v) {

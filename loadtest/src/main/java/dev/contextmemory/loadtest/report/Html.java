@@ -290,6 +290,14 @@ public final class Html {
       c.level("target p99", TARGET, o.targetP99Ms());
     }
     sb.append(c.render());
+    if (cap.sameStatement() != null) {
+      var jdbc = cap.sameStatement();
+      sb.append("<p>The same statement over JDBC (same search, same database, a pool as large as the server's):"
+          + " capacity ").append(jdbc.lastGoodRate() == null ? "below the first step"
+          : ConsoleReport.rate(jdbc.lastGoodRate()) + "/s").append(" (").append(esc(jdbc.stoppedBecause()))
+          .append("); server / same statement: ").append(cap.ratioToSameStatement() == null ? "-"
+          : String.format(Locale.ROOT, "%.2f", cap.ratioToSameStatement())).append("</p>");
+    }
   }
 
   static String esc(String s) {

@@ -41,8 +41,23 @@ public record Outcome(
   /** One assertion: the condition, what was measured, whether it held. */
   public record Verdict(String condition, String measured, boolean holds) {}
 
-  /** The capacity search: the last arrival rate that held, and every step tried. */
-  public record Capacity(Double lastGoodRate, String stoppedBecause, List<CapacityStep> steps) {}
+  /**
+   * The capacity search: the last arrival rate that held, and every step tried; for the server,
+   * also the same statement's capacity over JDBC found the same way (null where none is timed).
+   */
+  public record Capacity(Double lastGoodRate, String stoppedBecause, List<CapacityStep> steps, Capacity sameStatement) {
+    public Capacity withSameStatement(Capacity jdbc) {
+      return new Capacity(lastGoodRate, stoppedBecause, steps, jdbc);
+    }
+
+    /** Server capacity / the same statement's JDBC capacity, or null when either is unknown. */
+    public Double ratioToSameStatement() {
+      if (sameStatement == null || lastGoodRate == null || sameStatement.lastGoodRate() == null) {
+        return null;
+      }
+      return lastGoodRate / sameStatement.lastGoodRate();
+    }
+  }
 
   /** One step of the capacity search. */
   public record CapacityStep(double rate, Summary summary, boolean held, String why) {}

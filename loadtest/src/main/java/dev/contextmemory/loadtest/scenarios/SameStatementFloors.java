@@ -2,6 +2,7 @@ package dev.contextmemory.loadtest.scenarios;
 
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
+import dev.contextmemory.loadtest.CapacitySearch;
 import dev.contextmemory.loadtest.Profile;
 import dev.contextmemory.loadtest.data.DataSet;
 import dev.contextmemory.loadtest.data.FactSetup;
@@ -9,6 +10,8 @@ import dev.contextmemory.loadtest.data.Facts;
 import dev.contextmemory.loadtest.data.Setup;
 import dev.contextmemory.loadtest.data.Texts;
 import dev.contextmemory.loadtest.data.Uuid7;
+import dev.contextmemory.loadtest.dsl.Summary;
+import dev.contextmemory.loadtest.report.Outcome;
 import java.io.PrintStream;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
@@ -16,6 +19,7 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.UUID;
@@ -85,6 +89,48 @@ public final class SameStatementFloors {
       }
     }
     return out;
+  }
+
+  /** Whether {@link #capacity} can time the server's own statement for this scenario. */
+  public static boolean timesStatementOf(String scenario) {
+    return switch (scenario) {
+      case "append_message", "list_messages_20", "search_memories_customer" -> true;
+      default -> false;
+    };
+  }
+
+  /**
+   * The capacity of the server's own statement for a scenario over JDBC, searched as the server's
+   * (same start rate, factor, steps and break rules; the pool as large as the server's), on the
+   * same database in the same run.
+   */
+  public Outcome.Capacity capacity(String scenario, Double targetP99Ms, double startRate) {
+    PacedJdbc.Work work = switch (scenario) {
+      case "append_message" -> this::appendMessage;
+      case "list_messages_20" -> this::listMessages;
+      case "search_memories_customer" -> this::searchMemoriesCustomer;
+      default -> throw new IllegalArgumentException("no statement timed for " + scenario);
+    };
+    Profile.Capacity cap = profile.capacity();
+    int size = serverPoolSize();
+    try (HikariDataSource pool = pool(size)) {
+      return CapacitySearch.run(scenario + " (same statement, JDBC)", cap, startRate, rate -> {
+        PacedJdbc.Result r = PacedJdbc.run(pool, size, rate, cap.warmUp(), cap.step(), work);
+        Histogram h = r.latencyMicros();
+        long completed = h.getTotalCount();
+        double seconds = cap.step().toNanos() / 1e9;
+        Summary sum = new Summary(scenario + "_sql", completed + r.errors() + r.dropped(), r.errors() + r.dropped(),
+            h.getMinValue() / 1000.0, h.getValueAtPercentile(50) / 1000.0, h.getValueAtPercentile(75) / 1000.0,
+            h.getValueAtPercentile(95) / 1000.0, h.getValueAtPercentile(99) / 1000.0,
+            h.getValueAtPercentile(99.9) / 1000.0, h.getMaxValue() / 1000.0, h.getMean() / 1000.0,
+            completed / seconds, seconds, r.errors() + r.dropped() == 0 ? Map.of()
+                : Map.of("ERROR", r.errors(), "DROPPED", r.dropped()),
+            r.firstError() == null ? List.of() : List.of(r.firstError()), List.of(), h);
+        String why = CapacitySearch.broke(sum.p99Ms(), targetP99Ms, sum.requests(), sum.errors(),
+            String.valueOf(sum.errorsByCode()), profile.maxErrorRate(), rate * seconds);
+        return new Outcome.CapacityStep(rate, sum, why == null, why == null ? "" : why);
+      }, log);
+    }
   }
 
   private void put(Map<String, Baselines.Baseline> out, HikariDataSource pool,

@@ -21,8 +21,8 @@ class JsonReportTest {
   /** The keys of a scenario, in the order the issue gives them. */
   private static final List<String> KEYS = List.of("name", "requests", "errors", "p50_ms", "p95_ms", "p99_ms",
       "max_ms", "throughput_rps", "target_p99_ms", "passed", "recall_at_10", "baseline_p50_ms", "baseline_p99_ms",
-      "p99_over_floor_ms", "same_statement_p50_ms", "same_statement_p99_ms", "own_p50_ms", "bare_table_p50_ms", "bare_table_p99_ms",
-      "first_run");
+      "p99_over_floor_ms", "same_statement_p50_ms", "same_statement_p99_ms", "own_p50_ms", "capacity_rps",
+      "same_statement_capacity_rps", "bare_table_p50_ms", "bare_table_p99_ms", "first_run");
 
   static RunReport report() {
     Histogram h = new Histogram(3);
@@ -32,7 +32,9 @@ class JsonReportTest {
     RunResult run = new RunResult("append_message", "10/s for 12s", s, List.of(s), Optional.empty(), 0);
     Outcome passed = new Outcome("append_message", Outcome.Status.PASSED, "", 10.0, run,
         List.of(new Outcome.Verdict("p99 < 10.0 ms", "p99 = 4.13 ms", true)), null,
-        new Baselines.Baseline("one-row INSERT", 100, 0.25, 0.75), null);
+        new Baselines.Baseline("one-row INSERT", 100, 0.25, 0.75), null)
+        .withCapacity(new Outcome.Capacity(575.0, "stopped at 863/s", List.of(), null)
+            .withSameStatement(new Outcome.Capacity(1150.0, "stopped at 1726/s", List.of(), null)));
     Outcome firstMiss = new Outcome("search_memories_tenant", Outcome.Status.FAILED, "", 50.0, run,
         List.of(new Outcome.Verdict("p99 < 50.0 ms", "p99 = 61.0 ms", false)), 0.9, null, null);
     Outcome search = new Outcome("search_memories_tenant", Outcome.Status.FAILED, "", 50.0, run, List.of(), 0.93125, null,
@@ -87,6 +89,8 @@ class JsonReportTest {
     assertEquals(0.125, a.get("bare_table_p50_ms").getAsDouble());
     assertEquals(0.375, a.get("bare_table_p99_ms").getAsDouble());
     assertTrue(a.get("first_run").isJsonNull(), "passed on its first run");
+    assertEquals(575.0, a.get("capacity_rps").getAsDouble());
+    assertEquals(1150.0, a.get("same_statement_capacity_rps").getAsDouble());
 
     JsonObject s = scenarios.get(1).getAsJsonObject();
     assertEquals(false, s.get("passed").getAsBoolean());
@@ -97,6 +101,7 @@ class JsonReportTest {
     assertEquals(0.931, s.get("recall_at_10").getAsDouble());
     assertTrue(s.get("baseline_p50_ms").isJsonNull());
     assertTrue(s.get("bare_table_p50_ms").isJsonNull(), "no bare-table floor for this scenario");
+    assertTrue(s.get("capacity_rps").isJsonNull(), "no capacity search (profile ci)");
 
     JsonObject k = scenarios.get(2).getAsJsonObject();
     assertTrue(k.get("passed").isJsonNull(), "skipped: neither passed nor failed");
@@ -115,6 +120,7 @@ class JsonReportTest {
     assertTrue(html.contains("Latency by percentile") && html.contains("Latency over time"));
     assertTrue(html.contains("agent_turn") && html.contains("SKIPPED"));
     assertTrue(html.contains("bare table: append_message p50 0.125 ms"), "the bare-table floor under the summary");
+    assertTrue(html.contains("server / same statement: 0.50"), "the capacity ratio");
   }
 
   @Test
