@@ -181,12 +181,13 @@ public final class LoadTest {
     Map<String, Baselines.Baseline> floors = Map.of();
     Map<String, Baselines.Baseline> sameStatement = Map.of();
     Map<String, Baselines.Baseline> bareTable = Map.of();
+    Baselines baselines = null;
     if (env.dbUrl() != null) {
       if (setup.phases().stream().anyMatch(p -> p.written() > 0)) {
         vacuum = vacuumAnalyze(env.dbUrl());
       }
       refreshUsageRollup(env.dbUrl());
-      Baselines baselines = new Baselines(env.dbUrl(), env.tenant(), data, setup, profile.baselineIterations(), log);
+      baselines = new Baselines(env.dbUrl(), env.tenant(), data, setup, profile.baselineIterations(), log);
       floors = baselines.run();
       bareTable = baselines.bareTable();
       sameStatement = new SameStatementFloors(env.dbUrl(), env.tenant(), data, setup, profile, log)
@@ -195,6 +196,17 @@ public final class LoadTest {
 
     }
     MemoryCopy copy = setup.hasMemories() ? new MemoryCopy(data, setup.memoryIds()) : null;
+    if (baselines != null && copy != null) {
+      // The bare k-NN's own recall, so the report can set the server's recall and latency beside it.
+      Map<String, Baselines.Baseline> scored = new java.util.LinkedHashMap<>(floors);
+      baselines.knnRecall(copy).forEach((name, recall) -> scored.computeIfPresent(name, (n, b) -> b.withRecall(recall)));
+      floors = scored;
+      scored.forEach((name, b) -> {
+        if (b.recallAt10() != null) {
+          log.printf(Locale.ROOT, "baseline: %-25s recall@10 %.3f%n", name, b.recallAt10());
+        }
+      });
+    }
 
     List<Outcome> outcomes = new ArrayList<>();
     RunResult floor = null;

@@ -170,6 +170,73 @@ class MemoryBatchTest {
         .setIncludeEmbedding(true).build()).getMemory().getEmbeddingList());
   }
 
+  /** A vector with no two equal values, so a slice that is off by one or by an item shows. */
+  private static List<Float> distinct(int seed) {
+    List<Float> v = new ArrayList<>(DIM);
+    for (int i = 0; i < DIM; i++) {
+      v.add((float) Math.sin(seed * 1_000.0 + i) / 3);
+    }
+    return v;
+  }
+
+  /** The stored vector, staged or already moved into the index, as floats. */
+  private static List<Float> storedVector(String memoryId) throws SQLException {
+    try (Connection c = DriverManager.getConnection(server.dbUrl()); PreparedStatement ps = c.prepareStatement(
+        "SELECT CAST(coalesce(embedding_staged, embedding) AS real[]) FROM memories WHERE id = ?")) {
+      ps.setObject(1, UUID.fromString(memoryId));
+      try (ResultSet rs = ps.executeQuery()) {
+        assertTrue(rs.next());
+        java.sql.Array a = rs.getArray(1);
+        return a == null ? null : List.of((Float[]) a.getArray());
+      }
+    }
+  }
+
+  @Test
+  void eachItemKeepsItsOwnVectorInABatchMixingItemsWithAndWithoutOne() throws SQLException {
+    String customer = newCustomer();
+    CreateMemoriesRequest.Builder req = CreateMemoriesRequest.newBuilder();
+    for (int i = 0; i < 9; i++) {
+      Memory.Builder m = Memory.newBuilder().setKind(MemoryKind.MEMORY_KIND_FACT).setContent("mixed " + i);
+      if (i % 3 != 1) {
+        m.addAllEmbedding(distinct(i));
+      }
+      // Item 4 fails in the store (no such customer), item 6 at the edge: neither may shift the others.
+      String owner = i == 4 ? UUID.randomUUID().toString() : customer;
+      if (i == 6) {
+        m.setImportance(2);
+      }
+      req.addRequests(CreateMemoryRequest.newBuilder().setCustomerId(owner).setMemory(m));
+    }
+    CreateMemoriesResponse r = memories.createMemories(req.build());
+    for (int i = 0; i < 9; i++) {
+      if (i == 4) {
+        assertFailed(r.getResults(i), "CUSTOMER_NOT_FOUND", "customer_id");
+      } else if (i == 6) {
+        assertFailed(r.getResults(i), "INVALID_FIELD", "memory.importance");
+      } else {
+        assertEquals(i % 3 != 1 ? distinct(i) : null, storedVector(r.getResults(i).getMemory().getId()), "item " + i);
+      }
+    }
+    // Upserts write items with and without importance by one statement each, each its own vectors.
+    UpsertMemoriesRequest.Builder up = UpsertMemoriesRequest.newBuilder();
+    for (int i = 0; i < 6; i++) {
+      Memory.Builder m = Memory.newBuilder().setKind(MemoryKind.MEMORY_KIND_FACT).setKey("mixed-" + i)
+          .setContent("mixed upsert " + i);
+      if (i != 2) {
+        m.addAllEmbedding(distinct(100 + i));
+      }
+      if (i % 2 == 0) {
+        m.setImportance(0.9f);
+      }
+      up.addRequests(UpsertMemoryRequest.newBuilder().setCustomerId(customer).setMemory(m));
+    }
+    UpsertMemoriesResponse u = memories.upsertMemories(up.build());
+    for (int i = 0; i < 6; i++) {
+      assertEquals(i != 2 ? distinct(100 + i) : null, storedVector(u.getResults(i).getMemory().getId()), "item " + i);
+    }
+  }
+
   @Test
   void aRetriedBatchCreatesNothingNew() throws SQLException {
     String customer = newCustomer();

@@ -110,6 +110,19 @@ public final class ConsoleReport {
     for (String line : bareTableLines(r)) {
       out.println(line);
     }
+    for (Outcome o : r.outcomes()) {
+      var b = o.baseline();
+      if (b != null && b.recallAt10() != null && o.summary() != null) {
+        Double overTransport = r.floor() == null ? null
+            : (o.summary().p50Ms() - r.floor().p50Ms()) / b.p50Ms();
+        out.printf(Locale.ROOT, "%s vs the bare k-NN: server p50 %s ms / bare p50 %s ms = %.2fx (%s without the"
+                + " transport floor); recall@10 server %s, bare %.3f%s%n", o.name(), ms(o.summary().p50Ms()),
+            ms(b.p50Ms()), o.summary().p50Ms() / b.p50Ms(),
+            overTransport == null ? "-" : String.format(Locale.ROOT, "%.2fx", overTransport),
+            o.recallAt10() == null ? "-" : String.format(Locale.ROOT, "%.3f", o.recallAt10()), b.recallAt10(),
+            o.name().equals("search_memories_tenant") ? " (issue 13's goal: <= 2x at recall >= 0.98)" : "");
+      }
+    }
     out.println("=".repeat(WIDTH));
   }
 

@@ -15,11 +15,11 @@ import java.util.Locale;
  *  "throughput_rps": 0.0, "target_p99_ms": 10.0, "passed": true, "recall_at_10": null,
  *  "baseline_p50_ms": 0.0, "baseline_p99_ms": 0.0, "p99_over_floor_ms": 0.0, "same_statement_p50_ms": 0.0,
  *  "same_statement_p99_ms": 0.0, "own_p50_ms": 0.0, "capacity_rps": null,
- *  "same_statement_capacity_rps": null, "bare_table_p50_ms": null, "bare_table_p99_ms": null,
- *  "first_run": null}]}
+ *  "same_statement_capacity_rps": null, "baseline_recall_at_10": null, "bare_table_p50_ms": null,
+ *  "bare_table_p99_ms": null, "first_run": null}]}
  * </pre>
  *
- * The last ten keys came with issue 13: the p99 minus the transport floor's p99, the same-statement
+ * From p99_over_floor_ms on, the keys came with issue 13: the p99 minus the transport floor's p99, the same-statement
  * SQL floor (the server's own statements over a pool at the scenario's rate; {@code baseline_*} is
  * then the physical floor, the bare SQL), the server's own share of the p50 (server p50 − transport
  * floor p50 − SQL floor p50, the same-statement one where measured), {@code capacity_rps} and
@@ -33,7 +33,9 @@ import java.util.Locale;
  * Every scenario of the issue is listed, in its order. {@code passed} is null for a scenario that
  * was skipped (its service is not implemented yet; counts and latencies are then 0);
  * {@code recall_at_10} is null except for the memory searches; {@code baseline_*} are null where
- * no SQL floor applies (fetch_context, agent_turn) or none was measured.
+ * no SQL floor applies (fetch_context, agent_turn) or none was measured; {@code baseline_recall_at_10}
+ * is the recall@10 of the bare k-NN's own answers (the memory searches only), so the server's
+ * recall and latency can be set beside the bare HNSW query's.
  */
 public final class JsonReport {
   private JsonReport() {}
@@ -76,6 +78,7 @@ public final class JsonReport {
       sb.append(", \"capacity_rps\": ").append(num(cap == null ? null : cap.lastGoodRate()));
       sb.append(", \"same_statement_capacity_rps\": ").append(num(cap == null || cap.sameStatement() == null ? null
           : cap.sameStatement().lastGoodRate()));
+      sb.append(", \"baseline_recall_at_10\": ").append(num(o.baseline() == null ? null : o.baseline().recallAt10()));
       var bare = r.bareTable().get(o.name());
       sb.append(", \"bare_table_p50_ms\": ").append(num(bare == null ? null : bare.p50Ms()));
       sb.append(", \"bare_table_p99_ms\": ").append(num(bare == null ? null : bare.p99Ms()));

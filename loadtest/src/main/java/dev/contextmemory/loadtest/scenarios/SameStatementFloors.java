@@ -29,9 +29,8 @@ import org.HdrHistogram.Histogram;
 /**
  * Issue 13's honest SQL floor: for AppendMessage, ListMessages(20) and the per-customer
  * SearchMemories, the very statements the server runs for the RPC ({@link ServerStatements}: the
- * same CTE, the same search round trips with the same settings, in a transaction where the server
- * uses one), on the scenario's inputs, through a HikariCP pool configured as the server's (size,
- * server-side prepared statements), at the scenario's arrival rate for its warm-up and measured
+ * same CTE, the same search round trip with the same settings), on the scenario's inputs, through
+ * a HikariCP pool configured as the server's (size, server-side prepared statements), at the scenario's arrival rate for its warm-up and measured
  * time. What the server's p50 adds to this floor and to the transport floor is the server's own.
  *
  * <p>The bare statements of {@link Baselines} stay as the "physical" floor: what PostgreSQL needs
@@ -80,12 +79,12 @@ public final class SameStatementFloors {
       }
       if (setup.hasMemories()) {
         put(out, pool, selected, "search_memories_customer", size, this::searchMemoriesCustomer,
-            "SearchMemories' transaction: customer check, scope sizing + settings, vector search, commit");
+            "SearchMemories' round trip: customer check + settings, then the sized vector search");
       }
       if (facts != null) {
         put(out, pool, selected, "search_memories_text", size, this::searchMemoriesText,
-            "SearchMemories' HYBRID transaction with the question's vector precomputed: customer check, scope"
-                + " sizing + settings, vector list, text list, commit (no model)");
+            "SearchMemories' HYBRID round trip with the question's vector precomputed: customer check +"
+                + " settings, sized vector list, text list (no model)");
       }
     }
     return out;
@@ -174,14 +173,10 @@ public final class SameStatementFloors {
 
   private static final ServerStatements.Named APPEND = new ServerStatements.Named(ServerStatements.APPEND_ONE);
   private static final ServerStatements.Named LIST = new ServerStatements.Named(ServerStatements.LIST_MESSAGES_20);
-  private static final ServerStatements.Named REQUIRE = new ServerStatements.Named(ServerStatements.REQUIRE_CUSTOMER);
   private static final int CANDIDATES = ServerStatements.indexCandidates(Scenarios.K);
-  private static final ServerStatements.Named PREPARE =
-      new ServerStatements.Named(ServerStatements.prepareVectorSearchForCustomer(CANDIDATES));
-  private static final ServerStatements.Named EXACT =
-      new ServerStatements.Named(ServerStatements.vectorSearchForCustomer(true, Scenarios.K));
-  private static final ServerStatements.Named HNSW =
-      new ServerStatements.Named(ServerStatements.vectorSearchForCustomer(false, Scenarios.K));
+  /** SearchMemories' one round trip for a customer: the head, then the vector list. */
+  private static final ServerStatements.Named SEARCH = new ServerStatements.Named(ServerStatements.SEARCH_HEAD
+      + ";\n" + ServerStatements.vectorSearchForCustomer(Scenarios.K));
 
   /** A user message appended to a random conversation of the data set, as the scenario does. */
   private void appendMessage(Connection c) throws SQLException {
@@ -199,6 +194,7 @@ public final class SameStatementFloors {
     v.put("key", UUID.randomUUID().toString());
     v.put("created_at", null);
     try (PreparedStatement ps = APPEND.bind(c, v)) {
+      ps.execute();
       requireRows(ps, "AppendMessage's CTE appended nothing");
     }
   }
@@ -208,35 +204,22 @@ public final class SameStatementFloors {
     Map<String, Object> v = Map.of("tenant", tenant,
         "conversation", UUID.fromString(setup.conversationIds()[r.nextInt(setup.conversationIds().length)]));
     try (PreparedStatement ps = LIST.bind(c, v)) {
+      ps.execute();
       requireRows(ps, "ListMessages found no conversation");
     }
   }
 
-  /** A random memory picks the customer and the query's cluster, as the scenario does; one transaction. */
+  /** A random memory picks the customer and the query's cluster, as the scenario does; one round trip. */
   private void searchMemoriesCustomer(Connection c) throws SQLException {
     var r = ThreadLocalRandom.current();
     int j = r.nextInt(data.sizes().memories());
     UUID customer = UUID.fromString(setup.customerIds()[data.customerOfMemory(j)]);
     Object q = Baselines.vectorParameter(data.vectors().member(data.clusterOfMemory(j), r.nextLong() | Long.MIN_VALUE));
-    c.setAutoCommit(false);
-    try {
-      try (PreparedStatement ps = REQUIRE.bind(c, Map.of("tenant", tenant, "id", customer))) {
-        requireRows(ps, "no such customer");
-      }
-      boolean exact;
-      try (PreparedStatement ps = PREPARE.bind(c, Map.of("tenant", tenant, "customer", customer,
-          "ef", ServerStatements.efSearch(CANDIDATES))); ResultSet rs = ps.executeQuery()) {
-        rs.next();
-        rs.getString("settings");
-        exact = rs.getBoolean("exact");
-      }
-      try (PreparedStatement ps = (exact ? EXACT : HNSW).bind(c, Map.of("tenant", tenant, "customer", customer,
-          "q", q, "min", 0.0))) {
-        requireRows(ps, "the vector search found nothing");
-      }
-      c.commit();
-    } finally {
-      c.setAutoCommit(true);
+    try (PreparedStatement ps = SEARCH.bind(c, Map.of("tenant", tenant, "customer", customer,
+        "ef", ServerStatements.efSearch(CANDIDATES), "q", q, "min", 0.0))) {
+      ps.execute();
+      requireHead(ps);
+      requireRows(ps, "the vector search found nothing");
     }
   }
 
@@ -257,26 +240,15 @@ public final class SameStatementFloors {
     Object q = Baselines.vectorParameter(facts.questionVectors()[f.questionIndex(category, question)]);
     int cut = ServerStatements.hybridCut(Scenarios.K);
     int candidates = ServerStatements.indexCandidates(cut);
-    c.setAutoCommit(false);
-    try {
-      try (PreparedStatement ps = REQUIRE.bind(c, Map.of("tenant", tenant, "id", customer))) {
-        requireRows(ps, "no such customer");
-      }
-      boolean exact;
-      try (PreparedStatement ps = new ServerStatements.Named(ServerStatements.prepareVectorSearchForCustomer(candidates))
-          .bind(c, Map.of("tenant", tenant, "customer", customer, "ef", ServerStatements.efSearch(candidates)));
-          ResultSet rs = ps.executeQuery()) {
-        rs.next();
-        rs.getString("settings");
-        exact = rs.getBoolean("exact");
-      }
-      try (PreparedStatement ps = new ServerStatements.Named(ServerStatements.vectorSearchForCustomer(exact, cut,
-          facts.model(), facts.dimension())).bind(c, Map.of("tenant", tenant, "customer", customer, "q", q,
-              "min", 0.0))) {
-        requireRows(ps, "the vector list found nothing");
-      }
-      try (PreparedStatement ps = TEXT.bind(c, Map.of("tenant", tenant, "customer", customer, "text", text,
-          "min", 0.0)); ResultSet rs = ps.executeQuery()) {
+    try (PreparedStatement ps = new ServerStatements.Named(ServerStatements.SEARCH_HEAD + ";\n"
+        + ServerStatements.vectorSearchForCustomer(cut, facts.model(), facts.dimension()) + ";\n" + TEXT)
+        .bind(c, Map.of("tenant", tenant, "customer", customer, "ef", ServerStatements.efSearch(candidates), "q", q,
+            "min", 0.0, "text", text, "min_score", 0.0))) {
+      ps.execute();
+      requireHead(ps);
+      requireRows(ps, "the vector list found nothing");
+      ps.getMoreResults();
+      try (ResultSet rs = ps.getResultSet()) {
         int columns = rs.getMetaData().getColumnCount();
         while (rs.next()) { // most questions share no word with the facts: an empty text list is normal
           for (int i = 1; i <= columns; i++) {
@@ -284,19 +256,28 @@ public final class SameStatementFloors {
           }
         }
       }
-      c.commit();
-    } finally {
-      c.setAutoCommit(true);
     }
   }
 
-  private static final ServerStatements.Named TEXT =
-      new ServerStatements.Named(ServerStatements.textSearchForCustomer(ServerStatements.hybridCut(Scenarios.K)));
+  private static final String TEXT = ServerStatements.textSearchForCustomer(ServerStatements.hybridCut(Scenarios.K));
 
-  /** Reads every row and column, as the server's mappers do; fails on an empty result (the floor must do the work). */
+  /** The pipeline's head: its one row must say the customer exists. */
+  private static void requireHead(PreparedStatement ps) throws SQLException {
+    try (ResultSet rs = ps.getResultSet()) {
+      if (!rs.next() || !rs.getBoolean("customer_found")) {
+        throw new SQLException("no such customer");
+      }
+    }
+    ps.getMoreResults();
+  }
+
+  /**
+   * Reads every row and column of the statement's current result, as the server's mappers do;
+   * fails on an empty result (the floor must do the work).
+   */
   private static void requireRows(PreparedStatement ps, String empty) throws SQLException {
     int rows = 0;
-    try (ResultSet rs = ps.executeQuery()) {
+    try (ResultSet rs = ps.getResultSet()) {
       int columns = rs.getMetaData().getColumnCount();
       while (rs.next()) {
         rows++;

@@ -71,9 +71,6 @@ final class ServerStatements {
       + " m.expires_at, m.confirm_count, m.last_confirmed_at, m.created_at, m.updated_at, m.embedding_state,"
       + " m.embedding_model";
 
-  /** MemoryStore.requireCustomer. */
-  static final String REQUIRE_CUSTOMER = "SELECT true FROM customers WHERE tenant_id = :tenant AND id = :id";
-
   /** Store.EXACT_SCAN_MIN_ROWS / EXACT_SCAN_MAX_ROWS. */
   static final int EXACT_SCAN_MIN_ROWS = 1000;
   static final int EXACT_SCAN_MAX_ROWS = 5000;
@@ -83,25 +80,24 @@ final class ServerStatements {
     return Math.min(1000, Math.max(400, 40 * k));
   }
 
-  /** Store.prepareVectorSearch's statement for one customer's memories (sizes the scope, sets the HNSW settings). */
-  static String prepareVectorSearchForCustomer(int candidates) {
-    String exactMax = "greatest(%d, least(%d, sqrt(%d * greatest((SELECT reltuples FROM pg_class WHERE oid = '%s'::regclass), 0))))::int"
-        .formatted(EXACT_SCAN_MIN_ROWS, EXACT_SCAN_MAX_ROWS, candidates, "memories");
-    return """
-        WITH lim AS (SELECT %s AS n)
-        SELECT s.n <= (SELECT n FROM lim) AS exact,
-               CASE WHEN s.n > (SELECT n FROM lim) THEN
-                 set_config('hnsw.ef_search', :ef, true) || set_config('hnsw.iterative_scan', 'relaxed_order', true)
-                   || set_config('enable_seqscan', 'off', true) || set_config('enable_sort', 'off', true)
-                   || set_config('jit', 'off', true)
-               END AS settings
-          FROM (SELECT count(*) AS n FROM (SELECT 1 FROM %s x WHERE %s LIMIT (SELECT n FROM lim) + 1) c) s"""
-        .formatted(exactMax, "memories", "x.tenant_id = :tenant AND x.customer_id = :customer");
-  }
+  /** MemorySearchStore.SETTINGS: what an index search sets for its round trip. */
+  static final String SEARCH_SETTINGS = "set_config('hnsw.ef_search', :ef, true)"
+      + " || set_config('hnsw.iterative_scan', 'relaxed_order', true) || set_config('enable_seqscan', 'off', true)"
+      + " || set_config('enable_sort', 'off', true) || set_config('jit', 'off', true)";
 
-  /** The ef_search prepareVectorSearch sets for that many candidates. */
+  /** MemorySearchStore.head for a per-customer search now (settings and the customer's existence). */
+  static final String SEARCH_HEAD = "SELECT " + SEARCH_SETTINGS + " AS settings, "
+      + "EXISTS (SELECT 1 FROM customers WHERE tenant_id = :tenant AND id = :customer) AS customer_found";
+
+  /** MemorySearchStore.efSearch: the ef_search set for that many candidates. */
   static String efSearch(int candidates) {
     return Integer.toString(Math.min(1000, Math.max(100, 2 * candidates)));
+  }
+
+  /** Store.exactScanRows for one customer's memories. */
+  static String exactScanRowsForCustomer(int candidates) {
+    return "greatest(%d, least(%d, sqrt(%d * greatest((SELECT reltuples FROM pg_class WHERE oid = '%s'::regclass), 0))))::int"
+        .formatted(EXACT_SCAN_MIN_ROWS, EXACT_SCAN_MAX_ROWS, candidates, "memories");
   }
 
   /**
@@ -117,29 +113,34 @@ final class ServerStatements {
     return "(m.embedding::vector(%1$d)) <=> CAST(:q AS vector(%1$d))".formatted(dimension);
   }
 
-  /** MemorySearchStore.vectorList for one customer, no kinds, no metadata filter, model 'client' (768). */
-  static String vectorSearchForCustomer(boolean exact, int limit) {
-    return vectorSearchForCustomer(exact, limit, "client", 768);
+  /** MemorySearchStore.vectorStatement for one customer, no kinds, no metadata filter, now, model 'client' (768). */
+  static String vectorSearchForCustomer(int limit) {
+    return vectorSearchForCustomer(limit, "client", 768);
   }
 
-  /** MemorySearchStore.vectorList for one customer, no kinds, no metadata filter: the exact or the HNSW variant. */
-  static String vectorSearchForCustomer(boolean exact, int limit, String model, int dimension) {
+  /** MemorySearchStore.vectorStatement for one customer, no kinds, no metadata filter, now (not as of). */
+  static String vectorSearchForCustomer(int limit, String model, int dimension) {
     String where = " m.tenant_id = :tenant AND " + modelRows(model) + " AND (m.expires_at IS NULL OR m.expires_at > now())"
         + " AND m.customer_id = :customer";
-    return exact ? """
-        WITH scope AS MATERIALIZED (SELECT m.id, m.embedding FROM memories m WHERE%2$s),
-        top AS (SELECT id, embedding <=> CAST(:q AS vector) AS distance FROM scope ORDER BY distance LIMIT %3$d)
-        SELECT %1$s, top.distance FROM top JOIN memories m ON m.tenant_id = :tenant AND m.id = top.id
-         WHERE 1 - top.distance >= :min ORDER BY top.distance, m.created_at DESC"""
-        .formatted(MEMORY_COLUMNS, where, limit) : """
-        WITH knn AS MATERIALIZED (
+    return """
+        WITH lim AS (SELECT %6$s AS n),
+        sized AS (SELECT count(*) <= (SELECT n FROM lim) AS exact
+                    FROM (SELECT 1 FROM memories x WHERE %7$s LIMIT (SELECT n FROM lim) + 1) c),
+        scope AS MATERIALIZED (SELECT m.id, m.embedding FROM memories m WHERE%2$s AND (SELECT exact FROM sized)),
+        top AS (SELECT id, embedding <=> CAST(:q AS vector) AS distance FROM scope ORDER BY distance LIMIT %4$d),
+        knn AS MATERIALIZED (
           SELECT %1$s, %5$s AS distance
-            FROM memories m WHERE%2$s
+            FROM memories m WHERE%2$s AND NOT (SELECT exact FROM sized)
            ORDER BY %5$s
            LIMIT %3$d
         )
-        SELECT * FROM knn WHERE 1 - distance >= :min ORDER BY distance, created_at DESC LIMIT %4$d"""
-        .formatted(MEMORY_COLUMNS, where, indexCandidates(limit), limit, distance(dimension));
+        SELECT * FROM (
+          SELECT %1$s, top.distance FROM top JOIN memories m ON m.tenant_id = :tenant AND m.id = top.id
+          UNION ALL
+          SELECT * FROM knn
+        ) r WHERE 1 - r.distance >= :min ORDER BY r.distance, r.created_at DESC LIMIT %4$d"""
+        .formatted(MEMORY_COLUMNS, where, indexCandidates(limit), limit, distance(dimension),
+            exactScanRowsForCustomer(indexCandidates(limit)), "x.tenant_id = :tenant AND x.customer_id = :customer");
   }
 
   /** MemorySearchStore.search's list length in HYBRID mode for top k: each list is cut at max(4k, 40). */
@@ -147,7 +148,7 @@ final class ServerStatements {
     return Math.max(4 * k, 40);
   }
 
-  /** MemorySearchStore.textList for one customer, no kinds, no metadata filter, now (not as of). */
+  /** MemorySearchStore.textStatement for one customer, no kinds, no metadata filter, now (not as of). */
   static String textSearchForCustomer(int limit) {
     String where = " m.tenant_id = :tenant AND m.content_tsv @@ q.query AND (m.expires_at IS NULL OR m.expires_at > now())"
         + " AND m.customer_id = :customer";
@@ -155,7 +156,7 @@ final class ServerStatements {
         SELECT * FROM (
           SELECT %s, CAST(ts_rank_cd(m.content_tsv, q.query, 32) AS float8) AS score
             FROM websearch_to_tsquery('english', :text) AS q(query), %s WHERE%s
-        ) r WHERE r.score >= :min
+        ) r WHERE r.score >= :min_score
         ORDER BY r.score DESC, r.created_at DESC, r.id DESC LIMIT %d"""
         .formatted(MEMORY_COLUMNS, "memories m", where, limit);
   }

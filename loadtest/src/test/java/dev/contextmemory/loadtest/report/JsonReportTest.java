@@ -22,7 +22,8 @@ class JsonReportTest {
   private static final List<String> KEYS = List.of("name", "requests", "errors", "p50_ms", "p95_ms", "p99_ms",
       "max_ms", "throughput_rps", "target_p99_ms", "passed", "recall_at_10", "baseline_p50_ms", "baseline_p99_ms",
       "p99_over_floor_ms", "same_statement_p50_ms", "same_statement_p99_ms", "own_p50_ms", "capacity_rps",
-      "same_statement_capacity_rps", "bare_table_p50_ms", "bare_table_p99_ms", "first_run");
+      "same_statement_capacity_rps", "baseline_recall_at_10", "bare_table_p50_ms", "bare_table_p99_ms",
+      "first_run");
 
   static RunReport report() {
     Histogram h = new Histogram(3);

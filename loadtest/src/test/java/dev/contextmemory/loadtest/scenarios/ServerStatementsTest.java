@@ -26,6 +26,39 @@ class ServerStatementsTest {
     assertEquals(constant("Store", "EXACT_SCAN_MIN_ROWS"), ServerStatements.EXACT_SCAN_MIN_ROWS);
     assertEquals(constant("Store", "EXACT_SCAN_MAX_ROWS"), ServerStatements.EXACT_SCAN_MAX_ROWS);
     assertEquals(constant("ConversationStore", "COLUMNS"), Baselines.CONVERSATION_COLUMNS);
+    assertEquals(constant("MemorySearchStore", "SETTINGS"), ServerStatements.SEARCH_SETTINGS);
+  }
+
+  private static Object call(String className, String method, Class<?>[] types, Object... args) throws Exception {
+    var m = Class.forName("dev.contextmemory.server.store." + className).getDeclaredMethod(method, types);
+    m.setAccessible(true);
+    return m.invoke(null, args);
+  }
+
+  /** SearchMemories' statements are built per request: the copies must equal what the store builds for the scenario's. */
+  @Test
+  void theSearchCopiesAreWhatTheStoreBuilds() throws Exception {
+    Class<?> spaceType = Class.forName("dev.contextmemory.server.store.VectorSpace");
+    Object client = spaceType.getDeclaredConstructor(String.class, int.class).newInstance("client", 768);
+    Object local = spaceType.getDeclaredConstructor(String.class, int.class).newInstance("all-minilm-l6-v2", 384);
+    Class<?>[] vectorTypes = {spaceType, boolean.class, List.class, String.class, java.time.Instant.class, int.class};
+    assertEquals(call("MemorySearchStore", "head", new Class<?>[] {boolean.class, boolean.class}, true, true),
+        ServerStatements.SEARCH_HEAD);
+    assertEquals(call("MemorySearchStore", "vectorStatement", vectorTypes, client, true, List.of(), null, null,
+        Scenarios.K), ServerStatements.vectorSearchForCustomer(Scenarios.K));
+    int cut = ServerStatements.hybridCut(Scenarios.K);
+    assertEquals(call("MemorySearchStore", "vectorStatement", vectorTypes, local, true, List.of(), null, null, cut),
+        ServerStatements.vectorSearchForCustomer(cut, "all-minilm-l6-v2", 384));
+    assertEquals(call("MemorySearchStore", "textStatement",
+            new Class<?>[] {boolean.class, List.class, String.class, java.time.Instant.class, int.class},
+            true, List.of(), null, null, cut), ServerStatements.textSearchForCustomer(cut));
+    for (int candidates : new int[] {10, 400, 2000}) {
+      assertEquals(call("MemorySearchStore", "efSearch", new Class<?>[] {int.class}, candidates),
+          ServerStatements.efSearch(candidates));
+    }
+    for (int k : new int[] {1, 10, 40, 100}) {
+      assertEquals(call("Store", "indexCandidates", new Class<?>[] {int.class}, k), ServerStatements.indexCandidates(k));
+    }
   }
 
   @Test

@@ -27,11 +27,12 @@ import org.jdbi.v3.core.statement.Query;
  * transaction of at most five statements whatever the size. The customers and conversations are
  * checked (and KEY SHARE locked, so an erase cannot remove them before the insert) with
  * {@code = ANY}, expired memories holding the items' keys or request ids are removed, and the rows
- * are written by one {@code INSERT ... SELECT FROM unnest(arrays)}, client vectors staged outside the
- * HNSW index (its per-row insert would cost about 2 ms a row; {@code StagedVectorIndexer} moves them
- * in, in the background). An item that cannot be written
- * (unknown customer or conversation, taken key) gets its failure and the others go on (AIP-233
- * partial success); the history triggers record every row the statements change.
+ * are written by one {@code INSERT ... SELECT FROM unnest(arrays)}, client vectors bound as one
+ * binary {@code vector[]} ({@link VectorArray}) and staged outside the HNSW index (its per-row
+ * insert would cost about 2 ms a row; {@code StagedVectorIndexer} moves them in, in the
+ * background). An item that cannot be written (unknown customer or conversation, taken key) gets
+ * its failure and the others go on (AIP-233 partial success); the history triggers record every
+ * row the statements change.
  */
 public final class MemoryBatchStore extends Store {
   private static final String RETURNING = COLUMNS.replace("m.", "");
@@ -39,7 +40,7 @@ public final class MemoryBatchStore extends Store {
   /** The unnest of the items' columns, as {@code u}; the parameters are bound by {@link #bindItems}. */
   private static final String ITEMS = """
       unnest(CAST(:ids AS uuid[]), CAST(:customers AS uuid[]), CAST(:conversations AS uuid[]), CAST(:kinds AS text[]),
-             CAST(:keys AS text[]), CAST(:contents AS text[]), CAST(:metadata AS text[]), CAST(:embeddings AS text[]),
+             CAST(:keys AS text[]), CAST(:contents AS text[]), CAST(:metadata AS text[]), CAST(:embeddings AS vector[]),
              CAST(:importances AS real[]), CAST(:sources AS text[]), CAST(:expires AS text[]), CAST(:request_ids AS text[]),
              CAST(:embedding_models AS text[]), CAST(:embedding_states AS text[]))
         AS u(id, customer_id, conversation_id, kind, memory_key, content, metadata, embedding, importance, source,
@@ -53,12 +54,12 @@ public final class MemoryBatchStore extends Store {
                                  embedding_staged_model)
       SELECT :tenant, u.id, u.customer_id, u.conversation_id, u.kind, u.memory_key, u.content,
              coalesce(CAST(u.metadata AS jsonb), '{}'),
-             CASE WHEN u.embedding_state <> 'staged' THEN CAST(u.embedding AS vector) END, coalesce(u.importance, 0.5),
+             CASE WHEN u.embedding_state <> 'staged' THEN u.embedding END, coalesce(u.importance, 0.5),
              coalesce(u.source, ''), CAST(u.expires_at AS timestamptz), u.request_id,
              CASE WHEN u.embedding_state <> 'staged' THEN u.embedding_model END,
              u.embedding_state, CASE WHEN u.embedding_state = 'pending' THEN now() END,
              CASE WHEN u.embedding_state = 'pending' THEN now() END,
-             CASE WHEN u.embedding_state = 'staged' THEN CAST(u.embedding AS vector) END,
+             CASE WHEN u.embedding_state = 'staged' THEN u.embedding END,
              CASE WHEN u.embedding_state = 'staged' THEN u.embedding_model END
         FROM %s, %s
       """;
@@ -263,14 +264,14 @@ public final class MemoryBatchStore extends Store {
   private Query bindItems(Query q, String tenant, List<Item> items, List<Integer> which, List<UUID> ids,
       boolean withRequestIds) {
     int n = which.size();
-    String[] embeddings = new String[n];
+    float[][] embeddings = new float[n][];
     String[] expires = new String[n];
     Float[] importances = new Float[n];
     String[] models = new String[n];
     String[] states = new String[n];
     for (int j = 0; j < n; j++) {
       Memory.Draft d = items.get(which.get(j)).draft();
-      embeddings[j] = d.embedding() == null ? null : Rows.vectorText(d.embedding());
+      embeddings[j] = d.embedding();
       expires[j] = d.expiresAt() == null ? null : d.expiresAt().toString();
       importances[j] = d.importance();
       // As MemoryStore: a client's vector is the active model's (MemoryRequests checked it).
@@ -285,7 +286,8 @@ public final class MemoryBatchStore extends Store {
         .bindArray("keys", String.class, which.stream().map(i -> items.get(i).draft().key()).toList())
         .bindArray("contents", String.class, which.stream().map(i -> items.get(i).draft().content()).toList())
         .bindArray("metadata", String.class, which.stream().map(i -> items.get(i).draft().metadataJson()).toList())
-        .bindArray("embeddings", String.class, Arrays.asList(embeddings))
+        .bind("embeddings", (position, statement, ctx) ->
+            statement.setObject(position, VectorArray.of(statement.getConnection(), embeddings)))
         .bindArray("importances", Float.class, Arrays.asList(importances))
         .bindArray("sources", String.class, which.stream().map(i -> items.get(i).draft().source()).toList())
         .bindArray("expires", String.class, Arrays.asList(expires))

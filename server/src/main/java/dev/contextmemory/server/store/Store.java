@@ -124,8 +124,13 @@ abstract class Store {
           case Integer x -> st.setInt(at, x);
           case Long x -> st.setLong(at, x);
           case Boolean x -> st.setBoolean(at, x);
+          case Double x -> st.setDouble(at, x);
           case UUID x -> st.setObject(at, x);
           case java.time.OffsetDateTime x -> st.setObject(at, x);
+          case com.pgvector.PGvector x -> {
+            Rows.binaryVectors(st.getConnection());
+            st.setObject(at, x);
+          }
           case org.postgresql.util.PGobject x -> st.setObject(at, x);
           case String[] x -> st.setArray(at, st.getConnection().createArrayOf("text", x));
           default -> throw new IllegalArgumentException("no binding for " + v.getClass().getName());
@@ -160,20 +165,44 @@ abstract class Store {
    * violations translated.
    */
   protected <T> List<T> query(Plain sql, Args args, Row<T> row) {
+    return pipeline(sql, args, results -> results.next(row));
+  }
+
+  /** Reads, in order, the results of the statements of one {@link #pipeline}. */
+  protected interface Results {
+    /** The next statement's rows; each statement's result must be read before the next one's. */
+    <T> List<T> next(Row<T> row) throws SQLException;
+  }
+
+  /** What a {@link #pipeline} makes of its results. */
+  @FunctionalInterface
+  protected interface Reader<T> {
+    T read(Results results) throws SQLException;
+  }
+
+  /**
+   * Several statements separated by {@code ;} as plain JDBC in one round trip: pgjdbc sends each
+   * statement's Parse/Bind/Execute and one Sync at the end, so PostgreSQL runs them as one
+   * implicit transaction, in order. A {@code set_config(..., true)} in the first statement
+   * therefore holds for the later ones (planned after it runs) and ends with the round trip, as a
+   * SET LOCAL in a transaction would, without BEGIN and COMMIT round trips of their own. Listeners
+   * and errors as in {@link #query}.
+   */
+  protected <T> T pipeline(Plain sql, Args args, Reader<T> reader) {
     PlainStatements plain = jdbi.getConfig(PlainStatements.class);
     DataSource ds = plain.dataSource();
     if (ds == null) {
       // A Jdbi not made by Database.jdbi (tests of a single store): the same statement on a handle's connection.
       return read(h -> {
         try {
-          return run(h.getConnection(), plain, sql, args, row);
+          return run(h.getConnection(), plain, sql, args, reader);
         } catch (SQLException e) {
           throw new UnableToExecuteStatementException(e, null);
         }
       });
     }
     try (Connection c = ds.getConnection()) {
-      return run(c, plain, sql, args, row);
+      return run(c, plain, sql, args, reader);
     } catch (SQLException e) {
       throw UniqueViolations.translate(new UnableToExecuteStatementException(e, null));
     }
@@ -195,7 +224,7 @@ abstract class Store {
     return rows.isEmpty() ? Optional.empty() : Optional.of(rows.get(0));
   }
 
-  private static <T> List<T> run(Connection c, PlainStatements plain, Plain sql, Args args, Row<T> row)
+  private static <T> T run(Connection c, PlainStatements plain, Plain sql, Args args, Reader<T> reader)
       throws SQLException {
     try (PreparedStatement st = c.prepareStatement(sql.sql())) {
       args.bind(st, sql.names());
@@ -207,14 +236,31 @@ abstract class Store {
             finishes.add(f);
           }
         }
-        List<T> rows = new ArrayList<>();
-        try (ResultSet rs = st.executeQuery()) {
-          while (rs.next()) {
-            rows.add(row.map(rs));
+        long[] rowCount = {0};
+        boolean[] first = {true};
+        st.execute();
+        T out = reader.read(new Results() {
+          @Override
+          public <R> List<R> next(Row<R> row) throws SQLException {
+            if (!first[0] && !st.getMoreResults()) {
+              throw new SQLException("the statement returned fewer results than were read");
+            }
+            first[0] = false;
+            List<R> rows = new ArrayList<>();
+            try (ResultSet rs = st.getResultSet()) {
+              if (rs == null) {
+                throw new SQLException("a statement of the pipeline returned no rows result");
+              }
+              while (rs.next()) {
+                rows.add(row.map(rs));
+              }
+            }
+            rowCount[0] += rows.size();
+            return rows;
           }
-        }
-        finishes.forEach(f -> f.finished(rows.size(), null));
-        return rows;
+        });
+        finishes.forEach(f -> f.finished(rowCount[0], null));
+        return out;
       } catch (SQLException e) {
         finishes.forEach(f -> f.finished(0, e));
         throw e;
@@ -293,8 +339,8 @@ abstract class Store {
    * embeddings that crowd together (one topic's memories are all about equally near a query), the
    * first k rows the index yields miss some of the true k nearest; reading 20 x k (at least 200)
    * and re-ranking them exactly restores recall (see docs/search.md) for a few ms. Tenant-wide
-   * searches read as deep as one customer's: with 100 candidates, tenant-wide recall@10 fell to
-   * 0.950 on a tenant where five customers hold 15,000 crowded memories.
+   * searches read as deep as one customer's: with fewer candidates tenant-wide recall@10 on
+   * MemoryRecallTest's hard set fell to 0.93-0.96 (docs/search.md "What the default trades").
    */
   protected static int indexCandidates(int k) {
     return Math.min(1000, Math.max(400, 40 * k));
@@ -328,12 +374,17 @@ abstract class Store {
    * usually most of the index, so HNSW takes it from {@link #EXACT_SCAN_MIN_ROWS} rows.
    * Must run inside a transaction (the settings end with it).
    */
+  /** The exact-scan size of {@link #prepareVectorSearch} as an SQL expression. */
+  protected static String exactScanRows(String table, boolean customer, int candidates) {
+    return !customer ? Integer.toString(EXACT_SCAN_MIN_ROWS)
+        : "greatest(%d, least(%d, sqrt(%d * greatest((SELECT reltuples FROM pg_class WHERE oid = '%s'::regclass), 0))))::int"
+            .formatted(EXACT_SCAN_MIN_ROWS, EXACT_SCAN_MAX_ROWS, candidates, table);
+  }
+
   protected static boolean prepareVectorSearch(org.jdbi.v3.core.Handle h, String table, String tenant,
       java.util.UUID customerId, int candidates) {
     String scope = customerId == null ? "x.tenant_id = :tenant" : "x.tenant_id = :tenant AND x.customer_id = :customer";
-    String exactMax = customerId == null ? Integer.toString(EXACT_SCAN_MIN_ROWS)
-        : "greatest(%d, least(%d, sqrt(%d * greatest((SELECT reltuples FROM pg_class WHERE oid = '%s'::regclass), 0))))::int"
-            .formatted(EXACT_SCAN_MIN_ROWS, EXACT_SCAN_MAX_ROWS, candidates, table);
+    String exactMax = exactScanRows(table, customerId != null, candidates);
     var q = h.createQuery("""
             WITH lim AS (SELECT %s AS n)
             SELECT s.n <= (SELECT n FROM lim) AS exact,
@@ -366,13 +417,19 @@ abstract class Store {
     if (query == null || query.indexOf('-') < 0) {
       return;
     }
-    String tree = h.createQuery("SELECT querytree(websearch_to_tsquery('english', :q))").bind("q", query)
-        .mapTo(String.class).one();
+    String tree = h.createQuery(POSITIVE_TERM).bind("q", query).mapTo(String.class).one();
     if ("T".equals(tree)) {
-      throw dev.contextmemory.server.domain.InvalidArgumentException.of(field,
-          "must hold at least one word that is not negated (-word) or a stop word; a query of exclusions only"
-              + " would read every row");
+      throw positiveTermMissing(field);
     }
+  }
+
+  /** querytree is "T" for a full-text query with no indexable part. */
+  protected static final String POSITIVE_TERM = "SELECT querytree(websearch_to_tsquery('english', :q))";
+
+  protected static dev.contextmemory.server.domain.InvalidArgumentException positiveTermMissing(String field) {
+    return dev.contextmemory.server.domain.InvalidArgumentException.of(field,
+        "must hold at least one word that is not negated (-word) or a stop word; a query of exclusions only"
+            + " would read every row");
   }
 
   /** Escapes LIKE wildcards so a user's prefix matches literally (escape char is backslash). */

@@ -53,6 +53,41 @@ class StoreBindingTest {
   }
 
   @Test
+  void aVectorArrayTravelsInBinaryWithItsNullsAndArrivesExact() throws Exception {
+    try (Connection c = DriverManager.getConnection(TestDatabase.create())) {
+      try (Statement st = c.createStatement()) {
+        st.execute("CREATE EXTENSION vector");
+      }
+      BaseConnection pg = c.unwrap(BaseConnection.class);
+      int arrayOid = pg.getTypeInfo().getPGType("_vector");
+      assertFalse(pg.binaryTransferSend(arrayOid), "a fresh connection sends vector[] as text");
+      float[][] vectors = {{0.1f, -2.5f, 3.0e-7f}, null, {1234.5678f, Float.MIN_VALUE, -0f}, null};
+      try (PreparedStatement ps = c.prepareStatement(
+          "SELECT u.v::text, u.n FROM unnest(CAST(? AS vector[])) WITH ORDINALITY AS u(v, n) ORDER BY u.n")) {
+        ps.setObject(1, VectorArray.of(c, vectors));
+        assertTrue(pg.binaryTransferSend(arrayOid), "binding one enables the binary format on its connection");
+        try (ResultSet rs = ps.executeQuery()) {
+          for (float[] v : vectors) {
+            assertTrue(rs.next());
+            assertArrayEquals(v, Rows.vector(rs.getString(1)));
+          }
+          assertFalse(rs.next());
+        }
+      }
+      // The text form pgjdbc would fall back to reads back as the same array.
+      try (PreparedStatement ps = c.prepareStatement("SELECT CAST(? AS vector[]) = CAST(CAST(? AS text) AS vector[])")) {
+        VectorArray a = VectorArray.of(c, vectors);
+        ps.setObject(1, a);
+        ps.setString(2, a.getValue());
+        try (ResultSet rs = ps.executeQuery()) {
+          assertTrue(rs.next());
+          assertTrue(rs.getBoolean(1), a.getValue());
+        }
+      }
+    }
+  }
+
+  @Test
   void namedParametersBecomePositionalAndCastsStay() {
     Store.Plain p = Store.Plain.of("SELECT a::text, b FROM t WHERE x = :tenant AND y = CAST(:q AS vector)"
         + " AND z = :tenant AND w = ANY(CAST(:roles AS text[])) LIMIT :limit");
