@@ -180,6 +180,7 @@ public final class LoadTest {
     Double vacuum = null;
     Map<String, Baselines.Baseline> floors = Map.of();
     Map<String, Baselines.Baseline> sameStatement = Map.of();
+    Map<String, Baselines.Baseline> bareTable = Map.of();
     Baselines baselines = null;
     if (env.dbUrl() != null) {
       if (setup.phases().stream().anyMatch(p -> p.written() > 0)) {
@@ -188,6 +189,7 @@ public final class LoadTest {
       refreshUsageRollup(env.dbUrl());
       baselines = new Baselines(env.dbUrl(), env.tenant(), data, setup, profile.baselineIterations(), log);
       floors = baselines.run();
+      bareTable = baselines.bareTable();
       sameStatement = new SameStatementFloors(env.dbUrl(), env.tenant(), data, setup, profile, log)
           .withFacts(facts)
           .run(name -> only.isEmpty() || only.contains(name));
@@ -261,7 +263,7 @@ public final class LoadTest {
     }
     return new RunReport(profile.name(), started, env.server(), dataSet, targets.toString(), targets.adjusted(),
         setup.phases(), vacuum, floor == null ? null : floorLine(floor), outcomes, (System.nanoTime() - t0) / 1e9,
-        floor == null ? null : floor.summary(), sameStatement, serverSide);
+        floor == null ? null : floor.summary(), sameStatement, bareTable, serverSide);
   }
 
   /**

@@ -107,6 +107,9 @@ public final class ConsoleReport {
         + " floor); phys = the bare SQL, one call at a time (physical floor)");
     out.println("own p50 = server p50 - transport floor p50 - SQL floor p50 (same-statement where measured, else"
         + " physical): what the server adds to a call; issue 13's goal is <= 0.25 ms");
+    for (String line : bareTableLines(r)) {
+      out.println(line);
+    }
     for (Outcome o : r.outcomes()) {
       var b = o.baseline();
       if (b != null && b.recallAt10() != null && o.summary() != null) {
@@ -121,6 +124,27 @@ public final class ConsoleReport {
       }
     }
     out.println("=".repeat(WIDTH));
+  }
+
+  /**
+   * One line per bare-table floor: its p50/p99 and the server's and the physical floor's p50 as
+   * multiples of it (issue 13's batch goal: AppendMessages(100) p50 <= 3x the plain INSERT).
+   */
+  static java.util.List<String> bareTableLines(RunReport r) {
+    java.util.List<String> lines = new java.util.ArrayList<>();
+    for (Outcome o : r.outcomes()) {
+      var bare = r.bareTable().get(o.name());
+      if (bare == null) {
+        continue;
+      }
+      Summary s = o.summary();
+      lines.add(String.format(Locale.ROOT,
+          "bare table: %s p50 %s ms, p99 %s ms (%d runs: %s); server p50 = %s, physical floor p50 = %s of it",
+          o.name(), ms(bare.p50Ms()), ms(bare.p99Ms()), bare.iterations(), bare.sql(),
+          ratio(s == null ? null : s.p50Ms(), bare.p50Ms()),
+          ratio(o.baseline() == null ? null : o.baseline().p50Ms(), bare.p50Ms())));
+    }
+    return lines;
   }
 
   /** Issue 13's goal for the server's own share of a call's p50. */

@@ -109,6 +109,9 @@ public final class Html {
       sb.append("<td class=\"").append(o.status()).append("\">").append(o.status()).append("</td></tr>");
     }
     sb.append("</table>");
+    for (String line : ConsoleReport.bareTableLines(r)) {
+      sb.append("<p>").append(esc(line)).append("</p>");
+    }
   }
 
   /** requests, errors, p50, p95, p99, p99 − floor p99, max, req/s of one run. */

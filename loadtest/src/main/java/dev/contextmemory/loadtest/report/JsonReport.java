@@ -15,18 +15,20 @@ import java.util.Locale;
  *  "throughput_rps": 0.0, "target_p99_ms": 10.0, "passed": true, "recall_at_10": null,
  *  "baseline_p50_ms": 0.0, "baseline_p99_ms": 0.0, "p99_over_floor_ms": 0.0, "same_statement_p50_ms": 0.0,
  *  "same_statement_p99_ms": 0.0, "own_p50_ms": 0.0, "capacity_rps": null,
- *  "same_statement_capacity_rps": null, "baseline_recall_at_10": null, "first_run": null}]}
+ *  "same_statement_capacity_rps": null, "baseline_recall_at_10": null, "bare_table_p50_ms": null,
+ *  "bare_table_p99_ms": null, "first_run": null}]}
  * </pre>
  *
- * The last six keys came with issue 13: the p99 minus the transport floor's p99, the same-statement
+ * From p99_over_floor_ms on, the keys came with issue 13: the p99 minus the transport floor's p99, the same-statement
  * SQL floor (the server's own statements over a pool at the scenario's rate; {@code baseline_*} is
  * then the physical floor, the bare SQL), the server's own share of the p50 (server p50 − transport
- * floor p50 − SQL floor p50, the same-statement one where measured), and, when the first measured
- * run missed a target and the scenario was measured once more, that first run ({@code requests,
- * errors, p50_ms, p95_ms, p99_ms, max_ms, recall_at_10, passed: false, missed}); {@code passed}
- * is then the second run's verdict. {@code capacity_rps} and {@code same_statement_capacity_rps} are
- * the capacity search's results (profile full; null elsewhere): the last arrival rate whose p99
- * held the target, for the server and for its own statement over JDBC.
+ * floor p50 − SQL floor p50, the same-statement one where measured), {@code capacity_rps} and
+ * {@code same_statement_capacity_rps}: the capacity search's results (profile full; null
+ * elsewhere), the last arrival rate whose p99 held the target, for the server and for its own
+ * statement over JDBC; {@code bare_table_*}: the same rows into an unindexed copy of the table
+ * (append_messages_100 only, else null); and, when the first measured run missed a target and the
+ * scenario was measured once more, that first run ({@code requests, errors, p50_ms, p95_ms, p99_ms,
+ * max_ms, recall_at_10, passed: false, missed}); {@code passed} is then the second run's verdict.
  *
  * Every scenario of the issue is listed, in its order. {@code passed} is null for a scenario that
  * was skipped (its service is not implemented yet; counts and latencies are then 0);
@@ -77,6 +79,9 @@ public final class JsonReport {
       sb.append(", \"same_statement_capacity_rps\": ").append(num(cap == null || cap.sameStatement() == null ? null
           : cap.sameStatement().lastGoodRate()));
       sb.append(", \"baseline_recall_at_10\": ").append(num(o.baseline() == null ? null : o.baseline().recallAt10()));
+      var bare = r.bareTable().get(o.name());
+      sb.append(", \"bare_table_p50_ms\": ").append(num(bare == null ? null : bare.p50Ms()));
+      sb.append(", \"bare_table_p99_ms\": ").append(num(bare == null ? null : bare.p99Ms()));
       sb.append(", \"first_run\": ");
       Outcome first = o.firstRun();
       if (first == null || first.summary() == null) {

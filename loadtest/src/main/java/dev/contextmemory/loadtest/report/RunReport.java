@@ -14,6 +14,8 @@ import java.util.List;
  * @param floor the transport floor's summary (Health/Check through the same channel), or null
  * @param sameStatement the same-statement SQL floors (issue 13: the server's own statements over a
  *     pool at the scenario's rate), by scenario; empty when not measured
+ * @param bareTable the bare-table floors (issue 13: the same rows into an unindexed copy of the
+ *     table, timed interleaved with the physical floor), by scenario; empty when not measured
  * @param serverLatency per scenario, the server's own latency histograms of its RPCs over the
  *     measured run (empty when the server's metrics endpoint is unknown)
  */
@@ -31,6 +33,7 @@ public record RunReport(
     double totalSeconds,
     dev.contextmemory.loadtest.dsl.Summary floor,
     java.util.Map<String, dev.contextmemory.loadtest.scenarios.Baselines.Baseline> sameStatement,
+    java.util.Map<String, dev.contextmemory.loadtest.scenarios.Baselines.Baseline> bareTable,
     java.util.Map<String, List<ServerLatency>> serverLatency) {
 
   /** A scenario's p99 minus the transport floor's p99: what the call adds to a no-op call's tail; null without a floor. */

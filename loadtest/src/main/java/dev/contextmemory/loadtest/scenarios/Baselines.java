@@ -31,7 +31,8 @@ import org.postgresql.util.PGobject;
  *
  * <ul>
  *   <li>append_message: a one-row INSERT into messages (autocommit);
- *   <li>append_messages_100: a 100-row INSERT ... SELECT FROM unnest(arrays) (autocommit);
+ *   <li>append_messages_100: a 100-row INSERT ... SELECT FROM unnest(arrays) (autocommit), and
+ *       interleaved with it the same rows into an unindexed copy of the table ({@link #bareTable()});
  *   <li>list_messages_20: the last 20 rows of a conversation by the sequence index;
  *   <li>search_messages: ts_rank_cd over a customer's matching messages, top 20;
  *   <li>list_conversations_*: the statements the server's ConversationStore.list builds for the
@@ -70,6 +71,7 @@ public final class Baselines {
   private final int iterations;
   private final PrintStream log;
   private final SplittableRandom random;
+  private final Map<String, Baseline> bareTable = new LinkedHashMap<>();
 
   public Baselines(String jdbcUrl, String tenant, DataSet data, Setup.Result setup, int iterations, PrintStream log) {
     this.jdbcUrl = jdbcUrl;
@@ -79,6 +81,14 @@ public final class Baselines {
     this.iterations = iterations;
     this.log = log;
     this.random = new SplittableRandom(data.seed() ^ 0xBA5E1L);
+  }
+
+  /**
+   * The bare-table floors {@link #run} timed, by scenario (append_messages_100 only): the same rows
+   * into a copy of the table without its indexes, foreign key and tsvector.
+   */
+  public Map<String, Baseline> bareTable() {
+    return Map.copyOf(bareTable);
   }
 
   /** Runs every baseline whose data exists; keyed by the scenario it is the floor of. */
@@ -92,6 +102,9 @@ public final class Baselines {
       if (setup.hasConversations()) {
         put(out, "append_message", insertOne(c));
         put(out, "append_messages_100", insertHundred(c));
+        bareTable.forEach((scenario, b) -> log.printf(Locale.ROOT,
+            "baseline: %-25s p50 %8.3f ms  p99 %8.3f ms  (%d runs: %s)%n", scenario + " bare", b.p50Ms(), b.p99Ms(),
+            b.iterations(), b.sql()));
         fixCounters(c);
         put(out, "list_messages_20", listLast20(c));
         put(out, "search_messages", searchMessages(c));
@@ -151,6 +164,38 @@ public final class Baselines {
     return new Baseline(sql, done, h.getValueAtPercentile(50) / 1000.0, h.getValueAtPercentile(99) / 1000.0);
   }
 
+  /**
+   * {@link #time} for two statements run alternately (a, b, a, b, ...), each into its own
+   * histogram, so both see the same moments of a shared machine; the SQL text is left empty.
+   */
+  private Baseline[] timeInterleaved(Timed a, Timed b) throws SQLException {
+    Timed[] pair = {a, b};
+    Histogram[] h = {new Histogram(3), new Histogram(3)};
+    long warmEnd = System.nanoTime() + MAX_NANOS / 3;
+    for (int i = 0; i < WARM_UP && System.nanoTime() < warmEnd; i++) {
+      for (Timed t : pair) {
+        t.prepare(i);
+        t.execute();
+      }
+    }
+    long deadline = System.nanoTime() + 2 * MAX_NANOS;
+    int done = 0;
+    for (int i = 0; i < iterations && System.nanoTime() < deadline; i++) {
+      for (int k = 0; k < 2; k++) {
+        pair[k].prepare(WARM_UP + i);
+        long t0 = System.nanoTime();
+        pair[k].execute();
+        h[k].recordValue(Math.max(1, (System.nanoTime() - t0) / 1000));
+      }
+      done++;
+    }
+    Baseline[] out = new Baseline[2];
+    for (int k = 0; k < 2; k++) {
+      out[k] = new Baseline("", done, h[k].getValueAtPercentile(50) / 1000.0, h[k].getValueAtPercentile(99) / 1000.0);
+    }
+    return out;
+  }
+
   private long nextSequence(Connection c) throws SQLException {
     try (PreparedStatement ps = c.prepareStatement(
         "SELECT coalesce(max(sequence), 0) FROM messages WHERE tenant_id = ? AND conversation_id = ?")) {
@@ -188,53 +233,93 @@ public final class Baselines {
     }
   }
 
+  /** The unindexed copy of messages the bare-table floor writes to (dropped after the run). */
+  static final String BARE_TABLE = "loadtest_bare_messages";
+
+  /**
+   * The 100-row insert into messages and, interleaved with it run by run, the same kind of rows
+   * into {@link #BARE_TABLE}: messages' columns and NOT NULLs, but no index, no foreign key, no
+   * CHECK and a plain (never computed) tsvector column. The second is the "plain INSERT of the
+   * same rows" issue 13 compares AppendMessages(100) to; interleaving keeps a busy machine's
+   * noise out of the ratio. Fills {@link #bareTable()}.
+   */
   private Baseline insertHundred(Connection c) throws SQLException {
-    String sql = "INSERT INTO messages (tenant_id, id, conversation_id, sequence, role, content, idempotency_key)"
+    String sql = "100-row INSERT INTO messages ... SELECT FROM unnest(arrays)";
+    try (Statement st = c.createStatement()) {
+      st.execute("DROP TABLE IF EXISTS " + BARE_TABLE);
+      st.execute("CREATE TABLE " + BARE_TABLE + " (LIKE messages INCLUDING DEFAULTS)");
+    } catch (SQLException e) {
+      // A --target database whose user may not create tables: the physical floor alone, as before.
+      log.println("baseline: no bare-table floor (" + e.getMessage() + ")");
+      try (PreparedStatement real = c.prepareStatement(hundredSql("messages"))) {
+        return time(sql, hundredRows(c, real, nextSequence(c)));
+      }
+    }
+    try (PreparedStatement real = c.prepareStatement(hundredSql("messages"));
+        PreparedStatement bare = c.prepareStatement(hundredSql(BARE_TABLE))) {
+      Timed realRuns = hundredRows(c, real, nextSequence(c));
+      Timed bareRuns = hundredRows(c, bare, 1);
+      Baseline[] both = timeInterleaved(realRuns, bareRuns);
+      bareTable.put("append_messages_100", new Baseline("the same 100-row INSERT into an unindexed copy of messages"
+          + " (no index, FK, CHECK or tsvector), interleaved with the physical floor", both[1].iterations(),
+          both[1].p50Ms(), both[1].p99Ms()));
+      return new Baseline(sql, both[0].iterations(), both[0].p50Ms(), both[0].p99Ms());
+    } finally {
+      try (Statement st = c.createStatement()) {
+        st.execute("DROP TABLE IF EXISTS " + BARE_TABLE);
+      }
+    }
+  }
+
+  private static String hundredSql(String table) {
+    return "INSERT INTO " + table + " (tenant_id, id, conversation_id, sequence, role, content, idempotency_key)"
         + " SELECT ?, u.id, ?, u.sequence, u.role, u.content, u.key"
         + " FROM unnest(CAST(? AS uuid[]), CAST(? AS bigint[]), CAST(? AS text[]), CAST(? AS text[]),"
         + " CAST(? AS text[])) AS u(id, sequence, role, content, key)";
-    UUID conversation = UUID.fromString(setup.baselineConversationId());
-    long[] seq = {nextSequence(c)};
-    try (PreparedStatement ps = c.prepareStatement(sql)) {
-      Array[] arrays = new Array[5];
-      return time("100-row INSERT INTO messages ... SELECT FROM unnest(arrays)", new Timed() {
-        @Override
-        public void prepare(int i) throws SQLException {
-          UUID[] ids = new UUID[100];
-          Long[] seqs = new Long[100];
-          String[] roles = new String[100];
-          String[] contents = new String[100];
-          String[] keys = new String[100];
-          for (int k = 0; k < 100; k++) {
-            ids[k] = Uuid7.next();
-            seqs[k] = seq[0]++;
-            roles[k] = k % 2 == 0 ? "user" : "assistant";
-            contents[k] = Texts.sentence(random.nextLong());
-            keys[k] = UUID.randomUUID().toString(); // fresh per run: a rerun on a kept database must not collide
-          }
-          for (Array a : arrays) {
-            if (a != null) {
-              a.free();
-            }
-          }
-          arrays[0] = c.createArrayOf("uuid", ids);
-          arrays[1] = c.createArrayOf("bigint", seqs);
-          arrays[2] = c.createArrayOf("text", roles);
-          arrays[3] = c.createArrayOf("text", contents);
-          arrays[4] = c.createArrayOf("text", keys);
-          ps.setString(1, tenant);
-          ps.setObject(2, conversation);
-          for (int k = 0; k < 5; k++) {
-            ps.setArray(3 + k, arrays[k]);
-          }
-        }
+  }
 
-        @Override
-        public void execute() throws SQLException {
-          ps.executeUpdate();
+  /** 100 fresh rows of the baseline conversation per run, numbered from {@code firstSequence}. */
+  private Timed hundredRows(Connection c, PreparedStatement ps, long firstSequence) {
+    UUID conversation = UUID.fromString(setup.baselineConversationId());
+    long[] seq = {firstSequence};
+    Array[] arrays = new Array[5];
+    return new Timed() {
+      @Override
+      public void prepare(int i) throws SQLException {
+        UUID[] ids = new UUID[100];
+        Long[] seqs = new Long[100];
+        String[] roles = new String[100];
+        String[] contents = new String[100];
+        String[] keys = new String[100];
+        for (int k = 0; k < 100; k++) {
+          ids[k] = Uuid7.next();
+          seqs[k] = seq[0]++;
+          roles[k] = k % 2 == 0 ? "user" : "assistant";
+          contents[k] = Texts.sentence(random.nextLong());
+          keys[k] = UUID.randomUUID().toString(); // fresh per run: a rerun on a kept database must not collide
         }
-      });
-    }
+        for (Array a : arrays) {
+          if (a != null) {
+            a.free();
+          }
+        }
+        arrays[0] = c.createArrayOf("uuid", ids);
+        arrays[1] = c.createArrayOf("bigint", seqs);
+        arrays[2] = c.createArrayOf("text", roles);
+        arrays[3] = c.createArrayOf("text", contents);
+        arrays[4] = c.createArrayOf("text", keys);
+        ps.setString(1, tenant);
+        ps.setObject(2, conversation);
+        for (int k = 0; k < 5; k++) {
+          ps.setArray(3 + k, arrays[k]);
+        }
+      }
+
+      @Override
+      public void execute() throws SQLException {
+        ps.executeUpdate();
+      }
+    };
   }
 
   /** Brings the baseline conversation's counters in line with the rows inserted behind the server's back. */

@@ -22,7 +22,8 @@ class JsonReportTest {
   private static final List<String> KEYS = List.of("name", "requests", "errors", "p50_ms", "p95_ms", "p99_ms",
       "max_ms", "throughput_rps", "target_p99_ms", "passed", "recall_at_10", "baseline_p50_ms", "baseline_p99_ms",
       "p99_over_floor_ms", "same_statement_p50_ms", "same_statement_p99_ms", "own_p50_ms", "capacity_rps",
-      "same_statement_capacity_rps", "baseline_recall_at_10", "first_run");
+      "same_statement_capacity_rps", "baseline_recall_at_10", "bare_table_p50_ms", "bare_table_p99_ms",
+      "first_run");
 
   static RunReport report() {
     Histogram h = new Histogram(3);
@@ -42,7 +43,8 @@ class JsonReportTest {
     Outcome skipped = Outcome.skipped("agent_turn", 60.0, "UNIMPLEMENTED: x");
     return new RunReport("ci", Instant.parse("2026-11-23T10:00:00.123456Z"), "here", "data", "t", false, List.of(), null,
         null, List.of(passed, search, skipped), 100, floor(), Map.of("append_message",
-        new Baselines.Baseline("the CTE", 100, 0.5, 1.5)), Map.of());
+        new Baselines.Baseline("the CTE", 100, 0.5, 1.5)), Map.of("append_message",
+        new Baselines.Baseline("unindexed copy", 100, 0.125, 0.375)), Map.of());
   }
 
   /** A transport floor with p50 1.0 ms and p99 3.0 ms. */
@@ -85,6 +87,8 @@ class JsonReportTest {
     assertEquals(1.5, a.get("same_statement_p99_ms").getAsDouble());
     assertEquals(0.0, a.get("own_p50_ms").getAsDouble(), 1e-9,
         "p50 1.5 - floor p50 1.0 - same-statement SQL p50 0.5 (not the physical 0.25)");
+    assertEquals(0.125, a.get("bare_table_p50_ms").getAsDouble());
+    assertEquals(0.375, a.get("bare_table_p99_ms").getAsDouble());
     assertTrue(a.get("first_run").isJsonNull(), "passed on its first run");
     assertEquals(575.0, a.get("capacity_rps").getAsDouble());
     assertEquals(1150.0, a.get("same_statement_capacity_rps").getAsDouble());
@@ -97,6 +101,7 @@ class JsonReportTest {
     assertEquals(0.9, first.get("recall_at_10").getAsDouble());
     assertEquals(0.931, s.get("recall_at_10").getAsDouble());
     assertTrue(s.get("baseline_p50_ms").isJsonNull());
+    assertTrue(s.get("bare_table_p50_ms").isJsonNull(), "no bare-table floor for this scenario");
     assertTrue(s.get("capacity_rps").isJsonNull(), "no capacity search (profile ci)");
 
     JsonObject k = scenarios.get(2).getAsJsonObject();
@@ -115,6 +120,7 @@ class JsonReportTest {
         "no scripts, no external resources");
     assertTrue(html.contains("Latency by percentile") && html.contains("Latency over time"));
     assertTrue(html.contains("agent_turn") && html.contains("SKIPPED"));
+    assertTrue(html.contains("bare table: append_message p50 0.125 ms"), "the bare-table floor under the summary");
     assertTrue(html.contains("server / same statement: 0.50"), "the capacity ratio");
   }
 
