@@ -115,7 +115,7 @@ class TracingAndLogsTest {
     assertTrue(appendSql.stream().anyMatch(s -> attribute(s, "db.response.returned_rows")
         .map(v -> v.getIntValue() == 1).orElse(false)), "the append returns its one row: " + appendSql);
     List<Span> fetchSql = awaitChildren(fetch, 1);
-    assertTrue(fetchSql.stream().allMatch(s -> s.getName().matches("Memory(Search)?Store\\..+")), names(fetchSql));
+    assertTrue(fetchSql.stream().allMatch(s -> s.getName().matches("(Memory(Search)?Store|FetchContextQuery)\\..+")), names(fetchSql));
     for (Span sql : concat(appendSql, fetchSql)) {
       assertEquals(Span.SpanKind.SPAN_KIND_CLIENT, sql.getKind());
       assertEquals("postgresql", attribute(sql, "db.system.name").orElseThrow().getStringValue());
