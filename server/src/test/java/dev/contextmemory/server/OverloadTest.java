@@ -56,7 +56,8 @@ class OverloadTest {
   private static long backendsWaitingOnALock(String dbUrl) {
     try (Connection c = DriverManager.getConnection(dbUrl);
         var rs = c.createStatement().executeQuery("SELECT count(*) FROM pg_stat_activity"
-            + " WHERE datname = current_database() AND wait_event_type = 'Lock'")) {
+            + " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            + " AND wait_event IN ('transactionid', 'tuple')")) {
       rs.next();
       return rs.getLong(1);
     } catch (SQLException e) {

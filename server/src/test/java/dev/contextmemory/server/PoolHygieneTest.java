@@ -96,7 +96,8 @@ class PoolHygieneTest {
   private static long waitingOnLocks() throws SQLException {
     try (Connection c = DriverManager.getConnection(server.dbUrl());
         PreparedStatement ps = c.prepareStatement("SELECT count(*) FROM pg_stat_activity"
-            + " WHERE datname = current_database() AND application_name = 'context-memory' AND wait_event_type = 'Lock'")) {
+            + " WHERE datname = current_database() AND application_name = 'context-memory' AND wait_event_type = 'Lock'"
+            + " AND wait_event IN ('transactionid', 'tuple')")) {
       try (ResultSet rs = ps.executeQuery()) {
         rs.next();
         return rs.getLong(1);

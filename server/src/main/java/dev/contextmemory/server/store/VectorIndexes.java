@@ -34,6 +34,10 @@ public final class VectorIndexes {
       // Nor by the lock timeout: CREATE INDEX CONCURRENTLY waits, in phases, for every transaction
       // that writes the table or holds an older snapshot, and blocks no one while it waits.
       String previousLock = h.createQuery("SELECT current_setting('lock_timeout')").mapTo(String.class).one();
+      // Its own name while it builds: a build waits (as a Lock wait on virtualxid) for every
+      // transaction older than it, for as long as they stay open, and an operator looking at
+      // pg_stat_activity should tell that apart from a request stuck on a row lock.
+      String previousName = h.createQuery("SELECT current_setting('application_name')").mapTo(String.class).one();
       // Nor by the pool's socket timeout (the statement timeout + 5 s): at 1 M memories the build
       // took 13 minutes, and the socket timeout closed the connection after 20 s while PostgreSQL
       // built on, so the server logged a failure and held no lock for a build still running.
@@ -44,11 +48,13 @@ public final class VectorIndexes {
         setNetworkTimeout(c, 0);
         h.execute("SET statement_timeout = 0");
         h.execute("SET lock_timeout = 0");
+        h.execute("SELECT set_config('application_name', ?, false)", previousName + "-index-build");
         ensure(h, space, "memories", "embedding");
         ensure(h, space, "conversations", "summary_embedding");
       } finally {
         h.execute("SELECT set_config('statement_timeout', ?, false)", previous);
         h.execute("SELECT set_config('lock_timeout', ?, false)", previousLock);
+        h.execute("SELECT set_config('application_name', ?, false)", previousName);
         h.execute("SELECT pg_advisory_unlock(?)", LOCK);
         setNetworkTimeout(c, socketTimeout);
       }
