@@ -144,6 +144,68 @@ class ServerLifecycleTest {
     }
   }
 
+  /**
+   * The background build of the vector indexes (CREATE INDEX CONCURRENTLY) waits for every older
+   * open transaction, for as long as it stays open. It does that on a connection of its own, not
+   * one of the request pool, and closing the server ends it; the next start builds again.
+   */
+  @Test
+  void theVectorIndexBuildWaitsOnAConnectionOfItsOwnAndEndsWithTheServer() throws Exception {
+    String db = TestDatabase.create();
+    try {
+      TestServer.startOn(db, Map.of()).close(); // migrated, and its indexes built
+      // pg_stat_activity is read on a connection of its own: inside a transaction it is a snapshot.
+      try (Connection old = DriverManager.getConnection(db); Connection look = DriverManager.getConnection(db)) {
+        look.createStatement().execute("DROP INDEX " + String.join(", ", vectorIndexes(look)));
+        old.setAutoCommit(false);
+        old.setTransactionIsolation(Connection.TRANSACTION_REPEATABLE_READ);
+        old.createStatement().executeQuery("SELECT 1").close(); // a snapshot older than the build
+        try (TestServer s = TestServer.startOn(db, Map.of())) {
+          awaitTrue("the build waits for the older transaction", () -> backends(look,
+              "application_name = 'context-memory index-build' AND wait_event = 'virtualxid'") == 1);
+          assertEquals(0, s.server().pool().getHikariPoolMXBean().getActiveConnections(),
+              "the waiting build holds none of the request pool's connections");
+          var customers = CustomerServiceGrpc.newBlockingStub(s.channel());
+          customers.createCustomer(CreateCustomerRequest.newBuilder()
+              .setCustomer(Customer.newBuilder().setDisplayName("Served meanwhile")).build());
+        }
+        awaitTrue("closing the server ended the build",
+            () -> backends(look, "application_name = 'context-memory index-build'") == 0);
+        old.rollback();
+      }
+      try (TestServer s = TestServer.startOn(db, Map.of()); Connection c = DriverManager.getConnection(db)) {
+        awaitTrue("the next start builds the indexes", () -> vectorIndexes(c).size() == 2);
+      }
+    } finally {
+      TestDatabase.drop(db);
+    }
+  }
+
+  /** The valid HNSW indexes of memories and conversations. */
+  private static List<String> vectorIndexes(Connection c) {
+    try (ResultSet rs = c.createStatement().executeQuery("""
+        SELECT ix.relname FROM pg_index i JOIN pg_class ix ON ix.oid = i.indexrelid JOIN pg_am am ON am.oid = ix.relam
+        WHERE i.indrelid IN ('memories'::regclass, 'conversations'::regclass) AND i.indisvalid AND am.amname = 'hnsw'""")) {
+      List<String> names = new java.util.ArrayList<>();
+      while (rs.next()) {
+        names.add(rs.getString(1));
+      }
+      return names;
+    } catch (SQLException e) {
+      throw new AssertionError(e);
+    }
+  }
+
+  private static int backends(Connection c, String where) {
+    try (ResultSet rs = c.createStatement().executeQuery(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND " + where)) {
+      rs.next();
+      return rs.getInt(1);
+    } catch (SQLException e) {
+      throw new AssertionError(e);
+    }
+  }
+
   @Test
   void shutdownLetsInFlightCallsFinishAndRefusesNewOnes() throws Exception {
     TestServer s = TestServer.start(Map.of("DB_LOCK_TIMEOUT_MS", "0"));

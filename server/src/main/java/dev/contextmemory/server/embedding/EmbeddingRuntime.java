@@ -8,8 +8,13 @@ import dev.contextmemory.server.store.VectorSpace;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
+import java.sql.Connection;
+import java.sql.SQLException;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicReference;
+import org.jdbi.v3.core.Handle;
 import org.jdbi.v3.core.Jdbi;
+import org.postgresql.PGConnection;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -30,10 +35,21 @@ public final class EmbeddingRuntime implements AutoCloseable {
   private final EmbeddingWorker worker;
   private final StagedVectorIndexer staged;
   private final Thread indexes;
+  private final IndexConnection indexConnection;
+  /** The index build's connection while it builds; closing the runtime aborts it. */
+  private final AtomicReference<Connection> building = new AtomicReference<>();
+  private volatile boolean closed;
+
+  /** Opens the connection the index build runs on, outside the request pool. */
+  @FunctionalInterface
+  public interface IndexConnection {
+    Connection open() throws SQLException;
+  }
 
   /** Loads the embedder (the local model: about a second) but starts nothing yet. */
-  public EmbeddingRuntime(EmbeddingSettings settings, Jdbi jdbi) {
+  public EmbeddingRuntime(EmbeddingSettings settings, Jdbi jdbi, IndexConnection indexConnection) {
     this.settings = settings;
+    this.indexConnection = indexConnection;
     this.space = new VectorSpace(settings.model(), settings.dimension());
     this.jdbi = jdbi;
     this.embedder = Embedders.create(settings);
@@ -76,12 +92,26 @@ public final class EmbeddingRuntime implements AutoCloseable {
     }
   }
 
+  /**
+   * On a connection of its own: a build holds it for minutes on a big table, and waits for every
+   * older open transaction; a request-pool connection would be one fewer for calls all that time.
+   */
   private void buildIndexes() {
-    try {
-      VectorIndexes.ensure(jdbi, space);
-    } catch (RuntimeException e) {
-      // Searches stay correct without the index (exact scans); the next start tries again.
-      log.warn("could not build the vector indexes of model {}: {}", space.model(), e.toString());
+    try (Connection c = indexConnection.open()) {
+      building.set(c);
+      if (closed) {
+        return;
+      }
+      try (Handle h = Jdbi.open(c)) {
+        VectorIndexes.ensure(h, space);
+      }
+    } catch (SQLException | RuntimeException e) {
+      if (!closed) {
+        // Searches stay correct without the index (exact scans); the next start tries again.
+        log.warn("could not build the vector indexes of model {}: {}", space.model(), e.toString());
+      }
+    } finally {
+      building.set(null);
     }
   }
 
@@ -133,6 +163,23 @@ public final class EmbeddingRuntime implements AutoCloseable {
       worker.close();
     }
     staged.close();
+    closed = true;
+    Connection c = building.get();
+    if (c != null) {
+      // Ends a build in progress: PostgreSQL leaves its index INVALID, and the next start drops it
+      // and builds it again (VectorIndexes). A cancel first: a backend waiting on a lock does not
+      // notice its client went away (only after client_connection_check_interval, VectorIndexes).
+      try {
+        c.unwrap(PGConnection.class).cancelQuery();
+      } catch (SQLException ignored) {
+        // Nothing running, or already closed.
+      }
+      try {
+        c.abort(Runnable::run);
+      } catch (SQLException ignored) {
+        // Already closed.
+      }
+    }
     indexes.interrupt();
     // The loaded local model is shared by the JVM (LocalEmbedder); an HTTP client has nothing to close.
   }

@@ -24,41 +24,46 @@ public final class VectorIndexes {
 
   /** Builds whatever index of {@code space} is missing; blocks while building. */
   public static void ensure(Jdbi jdbi, VectorSpace space) {
-    jdbi.useHandle(h -> {
-      // A session lock: CREATE INDEX CONCURRENTLY cannot run inside a transaction.
-      h.execute("SELECT pg_advisory_lock(?)", LOCK);
-      // Not bounded by the pool's statement timeout: a big table's build takes minutes. The old
-      // value is put back, not RESET: behind a session-mode pooler the pool set it with set_config
-      // when the connection opened, and RESET would leave this pooled connection with none.
-      String previous = h.createQuery("SELECT current_setting('statement_timeout')").mapTo(String.class).one();
-      // Nor by the lock timeout: CREATE INDEX CONCURRENTLY waits, in phases, for every transaction
-      // that writes the table or holds an older snapshot, and blocks no one while it waits.
-      String previousLock = h.createQuery("SELECT current_setting('lock_timeout')").mapTo(String.class).one();
-      // Its own name while it builds: a build waits (as a Lock wait on virtualxid) for every
-      // transaction older than it, for as long as they stay open, and an operator looking at
-      // pg_stat_activity should tell that apart from a request stuck on a row lock.
-      String previousName = h.createQuery("SELECT current_setting('application_name')").mapTo(String.class).one();
-      // Nor by the pool's socket timeout (the statement timeout + 5 s): at 1 M memories the build
-      // took 13 minutes, and the socket timeout closed the connection after 20 s while PostgreSQL
-      // built on, so the server logged a failure and held no lock for a build still running.
-      // HikariCP puts the connection's network timeout back when it returns to the pool.
-      Connection c = h.getConnection();
-      int socketTimeout = networkTimeout(c);
-      try {
-        setNetworkTimeout(c, 0);
-        h.execute("SET statement_timeout = 0");
-        h.execute("SET lock_timeout = 0");
-        h.execute("SELECT set_config('application_name', ?, false)", previousName + "-index-build");
-        ensure(h, space, "memories", "embedding");
-        ensure(h, space, "conversations", "summary_embedding");
-      } finally {
-        h.execute("SELECT set_config('statement_timeout', ?, false)", previous);
-        h.execute("SELECT set_config('lock_timeout', ?, false)", previousLock);
-        h.execute("SELECT set_config('application_name', ?, false)", previousName);
-        h.execute("SELECT pg_advisory_unlock(?)", LOCK);
-        setNetworkTimeout(c, socketTimeout);
-      }
-    });
+    jdbi.useHandle(h -> ensure(h, space));
+  }
+
+  /**
+   * The same on a given handle. The server passes one of a connection of its own, not the request
+   * pool's: a build holds its connection for minutes on a big table, and it waits (a Lock wait on
+   * virtualxid) for every transaction older than it for as long as they stay open.
+   */
+  public static void ensure(Handle h, VectorSpace space) {
+    // A session lock: CREATE INDEX CONCURRENTLY cannot run inside a transaction.
+    h.execute("SELECT pg_advisory_lock(?)", LOCK);
+    // Not bounded by the pool's statement timeout: a big table's build takes minutes. The old
+    // value is put back, not RESET: behind a session-mode pooler the pool set it with set_config
+    // when the connection opened, and RESET would leave this pooled connection with none.
+    String previous = h.createQuery("SELECT current_setting('statement_timeout')").mapTo(String.class).one();
+    // Nor by the lock timeout: CREATE INDEX CONCURRENTLY waits, in phases, for every transaction
+    // that writes the table or holds an older snapshot, and blocks no one while it waits.
+    String previousLock = h.createQuery("SELECT current_setting('lock_timeout')").mapTo(String.class).one();
+    // Nor by the pool's socket timeout (the statement timeout + 5 s): at 1 M memories the build
+    // took 13 minutes, and the socket timeout closed the connection after 20 s while PostgreSQL
+    // built on, so the server logged a failure and held no lock for a build still running.
+    // HikariCP puts the connection's network timeout back when it returns to the pool.
+    Connection c = h.getConnection();
+    int socketTimeout = networkTimeout(c);
+    try {
+      setNetworkTimeout(c, 0);
+      h.execute("SET statement_timeout = 0");
+      h.execute("SET lock_timeout = 0");
+      // A backend waiting for older transactions notices that its client is gone only when this
+      // is set: without it, the build of a server killed meanwhile would wait on, then build.
+      h.execute("SET client_connection_check_interval = 1000");
+      ensure(h, space, "memories", "embedding");
+      ensure(h, space, "conversations", "summary_embedding");
+    } finally {
+      h.execute("SELECT set_config('statement_timeout', ?, false)", previous);
+      h.execute("SELECT set_config('lock_timeout', ?, false)", previousLock);
+      h.execute("RESET client_connection_check_interval");
+      h.execute("SELECT pg_advisory_unlock(?)", LOCK);
+      setNetworkTimeout(c, socketTimeout);
+    }
   }
 
   private static int networkTimeout(Connection c) {
