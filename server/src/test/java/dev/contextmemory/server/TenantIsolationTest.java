@@ -408,11 +408,13 @@ class TenantIsolationTest {
     String bWatched = b.conversations().getOrCreateOpenConversation(GetOrCreateOpenConversationRequest.newBuilder()
         .setCustomerId(bCustomer.getId()).setChannel(Channel.CHANNEL_SMS).setThreadKey("b-watch").build())
         .getConversation().getId();
+    int before = server.server().watch().streams();
     try (Watcher all = new Watcher(a.conversationsAsync(), WatchConversationsRequest.getDefaultInstance(), true, 0);
         Watcher bs = new Watcher(a.conversationsAsync(),
             WatchConversationsRequest.newBuilder().setConversationId(bWatched).build(), true, 0);
         Watcher own = new Watcher(b.conversationsAsync(), WatchConversationsRequest.getDefaultInstance(), true, 0)) {
-      Thread.sleep(300);
+      // Registered: each stream's start is fixed, so the writes below are after it.
+      Watcher.awaitStreams(server.server().watch(), before + 3, all, bs, own);
       b.conversations().appendMessage(AppendMessageRequest.newBuilder().setConversationId(bWatched)
           .setMessage(Message.newBuilder().setRole(MessageRole.MESSAGE_ROLE_USER).setContent("b again")).build());
       String bCursor = own.next(10).getCursor();

@@ -32,7 +32,7 @@ class WatchReplicasTest {
       WatchConversationsRequest request = WatchConversationsRequest.newBuilder().setCustomerId(customer).build();
       String cursor;
       try (Watcher onA = new Watcher(a.channel(), request, true, 0)) {
-        Thread.sleep(300);
+        Watcher.awaitStreams(a.server().watch(), 1, onA); // the conversation below is opened after its start
         String conversation = conversationsB.getOrCreateOpenConversation(GetOrCreateOpenConversationRequest
             .newBuilder().setCustomerId(customer).setChannel(Channel.CHANNEL_SMS).setThreadKey("t").build())
             .getConversation().getId();

@@ -51,7 +51,7 @@ class WatchResumeTest {
       int expected = WRITERS * BATCHES_PER_WRITER * BATCH;
       WatchConversationsRequest request = WatchConversationsRequest.newBuilder().setCustomerId(customer).build();
       Watcher first = new Watcher(server.channel(), request, true, 0);
-      Thread.sleep(300);
+      Watcher.awaitStreams(server.server().watch(), 1, first); // from here on, every write reaches it
 
       long started = System.nanoTime();
       java.util.concurrent.atomic.AtomicLong writesDone = new java.util.concurrent.atomic.AtomicLong();

@@ -1,5 +1,6 @@
 package dev.contextmemory.server.testing;
 
+import dev.contextmemory.server.watch.WatchHub;
 import dev.contextmemory.v1.ConversationEventKind;
 import dev.contextmemory.v1.ConversationServiceGrpc;
 import dev.contextmemory.v1.WatchConversationsRequest;
@@ -55,6 +56,27 @@ public final class Watcher implements AutoCloseable {
         end.complete(null);
       }
     });
+  }
+
+  /**
+   * Waits (up to 60 s) until {@code hub} has registered at least {@code streams} streams. A stream
+   * opened without a cursor starts at the newest event committed when the server registers it, so
+   * a test that writes right after opening one must wait for that, not sleep: on a loaded machine
+   * the call can take seconds to reach its handler, and the first writes would go unseen.
+   */
+  public static void awaitStreams(WatchHub hub, int streams, Watcher... watchers) throws InterruptedException {
+    long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+    while (hub.streams() < streams) {
+      for (Watcher w : watchers) {
+        if (w.end.isDone()) {
+          throw new AssertionError("a stream ended before it was registered: " + w.end.join());
+        }
+      }
+      if (System.nanoTime() > until) {
+        throw new AssertionError("the server registered " + hub.streams() + " streams within 60 s, not " + streams);
+      }
+      Thread.sleep(10);
+    }
   }
 
   public void request(int n) {
