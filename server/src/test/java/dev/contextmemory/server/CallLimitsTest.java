@@ -94,7 +94,12 @@ class CallLimitsTest {
             aOutcomes.computeIfAbsent(code, k -> new AtomicInteger()).incrementAndGet();
           }));
         }
-        Thread.sleep(500); // the flood is in
+        // The flood is in once A has been refused: A then has its 2 calls in flight, waiting on the lock.
+        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (!aOutcomes.containsKey(Code.RESOURCE_EXHAUSTED)) {
+          assertTrue(System.nanoTime() < until, () -> "A was not refused within 60 s: " + aOutcomes);
+          Thread.sleep(10);
+        }
         for (int i = 0; i < 10; i++) {
           Customer got = bCustomers.withDeadlineAfter(5, TimeUnit.SECONDS)
               .getCustomer(GetCustomerRequest.newBuilder().setCustomerId(b.getId()).build()).getCustomer();
