@@ -108,7 +108,9 @@ class PoolHygieneTest {
   private static void assertPoolClean() throws Exception {
     awaitTrue("no connection checked out", () -> server.server().pool().getHikariPoolMXBean().getActiveConnections() == 0);
     awaitTrue("no server session idle in a transaction", () -> unchecked(() -> serverSessions("idle in transaction")) == 0);
-    assertEquals(2, server.server().pool().getHikariPoolMXBean().getIdleConnections(), "every connection idle");
+    // Awaited, not read once: the staged-vector indexer borrows a request-pool connection for a
+    // moment every poll interval, also right after the check above. A leaked one never comes back.
+    awaitTrue("every connection idle", () -> server.server().pool().getHikariPoolMXBean().getIdleConnections() == 2);
   }
 
   interface SqlSupplier {
