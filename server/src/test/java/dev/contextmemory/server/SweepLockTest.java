@@ -38,7 +38,11 @@ class SweepLockTest {
     SweepLock.Held doomed = first.tryAcquire();
     assertNotNull(doomed);
     try (Connection admin = DriverManager.getConnection(db); Statement st = admin.createStatement()) {
-      st.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'sweep-lock-holder'");
+      // With a timeout it returns once the backend has exited: its session's locks are released by
+      // then. Without one it returns after sending the signal, and the backend may still be on its
+      // way out (its error already sent to the client) when the second server tries the lock below.
+      st.execute("SELECT pg_terminate_backend(pid, 60000) FROM pg_stat_activity"
+          + " WHERE application_name = 'sweep-lock-holder'");
     }
     assertFalse(doomed.stillHeld(), "the holder's session was ended: the round must stop");
     doomed.close();
