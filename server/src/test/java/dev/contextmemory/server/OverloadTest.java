@@ -270,6 +270,12 @@ class OverloadTest {
   private static void shedsWhileTheOnlyThreadIsHeld(Map<String, String> queue, long stallMillis) throws Exception {
     Map<String, String> settings = new java.util.HashMap<>(queue);
     settings.putAll(Map.of("DB_POOL_SIZE", "2", "REQUEST_THREADS", "1", "DB_LOCK_TIMEOUT_MS", "0"));
+    // The shed is logged (the access log never sees it): captured from RequestAdmission's logger.
+    var admissionLog = (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger(
+        dev.contextmemory.server.grpc.RequestAdmission.class);
+    var logged = new ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent>();
+    logged.start();
+    admissionLog.addAppender(logged);
     try (TestServer s = TestServer.start(settings)) {
       Fixture f = fixture(s);
       var conversations = ConversationServiceGrpc.newBlockingStub(s.channel());
@@ -304,6 +310,12 @@ class OverloadTest {
         callers.shutdownNow();
       }
       assertEquals(1, s.server().admission().shedTotal());
+      assertEquals(List.of("overloaded: 1 call(s) shed with RESOURCE_EXHAUSTED SERVER_OVERLOADED since the last such"
+              + " line, 1 waiting for a request thread (this one: contextmemory.v1.CustomerService/GetCustomer);"
+              + " contextmemory_executor_rejected_total counts each"),
+          logged.list.stream().map(ch.qos.logback.classic.spi.ILoggingEvent::getFormattedMessage).toList());
+    } finally {
+      admissionLog.detachAppender(logged);
     }
   }
 }

@@ -71,11 +71,11 @@ final class ServerStatements {
       + " m.expires_at, m.confirm_count, m.last_confirmed_at, m.created_at, m.updated_at, m.embedding_state,"
       + " m.embedding_model";
 
-  /** Store.EXACT_SCAN_MIN_ROWS / EXACT_SCAN_MAX_ROWS. */
+  /** VectorScope.EXACT_SCAN_MIN_ROWS / EXACT_SCAN_MAX_ROWS. */
   static final int EXACT_SCAN_MIN_ROWS = 1000;
   static final int EXACT_SCAN_MAX_ROWS = 5000;
 
-  /** Store.indexCandidates. */
+  /** VectorScope.indexCandidates. */
   static int indexCandidates(int k) {
     return Math.min(1000, Math.max(400, 40 * k));
   }
@@ -94,7 +94,7 @@ final class ServerStatements {
     return Integer.toString(Math.min(1000, Math.max(100, 2 * candidates)));
   }
 
-  /** Store.exactScanRows for one customer's memories. */
+  /** VectorScope.exactScanRows for one customer's memories. */
   static String exactScanRowsForCustomer(int candidates) {
     return "greatest(%d, least(%d, sqrt(%d * greatest((SELECT reltuples FROM pg_class WHERE oid = '%s'::regclass), 0))))::int"
         .formatted(EXACT_SCAN_MIN_ROWS, EXACT_SCAN_MAX_ROWS, candidates, "memories");

@@ -23,8 +23,8 @@ class ServerStatementsTest {
     assertEquals(constant("MessageStore", "APPEND_ONE"), ServerStatements.APPEND_ONE);
     assertEquals(constant("MessageStore", "COLUMNS"), ServerStatements.MESSAGE_COLUMNS);
     assertEquals(constant("MemoryStore", "COLUMNS"), ServerStatements.MEMORY_COLUMNS);
-    assertEquals(constant("Store", "EXACT_SCAN_MIN_ROWS"), ServerStatements.EXACT_SCAN_MIN_ROWS);
-    assertEquals(constant("Store", "EXACT_SCAN_MAX_ROWS"), ServerStatements.EXACT_SCAN_MAX_ROWS);
+    assertEquals(constant("VectorScope", "EXACT_SCAN_MIN_ROWS"), ServerStatements.EXACT_SCAN_MIN_ROWS);
+    assertEquals(constant("VectorScope", "EXACT_SCAN_MAX_ROWS"), ServerStatements.EXACT_SCAN_MAX_ROWS);
     assertEquals(constant("ConversationStore", "COLUMNS"), Baselines.CONVERSATION_COLUMNS);
     assertEquals(constant("MemorySearchStore", "SETTINGS"), ServerStatements.SEARCH_SETTINGS);
   }
@@ -57,7 +57,7 @@ class ServerStatementsTest {
           ServerStatements.efSearch(candidates));
     }
     for (int k : new int[] {1, 10, 40, 100}) {
-      assertEquals(call("Store", "indexCandidates", new Class<?>[] {int.class}, k), ServerStatements.indexCandidates(k));
+      assertEquals(call("VectorScope", "indexCandidates", new Class<?>[] {int.class}, k), ServerStatements.indexCandidates(k));
     }
   }
 

@@ -17,6 +17,8 @@ import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Decides, on the transport thread as a call arrives and before it waits anywhere, where it runs:
@@ -48,6 +50,7 @@ public final class RequestAdmission implements ServerCallExecutorSupplier, Serve
   /** Set on the call's headers by the supplier, read by the interceptor; never taken from a client. */
   private static final Metadata.Key<String> VERDICT =
       Metadata.Key.of("x-contextmemory-admission", Metadata.ASCII_STRING_MARSHALLER);
+  private static final Logger log = LoggerFactory.getLogger(RequestAdmission.class);
   private static final String SHED = "shed";
   private static final String EXPIRED = "expired";
 
@@ -58,6 +61,14 @@ public final class RequestAdmission implements ServerCallExecutorSupplier, Serve
   private final long maxDeadlineNanos;
   private final AtomicLong shed = new AtomicLong();
   private final AtomicLong arrivals = new AtomicLong();
+  /**
+   * Sheds are logged as one line per interval at most: a line per shed call would add work to a
+   * saturated server and bury the log, and the access log never sees them (this interceptor answers
+   * before it). The metrics count each one.
+   */
+  private static final long SHED_LOG_INTERVAL_NANOS = TimeUnit.SECONDS.toNanos(10);
+  private final AtomicLong shedLoggedAt = new AtomicLong(System.nanoTime() - SHED_LOG_INTERVAL_NANOS);
+  private final AtomicLong shedLogged = new AtomicLong();
 
   /** A call's task in the queue: when it joined, when its call is due (System.nanoTime), arrival order. */
   private record Queued(Runnable task, long since, long due, long order) implements Runnable, Comparable<Queued> {
@@ -144,10 +155,26 @@ public final class RequestAdmission implements ServerCallExecutorSupplier, Serve
     if (verdict == null) {
       return next.startCall(call, headers);
     }
+    if (verdict.equals(SHED)) {
+      logShedding(call.getMethodDescriptor().getFullMethodName());
+    }
     StatusRuntimeException answer = verdict.equals(EXPIRED)
         ? ErrorMapper.deadlinePassedBeforeStart() : ErrorMapper.overloaded();
     call.close(answer.getStatus(), answer.getTrailers() == null ? new Metadata() : answer.getTrailers());
     return new ServerCall.Listener<>() {};
+  }
+
+  private void logShedding(String method) {
+    long now = System.nanoTime();
+    long last = shedLoggedAt.get();
+    if (now - last < SHED_LOG_INTERVAL_NANOS || !shedLoggedAt.compareAndSet(last, now)) {
+      return;
+    }
+    long total = shed.get();
+    long since = total - shedLogged.getAndSet(total);
+    log.warn("overloaded: {} call(s) shed with RESOURCE_EXHAUSTED SERVER_OVERLOADED since the last such line,"
+        + " {} waiting for a request thread (this one: {}); contextmemory_executor_rejected_total counts each",
+        since, queued(), method);
   }
 
   /** The request executor, for its metrics (queue, active threads, completed tasks). */

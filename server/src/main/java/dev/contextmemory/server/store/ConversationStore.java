@@ -331,12 +331,12 @@ public final class ConversationStore extends Store {
       }
       // A small scope is materialized first, so the sort is exact and cannot use the index; a large
       // one goes through HNSW (iterative scan), and the outer query restores the exact order.
-      String candidates = prepareVectorSearch(tx, "conversations", tenant, customerId, indexCandidates(topK))
+      String candidates = VectorScope.prepare(tx, "conversations", tenant, customerId, VectorScope.indexCandidates(topK))
           ? "WITH scope AS MATERIALIZED (SELECT * FROM conversations WHERE %2$s), knn AS (SELECT %1$s,"
               + " summary_embedding <=> CAST(:q AS vector) AS distance FROM scope ORDER BY distance LIMIT %3$d)"
           : "WITH knn AS MATERIALIZED (SELECT %1$s, %5$s AS distance"
               + " FROM conversations WHERE %2$s ORDER BY %5$s LIMIT %4$d)";
-      String sql = candidates.formatted(COLUMNS, where, topK, indexCandidates(topK),
+      String sql = candidates.formatted(COLUMNS, where, topK, VectorScope.indexCandidates(topK),
               space.distance("conversations", "summary_embedding"))
           + " SELECT * FROM knn WHERE 1 - distance >= :min ORDER BY distance, id DESC LIMIT " + topK;
       Query q = tx.createQuery(sql).bind("tenant", tenant).bind("q", Rows.vector(query)).bind("min", minScore);

@@ -212,13 +212,13 @@ public final class CustomerStore extends Store {
     List<Customer> rows = read(h -> {
       Query q = h.createQuery(sql.toString()).bind("tenant", tenant).bind("limit", limit + 1);
       if (filter.displayNamePrefix() != null) {
-        q.bind("name_prefix", likePrefix(filter.displayNamePrefix().toLowerCase(java.util.Locale.ROOT)));
+        q.bind("name_prefix", TextQueries.likePrefix(filter.displayNamePrefix().toLowerCase(java.util.Locale.ROOT)));
       }
       if (filter.phonePrefix() != null) {
-        q.bind("phone_prefix", likePrefix(filter.phonePrefix()));
+        q.bind("phone_prefix", TextQueries.likePrefix(filter.phonePrefix()));
       }
       if (filter.emailPrefix() != null) {
-        q.bind("email_prefix", likePrefix(filter.emailPrefix()));
+        q.bind("email_prefix", TextQueries.likePrefix(filter.emailPrefix()));
       }
       if (after != null) {
         q.bind("after_created_at", java.sql.Timestamp.from(after.createdAt())).bind("after_id", after.id());

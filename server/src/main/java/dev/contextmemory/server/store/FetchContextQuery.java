@@ -6,9 +6,9 @@ import static dev.contextmemory.server.store.MemoryStore.COLUMNS;
 import static dev.contextmemory.server.store.MemoryStore.LIVE;
 import static dev.contextmemory.server.store.MemoryStore.MEMORY;
 import static dev.contextmemory.server.store.MemoryStore.kindsFilter;
-import static dev.contextmemory.server.store.Store.indexCandidates;
-import static dev.contextmemory.server.store.Store.prepareVectorSearch;
-import static dev.contextmemory.server.store.Store.requirePositiveTerm;
+import static dev.contextmemory.server.store.VectorScope.indexCandidates;
+
+import static dev.contextmemory.server.store.TextQueries.requirePositiveTerm;
 
 import dev.contextmemory.server.domain.Context;
 import dev.contextmemory.server.domain.Conversation;
@@ -73,7 +73,7 @@ final class FetchContextQuery {
     StringBuilder joins = new StringBuilder();
     String filter = kindsFilter(r.kinds());
     if (r.embedding() != null) {
-      boolean exact = prepareVectorSearch(h, "memories", tenant, r.customerId(), indexCandidates(cut));
+      boolean exact = VectorScope.prepare(h, "memories", tenant, r.customerId(), indexCandidates(cut));
       String scope = "m.tenant_id = :tenant AND m.customer_id = :customer AND " + space.rows("m", "embedding")
           + " AND " + LIVE + filter;
       with.append(exact ? """

@@ -43,7 +43,7 @@ public final class MemorySearchStore extends Store {
    * SearchMemories in one round trip of plain JDBC ({@link Store#pipeline}): a head statement
    * (the customer's existence, and for an index search the settings {@link #SETTINGS} lists),
    * then the vector list, the text list, or both, fused here by reciprocal rank fusion. A query
-   * text with a '-' may need {@link #requirePositiveTerm}'s check first, a round trip of its own.
+   * text with a '-' may need {@link TextQueries#requirePositiveTerm}'s check first, a round trip of its own.
    */
   public List<Memory.Hit> search(String tenant, Memory.Search s) {
     int cut = s.mode() == Memory.Mode.HYBRID ? Math.max(4 * s.topK(), 40) : s.topK();
@@ -98,7 +98,7 @@ public final class MemorySearchStore extends Store {
   }
 
   /**
-   * What an index search sets for its round trip (Store.prepareVectorSearch says why each), set
+   * What an index search sets for its round trip (VectorScope.prepare says why each), set
    * whichever way the scope is searched: an exact scan has no sort or sequential scan to choose
    * instead of its own, and never reads the HNSW index.
    */
@@ -132,7 +132,7 @@ public final class MemorySearchStore extends Store {
 
   /**
    * The vector list: the scope (one customer, or the tenant) sized and searched in one statement.
-   * Up to the exact-scan size (Store.prepareVectorSearch) its rows are materialized first, so the
+   * Up to the exact-scan size (VectorScope.prepare) its rows are materialized first, so the
    * ORDER BY cannot reach the HNSW index and the result is exact; beyond it, the index with an
    * iterative scan reads the candidates, which relaxed_order may return slightly out of order, so
    * they are sorted again. Each branch is gated on the sizing by a one-time filter: PostgreSQL
@@ -171,18 +171,18 @@ public final class MemorySearchStore extends Store {
           SELECT * FROM knn
         ) r WHERE 1 - r.distance >= :min ORDER BY r.distance, r.created_at DESC LIMIT %4$d"""
         .formatted(COLUMNS, where, candidates(customer, limit), limit, space.distance("m", "embedding"),
-            exactScanRows("memories", customer, candidates(customer, limit)), scope);
+            VectorScope.exactScanRows("memories", customer, candidates(customer, limit)), scope);
   }
 
   /**
-   * Index candidates a k-NN reads: one customer's scope as deep as Store.indexCandidates (its
+   * Index candidates a k-NN reads: one customer's scope as deep as VectorScope.indexCandidates (its
    * filter rejects most of what the graph yields); a tenant-wide one 4 x k (at least 40), at
    * ef_search 100: on the graph VectorSpace.HNSW_BUILD builds that measured recall@10 0.982 on
    * MemoryRecallTest's hard set at 2.2 ms, against 0.982 at 800 / 400 for several times the cost
    * (docs/search.md "What the default trades").
    */
   static int candidates(boolean customer, int k) {
-    return customer ? indexCandidates(k) : Math.min(1000, Math.max(40, 4 * k));
+    return customer ? VectorScope.indexCandidates(k) : Math.min(1000, Math.max(40, 4 * k));
   }
 
   /** The text list: websearch_to_tsquery over the scope's GIN index, ranked by ts_rank_cd. */
@@ -202,14 +202,14 @@ public final class MemorySearchStore extends Store {
         .formatted(COLUMNS, MemoryHistoryStore.source(asOf), where, limit);
   }
 
-  /** Store.requirePositiveTerm as plain JDBC: a round trip only for a query with a '-'. */
+  /** TextQueries.requirePositiveTerm as plain JDBC: a round trip only for a query with a '-'. */
   private void requirePositiveTerm(String query) {
     if (query == null || query.indexOf('-') < 0) {
       return;
     }
-    List<String> tree = query(Plain.of(POSITIVE_TERM), new Args().set("q", query), rs -> rs.getString(1));
+    List<String> tree = query(Plain.of(TextQueries.POSITIVE_TERM), new Args().set("q", query), rs -> rs.getString(1));
     if ("T".equals(tree.get(0))) {
-      throw positiveTermMissing("query_text");
+      throw TextQueries.positiveTermMissing("query_text");
     }
   }
 

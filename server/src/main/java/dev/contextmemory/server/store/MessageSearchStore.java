@@ -46,7 +46,7 @@ public final class MessageSearchStore extends Store {
         prefixed(MessageStore.COLUMNS), where,
         after == null ? "" : "WHERE (r.score, r.created_at, r.id) < (:after_score, CAST(:after_time AS timestamptz), :after_id)");
     List<Message.Hit> hits = read(h -> {
-      requirePositiveTerm(h, query, "query");
+      TextQueries.requirePositiveTerm(h, query, "query");
       Query q = h.createQuery(sql).bind("tenant", tenant).bind("query", query).bind("limit", limit + 1);
       if (conversationId != null) {
         q.bind("conversation", conversationId);
