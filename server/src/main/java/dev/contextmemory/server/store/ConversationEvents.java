@@ -138,22 +138,24 @@ public final class ConversationEvents extends Store {
             return null;
           })
           .list();
-      if (!ids.isEmpty()) {
-        h.createUpdate("""
+      if (ids.isEmpty()) {
+        return 0;
+      }
+      // The update and the NOTIFY in one statement: one round trip fewer per pass, and a pass
+      // runs after nearly every append (the NOTIFY is delivered at COMMIT either way).
+      h.createQuery("""
+              WITH numbered AS (
                 UPDATE conversation_events e SET position = u.position
                   FROM unnest(CAST(:tenants AS text[]), CAST(:ids AS bigint[]), CAST(:positions AS bigint[]))
                     AS u(tenant_id, id, position)
-                 WHERE e.tenant_id = u.tenant_id AND e.id = u.id AND e.position IS NULL""")
-            .bindArray("tenants", String.class, tenants).bindArray("ids", Long.class, ids)
-            .bindArray("positions", Long.class, positions)
-            .execute();
-      }
-      long[] result = {ids.size(), ids.isEmpty() ? 0 : positions.get(positions.size() - 1)};
-      if (result[0] > 0) {
-        h.createQuery("SELECT pg_notify(:channel, :head)::text").bind("channel", CHANNEL)
-            .bind("head", Long.toString(result[1])).mapTo(String.class).one();
-      }
-      return (int) result[0];
+                 WHERE e.tenant_id = u.tenant_id AND e.id = u.id AND e.position IS NULL
+                RETURNING 1)
+              SELECT pg_notify(:channel, :head)::text FROM (SELECT count(*) FROM numbered) n""")
+          .bindArray("tenants", String.class, tenants).bindArray("ids", Long.class, ids)
+          .bindArray("positions", Long.class, positions)
+          .bind("channel", CHANNEL).bind("head", Long.toString(positions.get(positions.size() - 1)))
+          .mapTo(String.class).one();
+      return ids.size();
     });
   }
 
