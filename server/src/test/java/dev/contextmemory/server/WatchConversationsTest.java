@@ -372,6 +372,44 @@ class WatchConversationsTest {
     }
   }
 
+  /**
+   * While no stream is open the hub reads nothing (it used to read the head after every append);
+   * the first stream afterwards starts at the committed head, and so does the poller, which would
+   * otherwise read every event written meanwhile.
+   */
+  @Test
+  void theFirstStreamAfterAnIdleSpellStartsAtTheCommittedHead() throws Exception {
+    try (TestServer own = TestServer.start(Map.of());
+        java.sql.Connection db = DriverManager.getConnection(own.dbUrl())) {
+      var ownConversations = ConversationServiceGrpc.newBlockingStub(own.channel());
+      String customer = CustomerServiceGrpc.newBlockingStub(own.channel()).createCustomer(CreateCustomerRequest
+          .newBuilder().setCustomer(Customer.newBuilder().setDisplayName("Cy")).build()).getCustomer().getId();
+      String conversation = ownConversations.getOrCreateOpenConversation(GetOrCreateOpenConversationRequest
+          .newBuilder().setCustomerId(customer).setChannel(Channel.CHANNEL_SMS).setThreadKey("t").build())
+          .getConversation().getId();
+      for (int i = 0; i < 5; i++) {
+        ownConversations.appendMessage(AppendMessageRequest.newBuilder().setConversationId(conversation)
+            .setMessage(Message.newBuilder().setRole(MessageRole.MESSAGE_ROLE_USER).setContent("before " + i)).build());
+      }
+      Watcher w = new Watcher(own.channel(), byCustomer(customer), true, 0);
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+      while (own.server().watch().streams() == 0 && !w.end.isDone() && System.nanoTime() < deadline) {
+        Thread.sleep(10);
+      }
+      long committed;
+      try (var rs = db.createStatement().executeQuery("SELECT max(position) FROM conversation_events")) {
+        rs.next();
+        committed = rs.getLong(1);
+      }
+      assertTrue(committed > 0 && own.server().watch().head() >= committed,
+          "the poller's head " + own.server().watch().head() + " is at the committed head " + committed);
+      ownConversations.appendMessage(AppendMessageRequest.newBuilder().setConversationId(conversation)
+          .setMessage(Message.newBuilder().setRole(MessageRole.MESSAGE_ROLE_USER).setContent("after")).build());
+      assertEquals("after", w.next(10).getMessage().getContent());
+      w.close();
+    }
+  }
+
   @Test
   void shutdownEndsStreamsWithUnavailableAndAResumeCursor() throws Exception {
     try (TestServer own = TestServer.start(Map.of())) {

@@ -16,6 +16,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
 import org.jdbi.v3.core.Jdbi;
 
 /**
@@ -56,7 +57,6 @@ public final class MemorySearchStore extends Store {
     // A search in the past has no index over the versions it ranges over: it is an exact scan, and needs no settings.
     boolean settings = vector && s.asOf() == null;
     Args args = new Args().set("tenant", tenant);
-    StringBuilder sql = new StringBuilder(head(settings, customer));
     if (customer) {
       args.set("customer", s.customerId());
     }
@@ -64,11 +64,9 @@ public final class MemorySearchStore extends Store {
       args.set("ef", efSearch(candidates(customer, cut)));
     }
     if (vector) {
-      sql.append(";\n").append(vectorStatement(space, customer, s.kinds(), s.metadataJson(), s.asOf(), cut));
       args.set("q", new PGvector(s.embedding())).set("min", s.minScore());
     }
     if (text) {
-      sql.append(";\n").append(textStatement(customer, s.kinds(), s.metadataJson(), s.asOf(), cut));
       args.set("text", s.text()).set("min_score", s.mode() == Memory.Mode.TEXT ? s.minScore() : 0.0);
     }
     if (!s.kinds().isEmpty()) {
@@ -81,7 +79,7 @@ public final class MemorySearchStore extends Store {
       args.set("as_of", Rows.timestamptz(s.asOf()));
     }
     List<List<Ranked>> lists = new ArrayList<>(2);
-    boolean found = pipeline(Plain.of(sql.toString()), args, results -> {
+    boolean found = pipeline(pipelineFor(s, cut), args, results -> {
       boolean f = results.next(rs -> rs.getBoolean("customer_found")).get(0);
       if (vector) {
         lists.add(ranked(results.next(rs -> new Ranked(MEMORY.map(rs, null), 1 - rs.getDouble("distance"), 0))));
@@ -95,6 +93,46 @@ public final class MemorySearchStore extends Store {
       throw new NotFoundException("customer", s.customerId().toString());
     }
     return fuse(s.mode(), vector ? lists.get(0) : List.of(), text ? lists.get(lists.size() - 1) : List.of(), s.topK());
+  }
+
+  /** What a search's statements depend on besides its bound values. */
+  private record Shape(Memory.Mode mode, boolean customer, boolean kinds, boolean metadata, boolean asOf, int cut) {}
+
+  /**
+   * Statements built per shape, once: a profile of the load test's per-customer search (JFR,
+   * 2026-11-30) found building them (String.formatted over 2 KB of SQL, every call) the largest
+   * item of this store's own CPU, about a third of it. Bounded: top_k takes at most 100 values and
+   * the rest are flags; past the cap a shape is built per call, as before.
+   */
+  private static final int MAX_SHAPES = 2048;
+  private final Map<Shape, Plain> shapes = new ConcurrentHashMap<>();
+
+  private Plain pipelineFor(Memory.Search s, int cut) {
+    Shape shape = new Shape(s.mode(), s.customerId() != null, !s.kinds().isEmpty(), s.metadataJson() != null,
+        s.asOf() != null, cut);
+    Plain plain = shapes.get(shape);
+    if (plain == null) {
+      plain = Plain.of(pipelineSql(s, cut));
+      if (shapes.size() < MAX_SHAPES) {
+        shapes.putIfAbsent(shape, plain);
+      }
+    }
+    return plain;
+  }
+
+  /** The head statement, then the vector list, the text list, or both. */
+  private String pipelineSql(Memory.Search s, int cut) {
+    boolean vector = s.mode() != Memory.Mode.TEXT;
+    boolean text = s.mode() != Memory.Mode.VECTOR;
+    boolean customer = s.customerId() != null;
+    StringBuilder sql = new StringBuilder(head(vector && s.asOf() == null, customer));
+    if (vector) {
+      sql.append(";\n").append(vectorStatement(space, customer, s.kinds(), s.metadataJson(), s.asOf(), cut));
+    }
+    if (text) {
+      sql.append(";\n").append(textStatement(customer, s.kinds(), s.metadataJson(), s.asOf(), cut));
+    }
+    return sql.toString();
   }
 
   /**

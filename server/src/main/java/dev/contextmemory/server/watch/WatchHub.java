@@ -29,7 +29,7 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Threads: {@code watch-sequencer} (a pass after every local write that recorded events, and
  * every second for other replicas' writes and crashes), {@code watch-poll} (after every NOTIFY, local
- * pass and every second; also the checkpoints), {@code watch-listen} (the LISTEN connection) and two
+ * pass and every second, while a stream is open; also the checkpoints), {@code watch-listen} (the LISTEN connection) and two
  * {@code watch-catchup} threads. No subscriber holds a request thread or a request's pool slot while
  * it waits: each read borrows a pool connection for one statement.
  *
@@ -226,6 +226,7 @@ public final class WatchHub implements AutoCloseable {
       throw e;
     }
     Subscription sub = new Subscription(tenant, filter, sink, start);
+    advanceIdleHead();
     streams.incrementAndGet();
     byTenant.computeIfAbsent(tenant, t -> ConcurrentHashMap.newKeySet()).add(sub);
     if (!tryGoLive(sub)) {
@@ -242,6 +243,27 @@ public final class WatchHub implements AutoCloseable {
     return new FailedPreconditionException("CURSOR_EXPIRED", "the resume cursor is older than the event retention;"
         + " events after it were purged: resync (read the conversations' state, e.g. ListMessages) and watch again"
         + " without a cursor", Map.of());
+  }
+
+  /**
+   * While no stream is open the poller does not read, so its head stays where the last stream
+   * left it; the first new stream moves it to the committed head first, or the poller would read
+   * everything since then, 1,000 events per round trip. A subscriber starts at or past the head it
+   * read itself, or catches up by its own reads, so it skips nothing.
+   */
+  private void advanceIdleHead() {
+    if (streams.get() != 0) {
+      return;
+    }
+    long h = events.head();
+    dispatch.lock();
+    try {
+      if (streams.get() == 0 && h > head) {
+        head = h;
+      }
+    } finally {
+      dispatch.unlock();
+    }
   }
 
   private boolean tryGoLive(Subscription sub) {
@@ -366,17 +388,8 @@ public final class WatchHub implements AutoCloseable {
     pollPending.set(false);
     try {
       if (streams.get() == 0) {
-        // Nobody listens: move the head without reading the events. A subscriber that arrives
-        // meanwhile starts at or past the head it reads itself, so it skips nothing.
-        long h = events.head();
-        dispatch.lock();
-        try {
-          if (streams.get() == 0 && h > head) {
-            head = h;
-          }
-        } finally {
-          dispatch.unlock();
-        }
+        // Nobody listens here: nothing to read. The head moves when the next stream subscribes
+        // (advanceIdleHead); reading it on every wake cost two statements per append.
         return;
       }
       List<ConversationEvent> batch;
