@@ -1,6 +1,7 @@
 package dev.contextmemory.server;
 
 import ch.qos.logback.classic.LoggerContext;
+import ch.qos.logback.core.spi.AppenderAttachable;
 import dev.contextmemory.server.config.Database;
 import dev.contextmemory.server.config.Settings;
 import java.util.concurrent.Callable;
@@ -64,9 +65,8 @@ public final class Main implements Callable<Integer> {
         ContextMemoryServer server = NettyTransport.serve(s);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
           server.close();
-          // The log appender is asynchronous: write out what is queued before the JVM halts.
           if (LoggerFactory.getILoggerFactory() instanceof LoggerContext logback) {
-            logback.stop();
+            stopLogging(logback);
           }
         }, "shutdown"));
         server.awaitTermination();
@@ -78,6 +78,25 @@ public final class Main implements Callable<Integer> {
         return 1;
       }
     }
+  }
+
+  /**
+   * Writes out every queued log line, then stops logging: the last step before the JVM halts. The
+   * appender that writes is asynchronous (logback.xml), behind the trace-id appender. Stopping the
+   * LoggerContext stops the root logger's appenders only, and the trace-id appender does not stop
+   * the ones attached to it: the asynchronous appender was never stopped, so never flushed, and the
+   * lines still queued at the halt were lost (on a loaded machine, the shutdown's last lines). So
+   * each of the root's appenders first stops what is attached to it (the asynchronous appender
+   * writes its queue out, up to its maxFlushTime).
+   */
+  static void stopLogging(LoggerContext logback) {
+    var appenders = logback.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME).iteratorForAppenders();
+    while (appenders.hasNext()) {
+      if (appenders.next() instanceof AppenderAttachable<?> parent) {
+        parent.detachAndStopAllAppenders();
+      }
+    }
+    logback.stop();
   }
 
   @Command(name = "migrate", description = "Apply pending schema migrations and exit.")
