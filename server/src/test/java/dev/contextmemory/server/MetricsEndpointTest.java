@@ -81,6 +81,8 @@ class MetricsEndpointTest {
         "CONTEXT_MEMORY_DB_LOCK_TIMEOUT_MS", "10000",
         "CONTEXT_MEMORY_HEALTH_CHECK_INTERVAL_MS", "500",
         "CONTEXT_MEMORY_SHUTDOWN_GRACE_SECONDS", "5",
+        // No periodic sweep between the scrapes that count the test's own sweep round.
+        "CONTEXT_MEMORY_MEMORY_SWEEP_INTERVAL_MS", "3600000",
         "CONTEXT_MEMORY_METRICS_PORT", "0"));
     server = ContextMemoryServer.start(s, NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", 0)));
     channel = NettyChannelBuilder.forAddress("127.0.0.1", server.port()).usePlaintext().build();
