@@ -48,14 +48,15 @@ public final class MemorySearchStore extends Store {
    */
   public List<Memory.Hit> search(String tenant, Memory.Search s) {
     int cut = s.mode() == Memory.Mode.HYBRID ? Math.max(4 * s.topK(), 40) : s.topK();
-    boolean vector = s.mode() != Memory.Mode.TEXT;
-    boolean text = s.mode() != Memory.Mode.VECTOR;
+    Shape shape = new Shape(s.mode(), s.customerId() != null, !s.kinds().isEmpty(), s.metadataJson() != null,
+        s.asOf() != null, cut);
+    boolean vector = shape.vector();
+    boolean text = shape.text();
     if (text) {
       requirePositiveTerm(s.text());
     }
-    boolean customer = s.customerId() != null;
-    // A search in the past has no index over the versions it ranges over: it is an exact scan, and needs no settings.
-    boolean settings = vector && s.asOf() == null;
+    boolean customer = shape.customer();
+    boolean settings = shape.settings();
     Args args = new Args().set("tenant", tenant);
     if (customer) {
       args.set("customer", s.customerId());
@@ -79,7 +80,7 @@ public final class MemorySearchStore extends Store {
       args.set("as_of", Rows.timestamptz(s.asOf()));
     }
     List<List<Ranked>> lists = new ArrayList<>(2);
-    boolean found = pipeline(pipelineFor(s, cut), args, results -> {
+    boolean found = pipeline(pipelineFor(shape, s), args, results -> {
       boolean f = results.next(rs -> rs.getBoolean("customer_found")).get(0);
       if (vector) {
         lists.add(ranked(results.next(rs -> new Ranked(MEMORY.map(rs, null), 1 - rs.getDouble("distance"), 0))));
@@ -96,7 +97,20 @@ public final class MemorySearchStore extends Store {
   }
 
   /** What a search's statements depend on besides its bound values. */
-  private record Shape(Memory.Mode mode, boolean customer, boolean kinds, boolean metadata, boolean asOf, int cut) {}
+  private record Shape(Memory.Mode mode, boolean customer, boolean kinds, boolean metadata, boolean asOf, int cut) {
+    boolean vector() {
+      return mode != Memory.Mode.TEXT;
+    }
+
+    boolean text() {
+      return mode != Memory.Mode.VECTOR;
+    }
+
+    /** A search in the past has no index over the versions it ranges over: an exact scan, no settings. */
+    boolean settings() {
+      return vector() && !asOf;
+    }
+  }
 
   /**
    * Statements built per shape, once: a profile of the load test's per-customer search (JFR,
@@ -107,12 +121,10 @@ public final class MemorySearchStore extends Store {
   private static final int MAX_SHAPES = 2048;
   private final Map<Shape, Plain> shapes = new ConcurrentHashMap<>();
 
-  private Plain pipelineFor(Memory.Search s, int cut) {
-    Shape shape = new Shape(s.mode(), s.customerId() != null, !s.kinds().isEmpty(), s.metadataJson() != null,
-        s.asOf() != null, cut);
+  private Plain pipelineFor(Shape shape, Memory.Search s) {
     Plain plain = shapes.get(shape);
     if (plain == null) {
-      plain = Plain.of(pipelineSql(s, cut));
+      plain = Plain.of(pipelineSql(shape, s));
       if (shapes.size() < MAX_SHAPES) {
         shapes.putIfAbsent(shape, plain);
       }
@@ -120,17 +132,15 @@ public final class MemorySearchStore extends Store {
     return plain;
   }
 
-  /** The head statement, then the vector list, the text list, or both. */
-  private String pipelineSql(Memory.Search s, int cut) {
-    boolean vector = s.mode() != Memory.Mode.TEXT;
-    boolean text = s.mode() != Memory.Mode.VECTOR;
-    boolean customer = s.customerId() != null;
-    StringBuilder sql = new StringBuilder(head(vector && s.asOf() == null, customer));
-    if (vector) {
-      sql.append(";\n").append(vectorStatement(space, customer, s.kinds(), s.metadataJson(), s.asOf(), cut));
+  /** The head statement, then the vector list, the text list, or both ({@code s} only for its filters' shape). */
+  private String pipelineSql(Shape shape, Memory.Search s) {
+    StringBuilder sql = new StringBuilder(head(shape.settings(), shape.customer()));
+    if (shape.vector()) {
+      sql.append(";\n").append(vectorStatement(space, shape.customer(), s.kinds(), s.metadataJson(), s.asOf(),
+          shape.cut()));
     }
-    if (text) {
-      sql.append(";\n").append(textStatement(customer, s.kinds(), s.metadataJson(), s.asOf(), cut));
+    if (shape.text()) {
+      sql.append(";\n").append(textStatement(shape.customer(), s.kinds(), s.metadataJson(), s.asOf(), shape.cut()));
     }
     return sql.toString();
   }
