@@ -226,7 +226,7 @@ public final class WatchHub implements AutoCloseable {
       throw e;
     }
     Subscription sub = new Subscription(tenant, filter, sink, start);
-    advanceIdleHead();
+    advanceIdleHead(after == null ? start : null);
     streams.incrementAndGet();
     byTenant.computeIfAbsent(tenant, t -> ConcurrentHashMap.newKeySet()).add(sub);
     if (!tryGoLive(sub)) {
@@ -249,13 +249,14 @@ public final class WatchHub implements AutoCloseable {
    * While no stream is open the poller does not read, so its head stays where the last stream
    * left it; the first new stream moves it to the committed head first, or the poller would read
    * everything since then, 1,000 events per round trip. A subscriber starts at or past the head it
-   * read itself, or catches up by its own reads, so it skips nothing.
+   * read itself, or catches up by its own reads, so it skips nothing. {@code committedHead}: the
+   * head the subscriber just read, or null (one is read here).
    */
-  private void advanceIdleHead() {
+  private void advanceIdleHead(Long committedHead) {
     if (streams.get() != 0) {
       return;
     }
-    long h = events.head();
+    long h = committedHead != null ? committedHead : events.head();
     dispatch.lock();
     try {
       if (streams.get() == 0 && h > head) {
