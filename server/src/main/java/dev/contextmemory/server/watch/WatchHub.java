@@ -22,13 +22,12 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The server's side of WatchConversations, without gRPC types: it numbers committed events (the
- * sequencer), reads new ones once for every subscriber (the poller) and hands each subscriber the
+ * The server's side of WatchConversations, without gRPC types: it has committed events numbered
+ * ({@link EventSequencer}), reads new ones once for every subscriber (the poller) and hands each subscriber the
  * events its filter matches; a subscriber that resumes from an older cursor first catches up with
  * reads of its own, page by page as its buffer empties, and then joins the live feed.
  *
- * <p>Threads: {@code watch-sequencer} (a pass after every local write that recorded events, and
- * every second for other replicas' writes and crashes), {@code watch-poll} (after every NOTIFY, local
+ * <p>Threads: {@code watch-sequencer} (EventSequencer's), {@code watch-poll} (after every NOTIFY, local
  * pass and every second, while a stream is open; also the checkpoints), {@code watch-listen} (the LISTEN connection) and two
  * {@code watch-catchup} threads. No subscriber holds a request thread or a request's pool slot while
  * it waits: each read borrows a pool connection for one statement.
@@ -136,10 +135,9 @@ public final class WatchHub implements AutoCloseable {
   private final Map<String, AtomicInteger> perTenant = new ConcurrentHashMap<>();
   private final AtomicInteger streams = new AtomicInteger();
   private final ReentrantLock dispatch = new ReentrantLock();
-  private final ScheduledExecutorService sequencer;
+  private final EventSequencer sequencer;
   private final ScheduledExecutorService poller;
   private final ExecutorService catchUp;
-  private final AtomicBoolean sequencePending = new AtomicBoolean();
   private final AtomicBoolean pollPending = new AtomicBoolean();
   private final AtomicLong delivered = new AtomicLong();
   private final AtomicLong failures = new AtomicLong();
@@ -153,15 +151,13 @@ public final class WatchHub implements AutoCloseable {
     this.events = events;
     this.maxStreamsPerTenant = maxStreamsPerTenant;
     this.checkpointInterval = checkpointInterval;
-    this.sequencer = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(daemon("watch-sequencer"));
     this.poller = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(daemon("watch-poll"));
     // Bounded: at most one pending catch-up task per subscription (catchUpScheduled).
     this.catchUp = new ThreadPoolExecutor(2, 2, 0, TimeUnit.MILLISECONDS, new LinkedBlockingQueue<>(),
         daemon("watch-catchup"));
     this.head = events.head();
-    events.onCommit(this::wakeSequencer);
-    sequencer.scheduleWithFixedDelay(this::wakeSequencer, FALLBACK_INTERVAL.toMillis(), FALLBACK_INTERVAL.toMillis(),
-        TimeUnit.MILLISECONDS);
+    this.sequencer = new EventSequencer(events, this::wakePoller, failures);
+    events.onCommit(sequencer::wake);
     poller.scheduleWithFixedDelay(this::wakePoller, FALLBACK_INTERVAL.toMillis(), FALLBACK_INTERVAL.toMillis(),
         TimeUnit.MILLISECONDS);
     poller.scheduleWithFixedDelay(this::checkpoints, checkpointInterval.toMillis(), checkpointInterval.toMillis(),
@@ -170,7 +166,7 @@ public final class WatchHub implements AutoCloseable {
         this::wakePoller);
   }
 
-  private static java.util.concurrent.ThreadFactory daemon(String name) {
+  static java.util.concurrent.ThreadFactory daemon(String name) {
     AtomicInteger n = new AtomicInteger();
     return r -> {
       Thread t = new Thread(r, n.getAndIncrement() == 0 ? name : name + "-" + n.get());
@@ -345,33 +341,9 @@ public final class WatchHub implements AutoCloseable {
   // ---------------------------------------------------------------------------------------------
   // Sequencing and the live feed
 
-  /** A local write committed events: number them soon (coalesced: one pass queued at most). */
+  /** A local write committed events: number them soon (tests call it to skip the fallback wait). */
   public void wakeSequencer() {
-    if (sequencePending.compareAndSet(false, true)) {
-      try {
-        sequencer.execute(this::sequencePass);
-      } catch (java.util.concurrent.RejectedExecutionException stopped) {
-        sequencePending.set(false);
-      }
-    }
-  }
-
-  private void sequencePass() {
-    sequencePending.set(false);
-    try {
-      int total = 0;
-      int n;
-      do {
-        n = events.sequence(BATCH);
-        total += n;
-      } while (n == BATCH && !stopping);
-      if (total > 0) {
-        wakePoller(); // no need to wait for our own NOTIFY to come back
-      }
-    } catch (RuntimeException e) {
-      failures.incrementAndGet();
-      log.warn("watch sequencer pass failed (retried within a second): {}", e.toString());
-    }
+    sequencer.wake();
   }
 
   /** New events may be numbered: read them soon (coalesced). */
@@ -508,11 +480,10 @@ public final class WatchHub implements AutoCloseable {
       }
     }
     listener.close();
-    sequencer.shutdownNow();
+    sequencer.close();
     poller.shutdownNow();
     catchUp.shutdownNow();
     try {
-      sequencer.awaitTermination(5, TimeUnit.SECONDS);
       poller.awaitTermination(5, TimeUnit.SECONDS);
       catchUp.awaitTermination(5, TimeUnit.SECONDS);
     } catch (InterruptedException e) {
