@@ -188,7 +188,7 @@ class MetricsEndpointTest {
   }
 
   @Test
-  void databaseSweeperExecutorAndJvmAreExposed() {
+  void databaseSweeperExecutorAndJvmAreExposed() throws InterruptedException {
     Scrape before = Scrape.of(metricsPort);
     server.sweeper().sweep();
     server.usageRollup().refresh();
@@ -199,6 +199,10 @@ class MetricsEndpointTest {
     assertEquals(1, after.value("contextmemory_db_health_serving"), after::text);
     assertTrue(after.has("contextmemory_db_health_transitions_total"));
     assertTrue(after.has("contextmemory_sweeper_deleted_total"));
+    // The sequencer's one-second fallback pass runs whether or not anything was written.
+    Scrape later = awaitScrape(s -> s.value("contextmemory_watch_sequencer_passes_total")
+        > after.value("contextmemory_watch_sequencer_passes_total"));
+    assertTrue(later.value("contextmemory_watch_sequencer_passes_total") >= 1, later::text);
     assertTrue(after.has("executor_queued_tasks", "name", "grpc-request"), after::text);
     assertTrue(after.has("contextmemory_executor_rejected_total", "name", "grpc-request"), after::text);
     assertTrue(after.has("hikaricp_connections_pending", "pool", "context-memory"));

@@ -136,6 +136,10 @@ public final class Observability implements AutoCloseable {
         .description("Events handed to WatchConversations streams").register(registry);
     FunctionCounter.builder("contextmemory.watch.failures", watch, dev.contextmemory.server.watch.WatchHub::failuresTotal)
         .description("Failed sequencer passes, polls and catch-up reads (retried)").register(registry);
+    FunctionCounter.builder("contextmemory.watch.sequencer.passes", watch,
+            dev.contextmemory.server.watch.WatchHub::sequencerPasses)
+        .description("Sequencer passes (each one transaction numbering the events committed since the last)")
+        .register(registry);
     FunctionCounter.builder("contextmemory.watch.listener.reconnects", watch,
             dev.contextmemory.server.watch.WatchHub::listenerReconnects)
         .description("Times the LISTEN connection was lost and reopened").register(registry);

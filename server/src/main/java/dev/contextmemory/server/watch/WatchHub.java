@@ -451,6 +451,11 @@ public final class WatchHub implements AutoCloseable {
     return failures.get();
   }
 
+  /** Sequencer passes since start, empty ones included (metrics). */
+  public long sequencerPasses() {
+    return sequencer.passes();
+  }
+
   /** Times the LISTEN connection was lost (metrics). */
   public long listenerReconnects() {
     return listener.reconnects();
