@@ -26,8 +26,10 @@ import java.util.regex.Pattern;
  * @param maxAttempts worker attempts before a row is marked FAILED
  * @param pollInterval how often an idle worker looks for queued rows (a local write wakes it at once)
  * @param queryCacheSize query texts whose embeddings are kept (Caffeine, least recently used out)
- * @param threads local only: onnxruntime threads of one inference (they do not spin), and texts of
- *     a batch embedded at once (LocalEmbedder says why; default 2, or 1 on one core)
+ * @param threads local only: onnxruntime threads of a query text's inference (they do not spin;
+ *     LocalEmbedder says why; default 2, or 1 on one core); the background worker's session has one
+ *     fewer, at least one, for an inference and for the texts of a batch embedded at once
+ *     (Embedders.forWorker)
  */
 public record EmbeddingSettings(String embedder, String model, int dimension, String clientModel, URI url,
     String apiKey, Duration timeout, int maxRetries, int batchSize, int maxAttempts, Duration pollInterval,

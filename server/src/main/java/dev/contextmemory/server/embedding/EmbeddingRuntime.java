@@ -56,7 +56,8 @@ public final class EmbeddingRuntime implements AutoCloseable {
     this.queries = embedder == null ? null : new QueryEmbeddings(embedder, settings.queryCacheSize());
     this.worker = embedder == null ? null : new EmbeddingWorker(List.of(
         new EmbeddingQueueStore(jdbi, space, EmbeddingQueueStore.Target.MEMORIES),
-        new EmbeddingQueueStore(jdbi, space, EmbeddingQueueStore.Target.CONVERSATION_SUMMARIES)), embedder,
+        new EmbeddingQueueStore(jdbi, space, EmbeddingQueueStore.Target.CONVERSATION_SUMMARIES)),
+        Embedders.forWorker(settings, embedder),
         settings.batchSize(), settings.maxAttempts(), settings.pollInterval());
     this.staged = new StagedVectorIndexer(new StagedVectorStore(jdbi), settings.pollInterval());
     this.indexes = new Thread(this::buildIndexes, "vector-index-build");

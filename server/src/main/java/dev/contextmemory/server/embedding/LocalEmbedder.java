@@ -48,19 +48,30 @@ public final class LocalEmbedder implements Embedder {
 
   private final String model;
   private final EmbeddingModel onnx;
+  private final int threads;
 
   public LocalEmbedder(String model) {
     this(model, DEFAULT_THREADS);
   }
 
   public LocalEmbedder(String model, int threads) {
-    this(model, LOADED.computeIfAbsent(model + "/" + threads, k -> load(model, threads)));
+    this(model, LOADED.computeIfAbsent(model + "/" + threads, k -> load(model, threads)), threads);
   }
 
   /** Any of langchain4j's in-process models under a name (LocalModelMeasurement compares two). */
   LocalEmbedder(String model, EmbeddingModel onnx) {
+    this(model, onnx, 0);
+  }
+
+  private LocalEmbedder(String model, EmbeddingModel onnx, int threads) {
     this.model = model;
     this.onnx = onnx;
+    this.threads = threads;
+  }
+
+  /** The session's onnxruntime threads (0: a model handed in, not loaded here). */
+  int threads() {
+    return threads;
   }
 
   private static EmbeddingModel load(String model, int threads) {
