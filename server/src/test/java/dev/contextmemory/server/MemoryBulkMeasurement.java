@@ -50,6 +50,11 @@ class MemoryBulkMeasurement {
    * runs it, message limits and HTTP/2 framing included) instead of the in-process transport.
    */
   private static final boolean NETTY = Boolean.getBoolean("measure.bulk.netty");
+  /**
+   * {@code -Dmeasure.bulk.inflight=N}: also send 12 CreateMemories of 1,000, built beforehand,
+   * with N calls in flight (a backfill tool's way; 1 skips it). Default 2.
+   */
+  private static final int IN_FLIGHT = Integer.getInteger("measure.bulk.inflight", 2);
   private static final int CUSTOMERS = 100;
   private static final int IMPORTED = 3_000;
   private final Random random = new Random(42);
@@ -103,6 +108,47 @@ class MemoryBulkMeasurement {
             + " request %,d bytes, drawn and built by the client in %.0f ms (median, outside the call's clock)",
             vectors ? "with" : "without", rates[rates.length / 2], rates[0], rates[rates.length - 1], rates.length,
             bytes, builds[builds.length / 2]);
+
+        if (IN_FLIGHT > 1) {
+          List<CreateMemoriesRequest> calls = new ArrayList<>();
+          for (int c = 0; c < 12; c++) {
+            CreateMemoriesRequest.Builder cb = CreateMemoriesRequest.newBuilder();
+            for (int i = 0; i < 1_000; i++) {
+              cb.addRequests(CreateMemoryRequest.newBuilder().setCustomerId(ids.get(random.nextInt(CUSTOMERS)))
+                  .setMemory(memory(vectors)).setRequestId(UUID.randomUUID().toString()));
+            }
+            calls.add(cb.build());
+          }
+          java.util.concurrent.Semaphore slots = new java.util.concurrent.Semaphore(IN_FLIGHT);
+          List<CompletableFuture<CreateMemoriesResponse>> answers = new ArrayList<>();
+          long t0 = System.nanoTime();
+          for (CreateMemoriesRequest call : calls) {
+            slots.acquire();
+            CompletableFuture<CreateMemoriesResponse> answer = new CompletableFuture<>();
+            answer.whenComplete((r, e) -> slots.release());
+            async.createMemories(call, new StreamObserver<>() {
+              @Override
+              public void onNext(CreateMemoriesResponse r) {
+                answer.complete(r);
+              }
+
+              @Override
+              public void onError(Throwable t) {
+                answer.completeExceptionally(t);
+              }
+
+              @Override
+              public void onCompleted() {}
+            });
+            answers.add(answer);
+          }
+          for (CompletableFuture<CreateMemoriesResponse> a : answers) {
+            a.get(10, TimeUnit.MINUTES);
+          }
+          double seconds = (System.nanoTime() - t0) / 1e9;
+          line("CreateMemories of 1,000 %s vectors, %d calls in flight: %.0f memories/s (%d calls, built beforehand)",
+              vectors ? "with" : "without", IN_FLIGHT, calls.size() * 1_000 / seconds, calls.size());
+        }
 
         List<ImportMemoriesRequest> items = new ArrayList<>();
         for (int i = 0; i < IMPORTED; i++) {

@@ -135,6 +135,9 @@ public final class EmbeddingRuntime implements AutoCloseable {
         .description("Age of the oldest staged vector; 0 when none waits").register(registry);
     FunctionCounter.builder("contextmemory.vectors.indexed", staged, StagedVectorIndexer::indexedTotal)
         .description("Staged vectors this server moved into the HNSW index").register(registry);
+    FunctionCounter.builder("contextmemory.vectors.indexing.deferred", staged, StagedVectorIndexer::deferredTotal)
+        .description("Indexer rounds put off because this server's bulk writes were still staging rows")
+        .register(registry);
     if (worker == null) {
       return;
     }
