@@ -119,31 +119,19 @@ class MemoryBulkMeasurement {
             }
             calls.add(cb.build());
           }
-          java.util.concurrent.Semaphore slots = new java.util.concurrent.Semaphore(IN_FLIGHT);
-          List<CompletableFuture<CreateMemoriesResponse>> answers = new ArrayList<>();
+          // IN_FLIGHT threads, each with one blocking call at a time: IN_FLIGHT calls in flight.
+          java.util.concurrent.ExecutorService senders = java.util.concurrent.Executors.newFixedThreadPool(IN_FLIGHT);
           long t0 = System.nanoTime();
-          for (CreateMemoriesRequest call : calls) {
-            slots.acquire();
-            CompletableFuture<CreateMemoriesResponse> answer = new CompletableFuture<>();
-            answer.whenComplete((r, e) -> slots.release());
-            async.createMemories(call, new StreamObserver<>() {
-              @Override
-              public void onNext(CreateMemoriesResponse r) {
-                answer.complete(r);
-              }
-
-              @Override
-              public void onError(Throwable t) {
-                answer.completeExceptionally(t);
-              }
-
-              @Override
-              public void onCompleted() {}
-            });
-            answers.add(answer);
-          }
-          for (CompletableFuture<CreateMemoriesResponse> a : answers) {
-            a.get(10, TimeUnit.MINUTES);
+          try {
+            List<java.util.concurrent.Future<CreateMemoriesResponse>> answers = new ArrayList<>();
+            for (CreateMemoriesRequest call : calls) {
+              answers.add(senders.submit(() -> memories.createMemories(call)));
+            }
+            for (java.util.concurrent.Future<CreateMemoriesResponse> a : answers) {
+              a.get(10, TimeUnit.MINUTES);
+            }
+          } finally {
+            senders.shutdownNow();
           }
           double seconds = (System.nanoTime() - t0) / 1e9;
           line("CreateMemories of 1,000 %s vectors, %d calls in flight: %.0f memories/s (%d calls, built beforehand)",

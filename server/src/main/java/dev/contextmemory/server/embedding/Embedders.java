@@ -19,7 +19,7 @@ public final class Embedders {
    * than the query path's (at least one), so that the worker never holds every core while text-only
    * writes and searches wait for one. On 2 cores, text-only CreateMemory at 50/s beside a worker on
    * both cores had a p99 14 % above the embedder off (3,000 calls each, pooled); the worker's
-   * latency barely matters (write to searchable: p99 58 ms against a 1 s target). Other embedders
+   * latency barely matters (write to searchable: p99 48 to 51 ms against a 1 s target). Other embedders
    * do their work elsewhere: {@code shared} itself.
    */
   public static Embedder forWorker(EmbeddingSettings s, Embedder shared) {

@@ -6,20 +6,12 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
 
 import dev.contextmemory.server.config.EmbeddingSettings;
-import dev.contextmemory.server.config.Settings;
-import java.util.HashMap;
-import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 /** The background worker's embedder never takes every core the query path may use. */
 class EmbeddersTest {
   private static EmbeddingSettings settings(String... pairs) {
-    Map<String, String> env = new HashMap<>();
-    env.put("CONTEXT_MEMORY_DB_URL", "jdbc:postgresql://localhost/x");
-    for (int i = 0; i < pairs.length; i += 2) {
-      env.put("CONTEXT_MEMORY_" + pairs[i], pairs[i + 1]);
-    }
-    return Settings.from(env).embedding();
+    return EmbeddingSettingsTest.settings(pairs).embedding();
   }
 
   @Test

@@ -13,7 +13,8 @@ import org.junit.jupiter.api.Test;
 
 /** The embedder settings are checked at start-up; a bad one names its variable (Main exits 2). */
 class EmbeddingSettingsTest {
-  private static Settings settings(String... pairs) {
+  /** Settings from CONTEXT_MEMORY_* name/value pairs (the prefix added), with a database URL. */
+  static Settings settings(String... pairs) {
     Map<String, String> env = new HashMap<>();
     env.put("CONTEXT_MEMORY_DB_URL", "jdbc:postgresql://localhost/x");
     for (int i = 0; i < pairs.length; i += 2) {
