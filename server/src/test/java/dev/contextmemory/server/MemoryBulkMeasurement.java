@@ -51,10 +51,12 @@ class MemoryBulkMeasurement {
    */
   private static final boolean NETTY = Boolean.getBoolean("measure.bulk.netty");
   /**
-   * {@code -Dmeasure.bulk.inflight=N}: also send 12 CreateMemories of 1,000, built beforehand,
+   * {@code -Dmeasure.bulk.inflight=N}: also send {@link #CALLS} CreateMemories of 1,000, built beforehand,
    * with N calls in flight (a backfill tool's way; 1 skips it). Default 2.
    */
   private static final int IN_FLIGHT = Integer.getInteger("measure.bulk.inflight", 2);
+  /** {@code -Dmeasure.bulk.calls=N}: how many calls the in-flight run sends (default 12). */
+  private static final int CALLS = Integer.getInteger("measure.bulk.calls", 12);
   private static final int CUSTOMERS = 100;
   private static final int IMPORTED = 3_000;
   private final Random random = new Random(42);
@@ -111,7 +113,7 @@ class MemoryBulkMeasurement {
 
         if (IN_FLIGHT > 1) {
           List<CreateMemoriesRequest> calls = new ArrayList<>();
-          for (int c = 0; c < 12; c++) {
+          for (int c = 0; c < CALLS; c++) {
             CreateMemoriesRequest.Builder cb = CreateMemoriesRequest.newBuilder();
             for (int i = 0; i < 1_000; i++) {
               cb.addRequests(CreateMemoryRequest.newBuilder().setCustomerId(ids.get(random.nextInt(CUSTOMERS)))
@@ -134,8 +136,10 @@ class MemoryBulkMeasurement {
             senders.shutdownNow();
           }
           double seconds = (System.nanoTime() - t0) / 1e9;
-          line("CreateMemories of 1,000 %s vectors, %d calls in flight: %.0f memories/s (%d calls, built beforehand)",
-              vectors ? "with" : "without", IN_FLIGHT, calls.size() * 1_000 / seconds, calls.size());
+          line("CreateMemories of 1,000 %s vectors, %d calls in flight: %.0f memories/s (%d calls, built beforehand;"
+              + " CLOCK_MONOTONIC %.3f to %.3f s, for perf record -k mono)",
+              vectors ? "with" : "without", IN_FLIGHT, calls.size() * 1_000 / seconds, calls.size(), t0 / 1e9,
+              (t0 + (long) (seconds * 1e9)) / 1e9);
         }
 
         List<ImportMemoriesRequest> items = new ArrayList<>();
