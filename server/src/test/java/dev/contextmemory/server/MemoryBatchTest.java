@@ -336,6 +336,74 @@ class MemoryBatchTest {
   }
 
   @Test
+  void anUpsertReplacesAnExpiredKeyHolderWithANewMemory() throws SQLException {
+    String customer = newCustomer();
+    String oldId = memories.upsertMemories(UpsertMemoriesRequest.newBuilder()
+        .addRequests(upsertItem(customer, "k", "old")).build()).getResults(0).getMemory().getId();
+    try (Connection c = DriverManager.getConnection(server.dbUrl());
+        PreparedStatement ps = c.prepareStatement("UPDATE memories SET expires_at = now() - interval '1 second'"
+            + " WHERE id = ?")) {
+      ps.setObject(1, UUID.fromString(oldId));
+      ps.execute();
+    }
+    MemoryWriteResult again = memories.upsertMemories(UpsertMemoriesRequest.newBuilder()
+        .addRequests(upsertItem(customer, "k", "new")).addRequests(upsertItem(customer, "other", "x")).build())
+        .getResults(0);
+    assertTrue(again.getCreated(), again::toString);
+    assertFalse(oldId.equals(again.getMemory().getId()));
+    assertEquals("new", again.getMemory().getContent());
+    assertEquals(2, memoryCount(customer));
+  }
+
+  /** Only the items an expired memory refused are written again; live names still refuse theirs. */
+  @Test
+  void aBatchTakesExpiredNamesAndStillRefusesLiveOnes() throws SQLException {
+    String customer = newCustomer();
+    var held = memories.createMemories(CreateMemoriesRequest.newBuilder()
+        .addRequests(item(customer, "expired by key").setMemory(Memory.newBuilder()
+            .setKind(MemoryKind.MEMORY_KIND_FACT).setKey("gone").setContent("expired by key")))
+        .addRequests(item(customer, "expired by request id").setRequestId("r-gone"))
+        .addRequests(item(customer, "live by key").setMemory(Memory.newBuilder()
+            .setKind(MemoryKind.MEMORY_KIND_FACT).setKey("live").setContent("live by key")))
+        .addRequests(item(customer, "live by request id").setRequestId("r-live")).build());
+    try (Connection c = DriverManager.getConnection(server.dbUrl());
+        PreparedStatement ps = c.prepareStatement("UPDATE memories SET expires_at = now() - interval '1 second'"
+            + " WHERE id = ANY(?)")) {
+      ps.setArray(1, c.createArrayOf("uuid", new Object[] {UUID.fromString(held.getResults(0).getMemory().getId()),
+          UUID.fromString(held.getResults(1).getMemory().getId())}));
+      ps.execute();
+    }
+
+    CreateMemoriesResponse second = memories.createMemories(CreateMemoriesRequest.newBuilder()
+        .addRequests(item(customer, "new"))
+        .addRequests(item(customer, "takes the key").setMemory(Memory.newBuilder()
+            .setKind(MemoryKind.MEMORY_KIND_FACT).setKey("gone").setContent("takes the key")))
+        .addRequests(item(customer, "takes the request id").setRequestId("r-gone"))
+        .addRequests(item(customer, "refused").setMemory(Memory.newBuilder()
+            .setKind(MemoryKind.MEMORY_KIND_FACT).setKey("live").setContent("refused")))
+        .addRequests(item(customer, "replayed").setRequestId("r-live")).build());
+    assertTrue(second.getResults(0).getCreated(), second::toString);
+    assertTrue(second.getResults(1).getCreated(), second::toString);
+    assertEquals("takes the key", second.getResults(1).getMemory().getContent());
+    assertTrue(second.getResults(2).getCreated(), second::toString);
+    assertEquals("takes the request id", second.getResults(2).getMemory().getContent());
+    assertEquals("MEMORY_KEY_ALREADY_EXISTS", second.getResults(3).getError().getReason(), second::toString);
+    assertFalse(second.getResults(4).getCreated(), second::toString);
+    assertEquals(held.getResults(3).getMemory().getId(), second.getResults(4).getMemory().getId());
+    // two live from the first batch, three new: the expired two are gone (and their history says so)
+    assertEquals(5, memoryCount(customer));
+    try (Connection c = DriverManager.getConnection(server.dbUrl());
+        PreparedStatement ps = c.prepareStatement(
+            "SELECT count(*) FROM memory_history WHERE customer_id = ? AND change = 'expired'")) {
+      ps.setObject(1, UUID.fromString(customer));
+      try (ResultSet rs = ps.executeQuery()) {
+        rs.next();
+        assertEquals(2, rs.getLong(1));
+      }
+    }
+  }
+
+  @Test
   void importCreatesOnceAndReRunSkipsEverything() throws SQLException {
     String customer = newCustomer();
     List<ImportMemoriesRequest> items = new ArrayList<>();

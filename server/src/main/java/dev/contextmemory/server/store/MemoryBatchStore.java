@@ -24,10 +24,11 @@ import org.jdbi.v3.core.statement.Query;
 
 /**
  * CreateMemories, UpsertMemories and ImportMemories' chunks: up to 1,000 memories in one
- * transaction of at most five statements whatever the size. The customers and conversations are
+ * transaction of at most six statements whatever the size. The customers and conversations are
  * checked (and KEY SHARE locked, so an erase cannot remove them before the insert) with
- * {@code = ANY}, expired memories holding the items' keys or request ids are removed, and the rows
- * are written by one {@code INSERT ... SELECT FROM unnest(arrays)}, client vectors bound as one
+ * {@code = ANY}, expired memories holding the items' keys or request ids are removed (for a create,
+ * only when the insert refused items, and then those items are inserted again), and the rows are
+ * written by one {@code INSERT ... SELECT FROM unnest(arrays)}, client vectors bound as one
  * binary {@code vector[]} ({@link VectorArray}) and staged outside the HNSW index (its per-row
  * insert would cost about 2 ms a row; {@code StagedVectorIndexer} moves them in, in the
  * background). An item that cannot be written (unknown customer or conversation, taken key) gets
@@ -108,19 +109,13 @@ public final class MemoryBatchStore extends Store {
       if (todo.isEmpty()) {
         return List.of(results);
       }
-      dropExpired(h, tenant, items, todo);
-      Map<UUID, Integer> byId = new HashMap<>();
-      List<UUID> ids = new ArrayList<>(todo.size());
-      for (int i : todo) {
-        UUID id = Ids.newId();
-        ids.add(id);
-        byId.put(id, i);
+      List<Integer> notInserted = insertNew(h, tenant, actor, items, todo, results);
+      // Expired means absent: an item refused because an expired memory (not swept yet) holds its
+      // key or request id takes it. Looked for only among the refused items, after the insert, so a
+      // batch that conflicts with nothing (a backfill's usual case) pays no statement for it.
+      if (!notInserted.isEmpty() && dropExpired(h, tenant, items, notInserted) > 0) {
+        notInserted = insertNew(h, tenant, actor, items, notInserted, results);
       }
-      Query insert = h.createQuery(INSERT.formatted(MemoryHistoryStore.TAG, ITEMS)
-          + " ON CONFLICT DO NOTHING RETURNING " + RETURNING);
-      bindItems(MemoryHistoryStore.tag(insert, actor, "create"), tenant, items, todo, ids, true)
-          .map(MEMORY).forEach(m -> results[byId.get(m.id())] = new Result(m, true, null));
-      List<Integer> notInserted = todo.stream().filter(i -> results[i] == null).toList();
       replays(h, tenant, items, notInserted, results);
       for (int i : notInserted) {
         if (results[i] == null) {
@@ -130,6 +125,27 @@ public final class MemoryBatchStore extends Store {
       }
       return List.of(results);
     }));
+  }
+
+  /**
+   * Inserts the items {@code which} with new ids ({@code ON CONFLICT DO NOTHING}, no arbiter: a
+   * taken key or request id, even one a concurrent writer just took, leaves that item out instead of
+   * aborting the batch), fills the results of those inserted and returns the indexes of the others.
+   */
+  private List<Integer> insertNew(Handle h, String tenant, String actor, List<Item> items, List<Integer> which,
+      Result[] results) {
+    Map<UUID, Integer> byId = new HashMap<>();
+    List<UUID> ids = new ArrayList<>(which.size());
+    for (int i : which) {
+      UUID id = Ids.newId();
+      ids.add(id);
+      byId.put(id, i);
+    }
+    Query insert = h.createQuery(INSERT.formatted(MemoryHistoryStore.TAG, ITEMS)
+        + " ON CONFLICT DO NOTHING RETURNING " + RETURNING);
+    bindItems(MemoryHistoryStore.tag(insert, actor, "create"), tenant, items, which, ids, true)
+        .map(MEMORY).forEach(m -> results[byId.get(m.id())] = new Result(m, true, null));
+    return which.stream().filter(i -> results[i] == null).toList();
   }
 
   /**
@@ -220,19 +236,38 @@ public final class MemoryBatchStore extends Store {
     return todo;
   }
 
-  /** Expired means absent: expired memories holding the items' keys or request ids go first. */
-  private static void dropExpired(Handle h, String tenant, List<Item> items, List<Integer> todo) {
+  /**
+   * Expired means absent: deletes the expired memories holding the items' keys or request ids and
+   * returns how many went. Per item, one probe of the unique index on its key and one on its
+   * request id, each skipped when the item has none (the {@code LATERAL} subqueries, whose {@code IS
+   * NOT NULL} becomes a one-time filter; the ids gathered into an array, so the delete itself looks
+   * each up by primary key). That holds while the table has statistics: on a fresh table that a
+   * backfill grows faster than autovacuum analyzes it, the planner may read the request-id probe as
+   * a walk of the customer's memories through the key index (both estimate one row), which is why a
+   * create runs this only for the items its insert refused. An upsert's items have keys and no
+   * request ids, so its probes stay on the key index. (The join on customer_id with {@code key OR
+   * request id} it replaces could be planned as such a walk for every item.)
+   */
+  private static int dropExpired(Handle h, String tenant, List<Item> items, List<Integer> which) {
     Predicate<Item> names = i -> i.draft().key() != null || i.requestId() != null;
-    List<Integer> named = todo.stream().filter(i -> names.test(items.get(i))).toList();
+    List<Integer> named = which.stream().filter(i -> names.test(items.get(i))).toList();
     if (named.isEmpty()) {
-      return;
+      return 0;
     }
-    h.createUpdate("""
+    return h.createUpdate("""
             DELETE FROM memories m
-             USING unnest(CAST(:customers AS uuid[]), CAST(:keys AS text[]), CAST(:request_ids AS text[]))
-                     AS u(customer_id, memory_key, request_id)
-             WHERE m.tenant_id = :tenant AND m.customer_id = u.customer_id AND m.expires_at <= now()
-               AND (m.memory_key = u.memory_key OR m.create_request_id = u.request_id)""")
+             WHERE m.tenant_id = :tenant AND m.expires_at <= now() AND m.id = ANY(ARRAY(
+               SELECT x.id
+                 FROM unnest(CAST(:customers AS uuid[]), CAST(:keys AS text[]), CAST(:request_ids AS text[]))
+                        AS u(customer_id, memory_key, request_id)
+                CROSS JOIN LATERAL (
+                  SELECT k.id FROM memories k
+                   WHERE u.memory_key IS NOT NULL AND k.tenant_id = :tenant AND k.customer_id = u.customer_id
+                     AND k.memory_key = u.memory_key AND k.expires_at <= now()
+                  UNION ALL
+                  SELECT r.id FROM memories r
+                   WHERE u.request_id IS NOT NULL AND r.tenant_id = :tenant AND r.customer_id = u.customer_id
+                     AND r.create_request_id = u.request_id AND r.expires_at <= now()) x))""")
         .bind("tenant", tenant)
         .bindArray("customers", UUID.class, named.stream().map(i -> items.get(i).customerId()).toList())
         .bindArray("keys", String.class, named.stream().map(i -> items.get(i).draft().key()).toList())
