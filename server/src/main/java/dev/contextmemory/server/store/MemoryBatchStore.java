@@ -246,7 +246,8 @@ public final class MemoryBatchStore extends Store {
    * a walk of the customer's memories through the key index (both estimate one row), which is why a
    * create runs this only for the items its insert refused. An upsert's items have keys and no
    * request ids, so its probes stay on the key index. (The join on customer_id with {@code key OR
-   * request id} it replaces could be planned as such a walk for every item.)
+   * request id} it replaces, run before every create's insert, took 21.6 to 60 ms per batch of
+   * 1,000 on such a table, up to 0.83 s, and 0.27 ms where it was planned from the expiry index.)
    */
   private static int dropExpired(Handle h, String tenant, List<Item> items, List<Integer> which) {
     Predicate<Item> names = i -> i.draft().key() != null || i.requestId() != null;
