@@ -169,7 +169,8 @@ public final class ContextMemoryServer implements AutoCloseable {
       watchJdbi.addCustomizer(canceller);
       obs.instrument(watchJdbi);
       ConversationEvents events = new ConversationEvents(watchJdbi);
-      EmbeddingRuntime embedding = new EmbeddingRuntime(s.embedding(), jdbi, () -> Database.connect(s, "index-build"));
+      EmbeddingRuntime embedding = new EmbeddingRuntime(s.embedding(), jdbi,
+          () -> Database.connectSession(s, "index-build"));
       ConversationStore conversations = new ConversationStore(jdbi, embedding.space(), events,
           s.embedding().serverEmbeds(), embedding::queued);
       UsageStore usage = new UsageStore(jdbi);

@@ -95,6 +95,9 @@ class PgBouncerProcessTest {
       String key = new ApiKeyStore(Jdbi.create(direct)).create("default", "pgbouncer test",
           EnumSet.allOf(Scope.class), null, AuditLog.CLI_ACTOR).key();
       assertEquals(EveryRpc.allMethods(), new EveryRpc(first.channel(), key, DIMENSION).run(), pooler.log());
+      if ("transaction".equals(env.get("DB_POOLER"))) {
+        everyPooledSessionHasTheTimeouts(env.get("DB_URL"), direct);
+      }
 
       // A writer blocked behind a row lock (lock_timeout is off here) is ended by statement_timeout,
       // not by the call's own 30 s deadline: the timeout arrived in the pooled session.
@@ -124,6 +127,54 @@ class PgBouncerProcessTest {
       }
     } finally {
       first.close();
+    }
+  }
+
+  /**
+   * Nothing the server ran left a session setting on a server connection of the transaction-mode
+   * pool: once the vector index build is done, as many transactions as the pool has server
+   * connections are held open at once through the pooler (each pins its own), and every one of
+   * them has the role's statement and lock timeouts. The index build's {@code SET statement_timeout
+   * = 0}, run through the pooler, stayed on one of them before it connected through the session URL.
+   */
+  private static void everyPooledSessionHasTheTimeouts(String pooled, String direct) throws Exception {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+    try (Connection d = DriverManager.getConnection(direct); Statement st = d.createStatement()) {
+      while (true) {
+        // The build's session lock is VectorIndexes.LOCK, "cm_vidx": classid 0x636d5f, objid 0x76696478.
+        try (var rs = st.executeQuery("SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+            + " JOIN pg_am a ON a.oid = c.relam WHERE i.indrelid = 'memories'::regclass AND a.amname = 'hnsw'"
+            + " AND i.indisvalid");
+            var locks = d.createStatement().executeQuery("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                + " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                + " AND classid = 6516063 AND objid = 1986618488")) {
+          rs.next();
+          locks.next();
+          if (rs.getLong(1) > 0 && locks.getLong(1) == 0) {
+            break; // built, and the build's session lock released
+          }
+        }
+        assertTrue(System.nanoTime() < deadline, "the vector index build did not finish");
+        Thread.sleep(100);
+      }
+    }
+    java.util.List<Connection> held = new java.util.ArrayList<>();
+    try {
+      for (int i = 0; i < 20; i++) { // PgBouncer's default_pool_size
+        Connection c = DriverManager.getConnection(pooled + "&prepareThreshold=0");
+        held.add(c);
+        c.setAutoCommit(false);
+        try (Statement st = c.createStatement(); var rs = st.executeQuery(
+            "SELECT current_setting('statement_timeout'), current_setting('lock_timeout'), pg_backend_pid()")) {
+          rs.next();
+          assertEquals(STATEMENT_TIMEOUT_MS / 1000 + "s", rs.getString(1), "server connection " + rs.getInt(3));
+          assertEquals("0", rs.getString(2), "server connection " + rs.getInt(3));
+        }
+      }
+    } finally {
+      for (Connection c : held) {
+        c.close();
+      }
     }
   }
 

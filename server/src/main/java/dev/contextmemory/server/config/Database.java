@@ -172,9 +172,25 @@ public final class Database {
 
   /**
    * A connection of its own, outside the request pool, with the pool's settings (the sweeper's
-   * round lock holds one for a round).
+   * round lock holds one for a round, inside one transaction).
    */
   public static java.sql.Connection connect(Settings s, String purpose) throws java.sql.SQLException {
+    return open(s, s.dbUrl(), purpose);
+  }
+
+  /**
+   * The same, to {@link Settings#sessionDbUrl()}: for work that keeps state in its session
+   * between statements (the vector index build's session advisory lock and {@code SET}s, which
+   * must run outside a transaction). Through a transaction-mode pooler each statement may land on
+   * another server connection, so a {@code SET statement_timeout = 0} stayed on one of them for the
+   * requests that came to it next: PgBouncerProcessTest's UPDATE blocked behind a row lock was not
+   * ended by the 3 s statement timeout but by the socket timeout 8 s later (UNAVAILABLE).
+   */
+  public static java.sql.Connection connectSession(Settings s, String purpose) throws java.sql.SQLException {
+    return open(s, s.sessionDbUrl(), purpose);
+  }
+
+  private static java.sql.Connection open(Settings s, String url, String purpose) throws java.sql.SQLException {
     java.util.Properties p = new java.util.Properties();
     connectionProperties(s).forEach(p::setProperty);
     p.setProperty("ApplicationName", s.applicationName() + " " + purpose);
@@ -184,7 +200,7 @@ public final class Database {
     if (!s.dbPassword().isEmpty()) {
       p.setProperty("password", s.dbPassword());
     }
-    java.sql.Connection c = java.sql.DriverManager.getConnection(s.dbUrl(), p);
+    java.sql.Connection c = java.sql.DriverManager.getConnection(url, p);
     String timeouts = timeoutSql(s);
     if (timeouts != null) {
       try (java.sql.Statement st = c.createStatement()) {

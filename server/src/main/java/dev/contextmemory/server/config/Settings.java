@@ -77,12 +77,15 @@ public record Settings(
       throw new IllegalArgumentException(PREFIX + "MIGRATION_DB_URL must be a jdbc:postgresql: URL, got "
           + redact(migrationDbUrl));
     }
-    // Flyway holds a session advisory lock across statements and SETs its role and search path:
-    // through a transaction-mode pooler each of those may land on another server connection.
-    if (dbPooler == DbPooler.TRANSACTION && migrateOnStart && migrationDbUrl == null) {
-      throw new IllegalArgumentException(PREFIX + "DB_POOLER=transaction needs " + PREFIX + "MIGRATION_DB_URL (a direct"
-          + " or session-mode URL, for migrations), or " + PREFIX + "MIGRATE_ON_START=false with the migrate"
-          + " command run against a direct URL");
+    // Flyway holds a session advisory lock across statements and SETs its role and search path,
+    // the vector index build does the same outside a transaction, and the watch LISTENs: through a
+    // transaction-mode pooler each of those may land on another server connection (and a SET then
+    // stays there for other clients' transactions). So they use sessionDbUrl(), which must not be
+    // the pooler's, whether or not this server migrates.
+    if (dbPooler == DbPooler.TRANSACTION && migrationDbUrl == null) {
+      throw new IllegalArgumentException(PREFIX + "DB_POOLER=transaction needs " + PREFIX + "MIGRATION_DB_URL, a direct"
+          + " or session-mode URL: migrations, the vector index build and WatchConversations need a whole"
+          + " PostgreSQL session, which a transaction-mode pooler does not give");
     }
     if (embeddingDimension < 1 || embeddingDimension > MAX_EMBEDDING_DIMENSION) {
       throw new IllegalArgumentException(PREFIX + "EMBEDDING_DIMENSION must be within 1.." + MAX_EMBEDDING_DIMENSION);
@@ -102,9 +105,10 @@ public record Settings(
   }
 
   /**
-   * The URL for what needs a whole PostgreSQL session of its own (Flyway's session advisory lock
-   * and its SET commands, LISTEN): {@code MIGRATION_DB_URL} when set (a direct or session-mode
-   * URL beside a transaction-mode pooler), else the request URL.
+   * The URL for what needs a whole PostgreSQL session of its own (Flyway's and the vector index
+   * build's session advisory locks and SET commands, LISTEN): {@code MIGRATION_DB_URL} when set (a
+   * direct or session-mode URL beside a transaction-mode pooler, where it is required), else the
+   * request URL.
    */
   public String sessionDbUrl() {
     return migrationDbUrl != null ? migrationDbUrl : dbUrl;
