@@ -26,8 +26,10 @@ import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.PreparedStatement;
 import java.sql.Statement;
+import java.util.ArrayList;
 import java.util.EnumSet;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
@@ -142,15 +144,14 @@ class PgBouncerProcessTest {
     try (Connection d = DriverManager.getConnection(direct); Statement st = d.createStatement()) {
       while (true) {
         // The build's session lock is VectorIndexes.LOCK, "cm_vidx": classid 0x636d5f, objid 0x76696478.
-        try (var rs = st.executeQuery("SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
-            + " JOIN pg_am a ON a.oid = c.relam WHERE i.indrelid = 'memories'::regclass AND a.amname = 'hnsw'"
-            + " AND i.indisvalid");
-            var locks = d.createStatement().executeQuery("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
-                + " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-                + " AND classid = 6516063 AND objid = 1986618488")) {
+        try (var rs = st.executeQuery("SELECT (SELECT count(*) FROM pg_index i"
+            + " JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam"
+            + " WHERE i.indrelid = 'memories'::regclass AND a.amname = 'hnsw' AND i.indisvalid),"
+            + " (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+            + " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            + " AND classid = 6516063 AND objid = 1986618488)")) {
           rs.next();
-          locks.next();
-          if (rs.getLong(1) > 0 && locks.getLong(1) == 0) {
+          if (rs.getLong(1) > 0 && rs.getLong(2) == 0) {
             break; // built, and the build's session lock released
           }
         }
@@ -158,7 +159,7 @@ class PgBouncerProcessTest {
         Thread.sleep(100);
       }
     }
-    java.util.List<Connection> held = new java.util.ArrayList<>();
+    List<Connection> held = new ArrayList<>();
     try {
       for (int i = 0; i < 20; i++) { // PgBouncer's default_pool_size
         Connection c = DriverManager.getConnection(pooled + "&prepareThreshold=0");
