@@ -14,6 +14,7 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
 import java.util.UUID;
@@ -68,6 +69,21 @@ class MemoryBatchTest {
   private static UpsertMemoryRequest.Builder upsertItem(String customerId, String key, String content) {
     return UpsertMemoryRequest.newBuilder().setCustomerId(customerId)
         .setMemory(Memory.newBuilder().setKind(MemoryKind.MEMORY_KIND_FACT).setKey(key).setContent(content));
+  }
+
+  /** Makes these memories expired (expiry is never in the past through the API). */
+  private static void expire(String... memoryIds) throws SQLException {
+    try (Connection c = DriverManager.getConnection(server.dbUrl());
+        PreparedStatement ps = c.prepareStatement("UPDATE memories SET expires_at = now() - interval '1 second'"
+            + " WHERE id = ANY(?)")) {
+      ps.setArray(1, c.createArrayOf("uuid", Arrays.stream(memoryIds).map(UUID::fromString).toArray()));
+      ps.execute();
+    }
+  }
+
+  private static CreateMemoryRequest.Builder keyed(String customerId, String key, String content) {
+    return item(customerId, content).setMemory(Memory.newBuilder().setKind(MemoryKind.MEMORY_KIND_FACT).setKey(key)
+        .setContent(content));
   }
 
   private static long memoryCount(String customerId) throws SQLException {
@@ -323,12 +339,7 @@ class MemoryBatchTest {
         .addRequests(item(customer, "x").setRequestId("r1").setMemory(Memory.newBuilder()
             .setKind(MemoryKind.MEMORY_KIND_FACT).setKey("k").setContent("old"))).build();
     String oldId = memories.createMemories(req).getResults(0).getMemory().getId();
-    try (Connection c = DriverManager.getConnection(server.dbUrl());
-        PreparedStatement ps = c.prepareStatement("UPDATE memories SET expires_at = now() - interval '1 second'"
-            + " WHERE id = ?")) {
-      ps.setObject(1, UUID.fromString(oldId));
-      ps.execute();
-    }
+    expire(oldId);
     MemoryWriteResult again = memories.createMemories(req).getResults(0);
     assertTrue(again.getCreated(), again::toString);
     assertFalse(oldId.equals(again.getMemory().getId()));
@@ -340,12 +351,7 @@ class MemoryBatchTest {
     String customer = newCustomer();
     String oldId = memories.upsertMemories(UpsertMemoriesRequest.newBuilder()
         .addRequests(upsertItem(customer, "k", "old")).build()).getResults(0).getMemory().getId();
-    try (Connection c = DriverManager.getConnection(server.dbUrl());
-        PreparedStatement ps = c.prepareStatement("UPDATE memories SET expires_at = now() - interval '1 second'"
-            + " WHERE id = ?")) {
-      ps.setObject(1, UUID.fromString(oldId));
-      ps.execute();
-    }
+    expire(oldId);
     MemoryWriteResult again = memories.upsertMemories(UpsertMemoriesRequest.newBuilder()
         .addRequests(upsertItem(customer, "k", "new")).addRequests(upsertItem(customer, "other", "x")).build())
         .getResults(0);
@@ -360,27 +366,17 @@ class MemoryBatchTest {
   void aBatchTakesExpiredNamesAndStillRefusesLiveOnes() throws SQLException {
     String customer = newCustomer();
     var held = memories.createMemories(CreateMemoriesRequest.newBuilder()
-        .addRequests(item(customer, "expired by key").setMemory(Memory.newBuilder()
-            .setKind(MemoryKind.MEMORY_KIND_FACT).setKey("gone").setContent("expired by key")))
+        .addRequests(keyed(customer, "gone", "expired by key"))
         .addRequests(item(customer, "expired by request id").setRequestId("r-gone"))
-        .addRequests(item(customer, "live by key").setMemory(Memory.newBuilder()
-            .setKind(MemoryKind.MEMORY_KIND_FACT).setKey("live").setContent("live by key")))
+        .addRequests(keyed(customer, "live", "live by key"))
         .addRequests(item(customer, "live by request id").setRequestId("r-live")).build());
-    try (Connection c = DriverManager.getConnection(server.dbUrl());
-        PreparedStatement ps = c.prepareStatement("UPDATE memories SET expires_at = now() - interval '1 second'"
-            + " WHERE id = ANY(?)")) {
-      ps.setArray(1, c.createArrayOf("uuid", new Object[] {UUID.fromString(held.getResults(0).getMemory().getId()),
-          UUID.fromString(held.getResults(1).getMemory().getId())}));
-      ps.execute();
-    }
+    expire(held.getResults(0).getMemory().getId(), held.getResults(1).getMemory().getId());
 
     CreateMemoriesResponse second = memories.createMemories(CreateMemoriesRequest.newBuilder()
         .addRequests(item(customer, "new"))
-        .addRequests(item(customer, "takes the key").setMemory(Memory.newBuilder()
-            .setKind(MemoryKind.MEMORY_KIND_FACT).setKey("gone").setContent("takes the key")))
+        .addRequests(keyed(customer, "gone", "takes the key"))
         .addRequests(item(customer, "takes the request id").setRequestId("r-gone"))
-        .addRequests(item(customer, "refused").setMemory(Memory.newBuilder()
-            .setKind(MemoryKind.MEMORY_KIND_FACT).setKey("live").setContent("refused")))
+        .addRequests(keyed(customer, "live", "refused"))
         .addRequests(item(customer, "replayed").setRequestId("r-live")).build());
     assertTrue(second.getResults(0).getCreated(), second::toString);
     assertTrue(second.getResults(1).getCreated(), second::toString);
