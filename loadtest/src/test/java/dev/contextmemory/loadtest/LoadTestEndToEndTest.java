@@ -118,7 +118,7 @@ class LoadTestEndToEndTest {
   @Test
   void theSameStatementFloorsRunTheServersStatementsAtTheScenariosRate() {
     List<String> expected = memoryServiceLanded()
-        ? List.of("append_message", "list_messages_20", "search_memories_customer")
+        ? List.of("append_message", "list_messages_20", "search_memories_customer", "search_memories_tenant")
         : List.of("append_message", "list_messages_20");
     assertEquals(expected, List.copyOf(report.sameStatement().keySet()), log);
     for (var e : report.sameStatement().entrySet()) {

@@ -27,8 +27,8 @@ import java.util.concurrent.ThreadLocalRandom;
 import org.HdrHistogram.Histogram;
 
 /**
- * Issue 13's honest SQL floor: for AppendMessage, ListMessages(20) and the per-customer
- * SearchMemories, the very statements the server runs for the RPC ({@link ServerStatements}: the
+ * Issue 13's honest SQL floor: for AppendMessage, ListMessages(20) and SearchMemories (per
+ * customer and tenant-wide), the very statements the server runs for the RPC ({@link ServerStatements}: the
  * same CTE, the same search round trip with the same settings), on the scenario's inputs, through
  * a HikariCP pool configured as the server's (size, server-side prepared statements), at the scenario's arrival rate for its warm-up and measured
  * time. What the server's p50 adds to this floor and to the transport floor is the server's own.
@@ -80,6 +80,8 @@ public final class SameStatementFloors {
       if (setup.hasMemories()) {
         put(out, pool, selected, "search_memories_customer", size, this::searchMemoriesCustomer,
             "SearchMemories' round trip: customer check + settings, then the sized vector search");
+        put(out, pool, selected, "search_memories_tenant", size, this::searchMemoriesTenant,
+            "SearchMemories' tenant-wide round trip: settings, then the sized vector search");
       }
       if (facts != null) {
         put(out, pool, selected, "search_memories_text", size, this::searchMemoriesText,
@@ -93,7 +95,7 @@ public final class SameStatementFloors {
   /** Whether {@link #capacity} can time the server's own statement for this scenario. */
   public static boolean timesStatementOf(String scenario) {
     return switch (scenario) {
-      case "append_message", "list_messages_20", "search_memories_customer" -> true;
+      case "append_message", "list_messages_20", "search_memories_customer", "search_memories_tenant" -> true;
       default -> false;
     };
   }
@@ -108,6 +110,7 @@ public final class SameStatementFloors {
       case "append_message" -> this::appendMessage;
       case "list_messages_20" -> this::listMessages;
       case "search_memories_customer" -> this::searchMemoriesCustomer;
+      case "search_memories_tenant" -> this::searchMemoriesTenant;
       default -> throw new IllegalArgumentException("no statement timed for " + scenario);
     };
     Profile.Capacity cap = profile.capacity();
@@ -177,6 +180,8 @@ public final class SameStatementFloors {
   /** SearchMemories' one round trip for a customer: the head, then the vector list. */
   private static final ServerStatements.Named SEARCH = new ServerStatements.Named(ServerStatements.SEARCH_HEAD
       + ";\n" + ServerStatements.vectorSearchForCustomer(Scenarios.K));
+  private static final ServerStatements.Named SEARCH_TENANT = new ServerStatements.Named(
+      ServerStatements.SEARCH_HEAD_TENANT + ";\n" + ServerStatements.vectorSearchForTenant(Scenarios.K));
 
   /** A user message appended to a random conversation of the data set, as the scenario does. */
   private void appendMessage(Connection c) throws SQLException {
@@ -220,6 +225,19 @@ public final class SameStatementFloors {
       ps.execute();
       requireHead(ps);
       requireRows(ps, "the vector search found nothing");
+    }
+  }
+
+  /** A random cluster picks the query, as the tenant-wide scenario does; one round trip. */
+  private void searchMemoriesTenant(Connection c) throws SQLException {
+    var r = ThreadLocalRandom.current();
+    Object q = Baselines.vectorParameter(data.vectors().member(r.nextInt(data.sizes().clusters()),
+        r.nextLong() | Long.MIN_VALUE));
+    try (PreparedStatement ps = SEARCH_TENANT.bind(c, Map.of("tenant", tenant,
+        "ef", ServerStatements.efSearch(ServerStatements.tenantCandidates(Scenarios.K)), "q", q, "min", 0.0))) {
+      ps.execute();
+      requireHead(ps);
+      requireRows(ps, "the tenant-wide vector search found nothing");
     }
   }
 

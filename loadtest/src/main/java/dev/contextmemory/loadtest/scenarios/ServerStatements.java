@@ -89,6 +89,14 @@ final class ServerStatements {
   static final String SEARCH_HEAD = "SELECT " + SEARCH_SETTINGS + " AS settings, "
       + "EXISTS (SELECT 1 FROM customers WHERE tenant_id = :tenant AND id = :customer) AS customer_found";
 
+  /** MemorySearchStore.head for a tenant-wide search (settings; no customer to look for). */
+  static final String SEARCH_HEAD_TENANT = "SELECT " + SEARCH_SETTINGS + " AS settings, true AS customer_found";
+
+  /** MemorySearchStore.candidates for a tenant-wide k-NN: 4 x k, at least 40, at most 1,000. */
+  static int tenantCandidates(int k) {
+    return Math.min(1000, Math.max(40, 4 * k));
+  }
+
   /** MemorySearchStore.efSearch: the ef_search set for that many candidates. */
   static String efSearch(int candidates) {
     return Integer.toString(Math.min(1000, Math.max(100, 2 * candidates)));
@@ -120,8 +128,17 @@ final class ServerStatements {
 
   /** MemorySearchStore.vectorStatement for one customer, no kinds, no metadata filter, now (not as of). */
   static String vectorSearchForCustomer(int limit, String model, int dimension) {
+    return vectorSearch(true, limit, model, dimension);
+  }
+
+  /** MemorySearchStore.vectorStatement tenant-wide, no kinds, no metadata filter, now, model 'client' (768). */
+  static String vectorSearchForTenant(int limit) {
+    return vectorSearch(false, limit, "client", 768);
+  }
+
+  private static String vectorSearch(boolean customer, int limit, String model, int dimension) {
     String where = " m.tenant_id = :tenant AND " + modelRows(model) + " AND (m.expires_at IS NULL OR m.expires_at > now())"
-        + " AND m.customer_id = :customer";
+        + (customer ? " AND m.customer_id = :customer" : "");
     return """
         WITH lim AS (SELECT %6$s AS n),
         sized AS (SELECT count(*) <= (SELECT n FROM lim) AS exact
@@ -139,8 +156,9 @@ final class ServerStatements {
           UNION ALL
           SELECT * FROM knn
         ) r WHERE 1 - r.distance >= :min ORDER BY r.distance, r.created_at DESC LIMIT %4$d"""
-        .formatted(MEMORY_COLUMNS, where, indexCandidates(limit), limit, distance(dimension),
-            exactScanRowsForCustomer(indexCandidates(limit)), "x.tenant_id = :tenant AND x.customer_id = :customer");
+        .formatted(MEMORY_COLUMNS, where, customer ? indexCandidates(limit) : tenantCandidates(limit), limit,
+            distance(dimension), customer ? exactScanRowsForCustomer(indexCandidates(limit)) : EXACT_SCAN_MIN_ROWS,
+            customer ? "x.tenant_id = :tenant AND x.customer_id = :customer" : "x.tenant_id = :tenant");
   }
 
   /** MemorySearchStore.search's list length in HYBRID mode for top k: each list is cut at max(4k, 40). */

@@ -46,6 +46,14 @@ class ServerStatementsTest {
         ServerStatements.SEARCH_HEAD);
     assertEquals(call("MemorySearchStore", "vectorStatement", vectorTypes, client, true, List.of(), null, null,
         Scenarios.K), ServerStatements.vectorSearchForCustomer(Scenarios.K));
+    assertEquals(call("MemorySearchStore", "head", new Class<?>[] {boolean.class, boolean.class}, true, false),
+        ServerStatements.SEARCH_HEAD_TENANT);
+    assertEquals(call("MemorySearchStore", "vectorStatement", vectorTypes, client, false, List.of(), null, null,
+        Scenarios.K), ServerStatements.vectorSearchForTenant(Scenarios.K));
+    for (int k : new int[] {1, 10, 40, 100, 300}) {
+      assertEquals(call("MemorySearchStore", "candidates", new Class<?>[] {boolean.class, int.class}, false, k),
+          ServerStatements.tenantCandidates(k));
+    }
     int cut = ServerStatements.hybridCut(Scenarios.K);
     assertEquals(call("MemorySearchStore", "vectorStatement", vectorTypes, local, true, List.of(), null, null, cut),
         ServerStatements.vectorSearchForCustomer(cut, "all-minilm-l6-v2", 384));
