@@ -83,7 +83,8 @@ final class ServerStatements {
   /** MemorySearchStore.SETTINGS: what an index search sets for its round trip. */
   static final String SEARCH_SETTINGS = "set_config('hnsw.ef_search', :ef, true)"
       + " || set_config('hnsw.iterative_scan', 'relaxed_order', true) || set_config('enable_seqscan', 'off', true)"
-      + " || set_config('enable_sort', 'off', true) || set_config('jit', 'off', true)";
+      + " || set_config('enable_sort', 'off', true) || set_config('jit', 'off', true)"
+      + " || set_config('plan_cache_mode', 'force_generic_plan', true)";
 
   /** MemorySearchStore.head for a per-customer search now (settings and the customer's existence). */
   static final String SEARCH_HEAD = "SELECT " + SEARCH_SETTINGS + " AS settings, "
